@@ -1,0 +1,8 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_EVNET_HPP
+#define EVNET_EVNET_HPP
+
+/// The umbrella header: everything evnet offers.
+#include "evnet/version.hpp"
+
+#endif  // EVNET_EVNET_HPP
