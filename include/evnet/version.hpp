@@ -8,7 +8,8 @@
 #define EVNET_VERSION_PATCH 0
 
 /// The version as one number, MMmmpp (0.1.0 is 100), for preprocessor comparisons.
-#define EVNET_VERSION (EVNET_VERSION_MAJOR * 10000 + EVNET_VERSION_MINOR * 100 + EVNET_VERSION_PATCH)
+#define EVNET_VERSION \
+  (EVNET_VERSION_MAJOR * 10000 + EVNET_VERSION_MINOR * 100 + EVNET_VERSION_PATCH)
 
 namespace evnet {
 

@@ -1,0 +1,587 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_EVENT_EMITTER_HPP
+#define EVNET_EVENT_EMITTER_HPP
+
+#include "evnet/detail/compile_errors.hpp"
+#include "evnet/detail/listener_list.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace evnet {
+
+/// A string usable as a template argument: the name in Event<"name", ...> (Node: the event
+/// name string).
+template <std::size_t N>
+struct FixedString {
+  char chars[N]{};
+
+  consteval FixedString(const char (&s)[N]) { std::copy_n(s, N, chars); }
+  constexpr std::string_view view() const { return {chars, N - 1}; }
+};
+
+/// Declares one event of an emitter: its name and the signature its listeners are called with.
+template <FixedString Name, class Signature>
+struct Event;
+
+template <FixedString Name, class... Params>
+struct Event<Name, void(Params...)> {
+  static constexpr std::string_view name = Name.view();
+  using Signature = void(Params...);
+};
+
+/// Identifies one registration of a listener, for off() (Node identifies it by the function).
+class ListenerId {
+ public:
+  constexpr ListenerId() noexcept = default;
+  constexpr explicit ListenerId(std::uint64_t value) noexcept : value_(value) {}
+
+  /// The registration's number; 0 for a default-constructed id, which names no listener.
+  constexpr std::uint64_t value() const noexcept { return value_; }
+  constexpr explicit operator bool() const noexcept { return value_ != 0; }
+  friend constexpr auto operator<=>(const ListenerId&, const ListenerId&) = default;
+
+ private:
+  std::uint64_t value_ = 0;
+};
+
+/// Thrown by emit("error", value) when "error" has no listener and the value is neither a
+/// std::exception_ptr, a std::error_code nor an exception (Node: ERR_UNHANDLED_ERROR).
+class UnhandledError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The listener count every new emitter warns above; 0 means unlimited (Node:
+/// events.defaultMaxListeners). Read when a listener is added.
+inline std::atomic<unsigned> defaultMaxListeners{10};
+
+/// What is reported when an event gets more listeners than the emitter's limit (Node: the
+/// process 'warning' MaxListenersExceededWarning).
+struct MaxListenersExceededWarning {
+  const void* emitter;
+  std::string_view eventName;
+  unsigned count;
+  unsigned maxListeners;
+
+  /// Node's text: "Possible EventEmitter memory leak detected. 11 message listeners added...".
+  std::string message() const {
+    return "Possible EventEmitter memory leak detected. " + std::to_string(count) + " " +
+           std::string(eventName) + " listeners added to [EventEmitter]. MaxListeners is " +
+           std::to_string(maxListeners) + ". Use emitter.setMaxListeners() to increase limit";
+  }
+};
+
+/// A process-wide handler for warnings (Node: process.on('warning')).
+using WarningHandler = void (*)(const MaxListenersExceededWarning&);
+
+namespace detail {
+inline void printWarning(const MaxListenersExceededWarning& warning) {
+  std::fprintf(stderr, "(evnet) MaxListenersExceededWarning: %s\n", warning.message().c_str());
+}
+inline std::atomic<WarningHandler> warningHandler{&printWarning};
+}  // namespace detail
+
+/// Replaces the warning handler (the default prints one line on stderr) and returns the
+/// previous one; nullptr restores the default.
+inline WarningHandler setWarningHandler(WarningHandler handler) noexcept {
+  return detail::warningHandler.exchange(handler != nullptr ? handler : &detail::printWarning);
+}
+
+/// Removes its listener when destroyed: a scoped on() (Node has no equivalent).
+class Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> remove) : remove_(std::move(remove)) {}
+  Subscription(Subscription&& other) noexcept : remove_(std::exchange(other.remove_, nullptr)) {}
+  Subscription& operator=(Subscription&& other) noexcept {
+    if (this != &other) {
+      reset();
+      remove_ = std::exchange(other.remove_, nullptr);
+    }
+    return *this;
+  }
+  ~Subscription() { reset(); }
+
+  /// Removes the listener now; later calls do nothing.
+  void reset() {
+    if (auto remove = std::exchange(remove_, nullptr)) remove();
+  }
+  /// Keeps the listener registered for good; the Subscription forgets it.
+  void release() noexcept { remove_ = nullptr; }
+  /// Whether the Subscription still owns a listener.
+  explicit operator bool() const noexcept { return static_cast<bool>(remove_); }
+
+ private:
+  std::function<void()> remove_;
+};
+
+namespace detail {
+
+template <class T>
+inline constexpr bool isEvent = false;
+template <FixedString Name, class Signature>
+inline constexpr bool isEvent<Event<Name, Signature>> = true;
+
+template <class Signature, class F>
+inline constexpr bool listenerFits = false;
+template <class... Params, class F>
+inline constexpr bool listenerFits<void(Params...), F> = std::is_invocable_v<F&, Params...>;
+
+template <class Signature, class... Args>
+inline constexpr bool argumentsFit = false;
+template <class... Params, class... Args>
+inline constexpr bool argumentsFit<void(Params...), Args...> =
+    std::is_invocable_v<void (*)(Params...), Args...>;
+
+template <class T>
+std::string describeUnhandled(const T& value) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+    return "Unhandled error. ('" + std::string(std::string_view(value)) + "')";
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    return "Unhandled error. (" + std::to_string(value) + ")";
+  } else {
+    return "Unhandled error.";
+  }
+}
+
+// emit("error", ...) without an "error" listener: Node throws the error.
+template <class... Args>
+[[noreturn]] void throwUnhandledError(const Args&... args) {
+  if constexpr (sizeof...(Args) == 0) {
+    throw UnhandledError("Unhandled error.");
+  } else {
+    const auto& error = std::get<0>(std::forward_as_tuple(args...));
+    using E = std::remove_cvref_t<decltype(error)>;
+    if constexpr (std::is_same_v<E, std::exception_ptr>) {
+      if (error) std::rethrow_exception(error);
+      throw UnhandledError("Unhandled error. (null exception_ptr)");
+    } else if constexpr (std::is_same_v<E, std::error_code>) {
+      throw std::system_error(error);
+    } else if constexpr (std::is_base_of_v<std::exception, E>) {
+      throw error;
+    } else {
+      throw UnhandledError(describeUnhandled(error));
+    }
+  }
+}
+
+}  // namespace detail
+
+/// An object that emits named events to listeners, checked at compile time (Node: EventEmitter).
+///
+/// Events<...> are Event<"name", void(Params...)> declarations. Every emitter also has
+/// "newListener" and "removeListener", with listeners taking (std::string_view eventName).
+/// Behaviour follows Node's events module (see the README for the few differences). An emitter
+/// belongs to one thread: to emit from another thread, post the emit to the emitter's loop.
+/// Derive from it to make a class an emitter.
+template <class... Events>
+class EventEmitter {
+  static_assert((detail::isEvent<Events> && ...),
+                "EventEmitter's arguments must be evnet::Event<\"name\", void(Params...)>");
+
+  using Table = std::tuple<Events..., Event<"newListener", void(std::string_view)>,
+                           Event<"removeListener", void(std::string_view)>>;
+  static constexpr std::size_t kCount = sizeof...(Events) + 2;
+  static constexpr std::array<std::string_view, kCount> kNames{Events::name..., "newListener",
+                                                               "removeListener"};
+  template <std::size_t I>
+  using SignatureAt = typename std::tuple_element_t<I, Table>::Signature;
+
+  static constexpr std::size_t find(std::string_view name) {
+    return static_cast<std::size_t>(std::find(kNames.begin(), kNames.end(), name) - kNames.begin());
+  }
+  static consteval bool namesAreUnique() {
+    for (std::size_t i = 0; i < kCount; ++i)
+      if (find(kNames[i]) != i) return false;
+    return true;
+  }
+  static_assert(namesAreUnique(),
+                "an event name is declared twice (newListener and "
+                "removeListener are declared by every emitter)");
+
+  static constexpr std::size_t kNewListener = kCount - 2;
+  static constexpr std::size_t kRemoveListener = kCount - 1;
+  static constexpr std::size_t kError = find("error");
+
+  template <class F>
+  static constexpr std::array<bool, kCount> kListenerFits = [
+  ]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, kCount>{detail::listenerFits<SignatureAt<I>, F>...};
+  }
+  (std::make_index_sequence<kCount>{});
+
+  template <class... Args>
+  static constexpr std::array<bool, kCount> kArgumentsFit = [
+  ]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, kCount>{detail::argumentsFit<SignatureAt<I>, Args...>...};
+  }
+  (std::make_index_sequence<kCount>{});
+
+ public:
+  /// An event name of this emitter; an undeclared name does not compile.
+  class EventName {
+   public:
+    template <std::size_t M>
+    consteval EventName(const char (&name)[M]) : EventName(std::string_view(name, M - 1)) {}
+    consteval EventName(std::string_view name) : index_(find(name)) {
+      if (index_ == kCount) detail::eventNameIsNotDeclaredInThisEmitter();
+    }
+    constexpr std::size_t index() const noexcept { return index_; }
+    constexpr std::string_view view() const noexcept { return kNames[index_]; }
+
+   private:
+    std::size_t index_;
+  };
+
+  /// An event name together with a listener F; F not callable with its arguments does not
+  /// compile.
+  template <class F>
+  class ListenerName : public EventName {
+   public:
+    template <std::size_t M>
+    consteval ListenerName(const char (&name)[M]) : EventName(name) {
+      if (!kListenerFits<F>[this->index()]) detail::listenerCannotBeCalledWithTheEventsArguments();
+    }
+  };
+
+  /// An event name together with emit's arguments; arguments that do not convert to the
+  /// event's parameters do not compile.
+  template <class... Args>
+  class EmitName : public EventName {
+   public:
+    template <std::size_t M>
+    consteval EmitName(const char (&name)[M]) : EventName(name) {
+      if (!kArgumentsFit<Args...>[this->index()])
+        detail::emitArgumentsDoNotMatchTheEventsSignature();
+    }
+  };
+
+  EventEmitter() = default;
+  EventEmitter(const EventEmitter&) = delete;
+  EventEmitter& operator=(const EventEmitter&) = delete;
+  ~EventEmitter() {
+    for (detail::ListenerList* list : lists_) delete list;
+  }
+
+  /// Adds a listener called on every emit of the event, after the present ones (Node: on).
+  template <class F>
+  ListenerId on(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    return add(name.index(), std::forward<F>(f), Placement::back, false);
+  }
+  /// Same as on (Node: addListener).
+  template <class F>
+  ListenerId addListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    return add(name.index(), std::forward<F>(f), Placement::back, false);
+  }
+  /// Adds a listener called at the next emit only, and removed before it runs (Node: once).
+  template <class F>
+  ListenerId once(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    return add(name.index(), std::forward<F>(f), Placement::back, true);
+  }
+  /// Adds a listener before the present ones (Node: prependListener).
+  template <class F>
+  ListenerId prependListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    return add(name.index(), std::forward<F>(f), Placement::front, false);
+  }
+  /// Adds a one-time listener before the present ones (Node: prependOnceListener).
+  template <class F>
+  ListenerId prependOnceListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    return add(name.index(), std::forward<F>(f), Placement::front, true);
+  }
+
+  /// on(), with the name as a template argument: on<"message">(listener).
+  template <FixedString Name, class F>
+  ListenerId on(F&& f) {
+    constexpr std::size_t index = find(Name.view());
+    static_assert(index != kCount, "this emitter declares no event of that name");
+    static_assert(kListenerFits<F>[index % kCount],
+                  "the listener cannot be called with the event's arguments");
+    return add(index, std::forward<F>(f), Placement::back, false);
+  }
+  /// once(), with the name as a template argument: once<"message">(listener).
+  template <FixedString Name, class F>
+  ListenerId once(F&& f) {
+    constexpr std::size_t index = find(Name.view());
+    static_assert(index != kCount, "this emitter declares no event of that name");
+    static_assert(kListenerFits<F>[index % kCount],
+                  "the listener cannot be called with the event's arguments");
+    return add(index, std::forward<F>(f), Placement::back, true);
+  }
+
+  /// Adds a listener that is removed when the returned Subscription is destroyed.
+  template <class F>
+  [[nodiscard]] Subscription subscribe(std::type_identity_t<ListenerName<F>> name, F&& f) {
+    const ListenerId id = add(name.index(), std::forward<F>(f), Placement::back, false);
+    return Subscription([this, index = name.index(), id] { remove(index, id); });
+  }
+
+  /// Removes the listener registered as id, if it still is (Node: off).
+  EventEmitter& off(EventName name, ListenerId id) {
+    remove(name.index(), id);
+    return *this;
+  }
+  /// Same as off (Node: removeListener).
+  EventEmitter& removeListener(EventName name, ListenerId id) { return off(name, id); }
+
+  /// Removes every listener of the event, newest first (Node: removeAllListeners(name)).
+  EventEmitter& removeAllListeners(EventName name) {
+    removeAll(name.index());
+    return *this;
+  }
+  /// Removes every listener of every event, "removeListener" listeners last (Node:
+  /// removeAllListeners()).
+  EventEmitter& removeAllListeners() {
+    for (std::size_t index : namesInOrder())
+      if (index != kRemoveListener) removeAll(index);
+    removeAll(kRemoveListener);
+    return *this;
+  }
+
+  /// Calls the event's listeners, in order, with args; true iff it had listeners (Node: emit).
+  /// "error" without a listener throws (see UnhandledError).
+  template <class... Args>
+  bool emit(std::type_identity_t<EmitName<Args...>> name, Args&&... args) {
+    return visit(name.index(), [&]<std::size_t I>() {
+      if constexpr (detail::argumentsFit<SignatureAt<I>, Args...>)
+        return emitAt<I>(std::forward<Args>(args)...);
+      else
+        return false;  // not reached: EmitName did not compile
+    });
+  }
+  /// emit(), with the name as a template argument: emit<"message">(args...).
+  template <FixedString Name, class... Args>
+  bool emit(Args&&... args) {
+    constexpr std::size_t index = find(Name.view());
+    static_assert(index != kCount, "this emitter declares no event of that name");
+    static_assert(kArgumentsFit<Args...>[index % kCount],
+                  "the arguments do not convert to the event's parameters");
+    return emitAt<index>(std::forward<Args>(args)...);
+  }
+
+  /// The number of listeners of the event (Node: listenerCount).
+  unsigned listenerCount(EventName name) const noexcept {
+    const detail::ListenerList* list = lists_[name.index()];
+    return list != nullptr ? list->live : 0;
+  }
+  /// The names that have listeners, in the order they got their first one (Node: eventNames).
+  std::vector<std::string_view> eventNames() const {
+    std::vector<std::string_view> names;
+    for (std::size_t index : namesInOrder()) names.push_back(kNames[index]);
+    return names;
+  }
+
+  /// Sets the listener count above which a warning is reported; 0 = unlimited (Node:
+  /// setMaxListeners).
+  EventEmitter& setMaxListeners(unsigned n) noexcept {
+    maxListeners_ = n;
+    hasOwnMax_ = true;
+    return *this;
+  }
+  /// This emitter's limit, or defaultMaxListeners if none was set (Node: getMaxListeners).
+  unsigned getMaxListeners() const noexcept {
+    return hasOwnMax_ ? maxListeners_ : defaultMaxListeners.load(std::memory_order_relaxed);
+  }
+
+ private:
+  enum class Placement { front, back };
+
+  // Keeps nodes in place while listeners run; the outermost emit sweeps removed nodes.
+  struct EmitScope {
+    EventEmitter& emitter;
+    explicit EmitScope(EventEmitter& e) noexcept : emitter(e) {
+      ++emitter.depth_;
+      ++emitter.clock_;
+    }
+    EmitScope(const EmitScope&) = delete;
+    EmitScope& operator=(const EmitScope&) = delete;
+    ~EmitScope() {
+      if (--emitter.depth_ == 0 && emitter.sweepPending_) emitter.sweep();
+    }
+  };
+
+  // Calls fn.template operator()<I>() for the runtime index; after inlining, emit's index is a
+  // constant and this folds to a direct call.
+  template <class Fn>
+  static decltype(auto) visit(std::size_t index, Fn&& fn) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      using Result = decltype(fn.template operator()<0>());
+      Result result{};
+      static_cast<void>(
+          ((index == I ? (result = fn.template operator()<I>(), true) : false) || ...));
+      return result;
+    }
+    (std::make_index_sequence<kCount>{});
+  }
+
+  template <class F>
+  ListenerId add(std::size_t index, F&& f, Placement placement, bool once) {
+    return visit(index, [&]<std::size_t I>() {
+      if constexpr (detail::listenerFits<SignatureAt<I>, F>)
+        return addAt<I>(std::forward<F>(f), placement, once);
+      else
+        return ListenerId{};  // not reached: ListenerName did not compile
+    });
+  }
+
+  template <std::size_t I, class F>
+  ListenerId addAt(F&& f, Placement placement, bool once) {
+    return [&]<class... Params>(std::type_identity<void(Params...)>) {
+      emitAt<kNewListener>(kNames[I]);  // before the listener is added, as in Node
+      auto node =
+          std::make_unique<detail::ListenerNodeFor<std::decay_t<F>, Params...>>(std::forward<F>(f));
+      node->id = ++sequence_;
+      node->once = once;
+      detail::ListenerList*& list = lists_[I];
+      if (list == nullptr) list = new detail::ListenerList;
+      if (placement == Placement::front) {
+        list->nodes.insert(list->nodes.begin(), node.get());
+        ++list->prepended;
+      } else {
+        list->nodes.push_back(node.get());
+      }
+      const ListenerId id(node.release()->id);
+      if (list->live++ == 0) list->firstAdded = id.value();
+      warnIfTooMany(I, *list);
+      return id;
+    }(std::type_identity<SignatureAt<I>>{});
+  }
+
+  void warnIfTooMany(std::size_t index, detail::ListenerList& list) {
+    const unsigned max = getMaxListeners();
+    if (max == 0 || list.live <= max || list.warned) return;
+    list.warned = true;
+    detail::warningHandler.load()(MaxListenersExceededWarning{this, kNames[index], list.live, max});
+  }
+
+  template <std::size_t I, class... Args>
+  bool emitAt(Args&&... args) {
+    return [&]<class... Params>(std::type_identity<void(Params...)>) {
+      return emitWith<I, Params...>(std::forward<Args>(args)...);
+    }(std::type_identity<SignatureAt<I>>{});
+  }
+
+  // The emit loop. It walks the nodes present when it began: nodes added meanwhile sit after
+  // `count` (or before the start, when prepended, which `prepended` accounts for), and removed
+  // ones stay in place, skipped only by emits that began after their removal.
+  template <std::size_t I, class... Params>
+  bool emitWith(Params... params) {
+    detail::ListenerList* list = lists_[I];
+    if (list == nullptr || list->live == 0) {
+      if constexpr (I == kError) detail::throwUnhandledError(params...);
+      return false;
+    }
+    EmitScope scope(*this);
+    const std::uint64_t now = clock_;
+    const std::size_t count = list->nodes.size();
+    const std::uint32_t prepended = list->prepended;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t position = i + (list->prepended - prepended);
+      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list->nodes[position]);
+      if (node->removedAt < now) continue;
+      if (node->once) {
+        if (node->fired) continue;
+        node->fired = true;
+        if (node->removedAt == detail::kNotRemoved) removeAt(I, *list, position);
+      }
+      node->invoke(node, params...);
+    }
+    return true;
+  }
+
+  void remove(std::size_t index, ListenerId id) {
+    detail::ListenerList* list = lists_[index];
+    if (list == nullptr) return;
+    for (std::size_t position = list->nodes.size(); position-- > 0;) {
+      const detail::ListenerNode* node = list->nodes[position];
+      if (node->id == id.value() && node->removedAt == detail::kNotRemoved) {
+        removeAt(index, *list, position);
+        return;
+      }
+    }
+  }
+
+  void removeAll(std::size_t index) {
+    const detail::ListenerList* list = lists_[index];
+    for (unsigned n = list != nullptr ? list->live : 0; n > 0; --n) {
+      if ((list = lists_[index]) == nullptr) return;
+      const auto& nodes = list->nodes;
+      auto newest = std::find_if(
+          nodes.rbegin(), nodes.rend(),
+          [](const detail::ListenerNode* node) { return node->removedAt == detail::kNotRemoved; });
+      if (newest == nodes.rend()) return;
+      remove(index, ListenerId((*newest)->id));
+    }
+  }
+
+  // Unregisters the node at position, then emits "removeListener" (after removal, as Node).
+  void removeAt(std::size_t index, detail::ListenerList& list, std::size_t position) {
+    detail::ListenerNode* node = list.nodes[position];
+    if (depth_ > 0) {
+      node->removedAt = clock_;
+      list.hasRemoved = true;
+      sweepPending_ = true;
+    } else {
+      list.nodes.erase(list.nodes.begin() + static_cast<std::ptrdiff_t>(position));
+      node->destroy(node);
+    }
+    if (--list.live == 0) {
+      list.warned = false;
+      if (depth_ == 0) {
+        delete lists_[index];
+        lists_[index] = nullptr;
+      }
+    }
+    emitAt<kRemoveListener>(kNames[index]);
+  }
+
+  void sweep() noexcept {
+    sweepPending_ = false;
+    for (detail::ListenerList*& list : lists_) {
+      if (list == nullptr || !list->hasRemoved) continue;
+      list->sweep();
+      if (list->nodes.empty()) {
+        delete list;
+        list = nullptr;
+      }
+    }
+  }
+
+  std::vector<std::size_t> namesInOrder() const {
+    std::vector<std::size_t> indices;
+    for (std::size_t i = 0; i < kCount; ++i)
+      if (lists_[i] != nullptr && lists_[i]->live > 0) indices.push_back(i);
+    std::sort(indices.begin(), indices.end(), [this](std::size_t a, std::size_t b) {
+      return lists_[a]->firstAdded < lists_[b]->firstAdded;
+    });
+    return indices;
+  }
+
+  std::array<detail::ListenerList*, kCount> lists_{};
+  std::uint64_t sequence_ = 0;  // listener ids
+  std::uint64_t clock_ = 0;     // advances at every emit
+  unsigned depth_ = 0;          // emits running on this emitter
+  unsigned maxListeners_ = 0;
+  bool hasOwnMax_ = false;
+  bool sweepPending_ = false;
+};
+
+}  // namespace evnet
+
+#endif  // EVNET_EVENT_EMITTER_HPP
