@@ -13,7 +13,6 @@
 #include <array>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -48,7 +47,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   tcp::socket socket_;
-  std::array<char, 16 * 1024> buffer_;
+  std::array<char, std::size_t{16} * 1024> buffer_;
 };
 
 class Server {
@@ -74,6 +73,8 @@ class Server {
   tcp::acceptor acceptor_;
 };
 
+struct UsageError {};
+
 struct Options {
   std::string host = "127.0.0.1";
   unsigned short port = 0;
@@ -83,10 +84,7 @@ Options parse_args(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
-    if (i + 1 >= argc || (flag != "--port" && flag != "--host")) {
-      std::fprintf(stderr, "usage: asio_echo_server [--port N] [--host 127.0.0.1]\n");
-      std::exit(2);
-    }
+    if (i + 1 >= argc || (flag != "--port" && flag != "--host")) throw UsageError();
     std::string value = argv[++i];
     if (flag == "--host") {
       options.host = value;
@@ -111,6 +109,9 @@ int main(int argc, char** argv) {
     std::printf("listening on %s:%u\n", options.host.c_str(), unsigned{server.port()});
     std::fflush(stdout);
     io.run();
+  } catch (const UsageError&) {
+    std::fprintf(stderr, "usage: asio_echo_server [--port N] [--host 127.0.0.1]\n");
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "asio_echo_server: %s\n", e.what());
     return 1;

@@ -65,6 +65,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace {
@@ -84,7 +85,9 @@ struct UsageError : std::runtime_error {
 
 [[noreturn]] void fail(const std::string& what) { throw Failure(what); }
 
-[[noreturn]] void fail_errno(const std::string& what) { fail(what + ": " + std::strerror(errno)); }
+[[noreturn]] void fail_errno(const std::string& what) {
+  fail(what + ": " + std::generic_category().message(errno));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -224,8 +227,8 @@ double process_cpu_seconds(std::uint64_t pid) {
 
 class Pattern {
  public:
-  static constexpr std::size_t kPeriod = 1'048'573;    // prime, just under 1 MiB
-  static constexpr std::size_t kMaxChunk = 64 * 1024;  // longest single send/recv
+  static constexpr std::size_t kPeriod = 1'048'573;                 // prime, just under 1 MiB
+  static constexpr std::size_t kMaxChunk = std::size_t{64} * 1024;  // longest single send/recv
 
   Pattern() : bytes_(kPeriod + kMaxChunk) {
     std::uint64_t state = 0x2545F4914F6CDD1Dull;
@@ -394,8 +397,8 @@ class LoadGen {
   void close(Conn& c);
   void watch(Conn& c, bool out, int op);
   void finish_connect(Conn& c, std::uint64_t now);
-  void on_readable(Conn& c, std::uint64_t now);
-  void on_received(Conn& c, std::size_t n, std::uint64_t now);
+  bool on_readable(Conn& c, std::uint64_t now);
+  bool on_received(Conn& c, std::size_t n, std::uint64_t now);
   void verify(const Conn& c, std::size_t n) const;
   void complete(Conn& c, std::uint64_t message, std::uint64_t now);
   void refill(Conn& c, std::uint64_t now);
@@ -529,8 +532,8 @@ void LoadGen::dispatch(const epoll_event& event, std::uint64_t now) {
     finish_connect(c, now);
     return;
   }
-  if (event.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c, now);
-  if (c.fd < 0) return;  // recycled (connect mode) or finished
+  bool readable = event.events & (EPOLLIN | EPOLLERR | EPOLLHUP);
+  if (readable && !on_readable(c, now)) return;  // recycled (connect mode)
   refill(c, now);
   flush(c);
 }
@@ -556,7 +559,6 @@ void LoadGen::open(Conn& c, std::uint64_t now) {
     fail_errno("connect to " + cfg_.host + ":" + cfg_.port + " failed");
   }
   c.connecting = rc != 0;
-  c.watching_out = c.connecting;
   watch(c, c.connecting, EPOLL_CTL_ADD);
   if (!c.connecting) finish_connect(c, now);
 }
@@ -587,24 +589,26 @@ void LoadGen::finish_connect(Conn& c, std::uint64_t now) {
   flush(c);  // also drops EPOLLOUT once nothing is left to write
 }
 
-void LoadGen::on_readable(Conn& c, std::uint64_t now) {
+// Reads what has arrived; false if the exchange completed and the connection was recycled.
+bool LoadGen::on_readable(Conn& c, std::uint64_t now) {
   for (;;) {
     ssize_t n = recv(c.fd, read_buffer_.data(), read_buffer_.size(), 0);
     if (n > 0) {
-      on_received(c, static_cast<std::size_t>(n), now);
-      if (c.fd < 0 || static_cast<std::size_t>(n) < read_buffer_.size()) return;
+      if (!on_received(c, static_cast<std::size_t>(n), now)) return false;
+      if (static_cast<std::size_t>(n) < read_buffer_.size()) return true;
     } else if (n == 0) {
       fail(describe(c) + ": server closed the connection prematurely (sent " +
            std::to_string(c.sent) + " bytes, echoed " + std::to_string(c.received) + ")");
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return;
+      return true;
     } else if (errno != EINTR) {
       fail_errno(describe(c) + ": recv");
     }
   }
 }
 
-void LoadGen::on_received(Conn& c, std::size_t n, std::uint64_t now) {
+// Verifies and counts n echoed bytes; false if the connection was recycled (connect mode).
+bool LoadGen::on_received(Conn& c, std::size_t n, std::uint64_t now) {
   if (c.received + n > c.sent) {
     fail(describe(c) + ": server echoed " + std::to_string(c.received + n) + " bytes but only " +
          std::to_string(c.sent) + " were sent");
@@ -616,7 +620,9 @@ void LoadGen::on_received(Conn& c, std::size_t n, std::uint64_t now) {
   if (measuring()) counted_.bytes += n;
   std::uint64_t after = c.received / cfg_.size;
   for (std::uint64_t m = before; m < after; ++m) complete(c, m, now);
-  if (cfg_.mode == Mode::connect && after == 1) recycle(c, now);
+  if (cfg_.mode != Mode::connect || after == 0) return true;
+  recycle(c, now);
+  return false;
 }
 
 void LoadGen::verify(const Conn& c, std::size_t n) const {
@@ -627,7 +633,7 @@ void LoadGen::verify(const Conn& c, std::size_t n) const {
   char text[160];
   std::snprintf(
       text, sizeof text, ": ECHO MISMATCH at stream offset %llu: got 0x%02x, expected 0x%02x",
-      static_cast<unsigned long long>(c.received + i), static_cast<unsigned char>(read_buffer_[i]),
+      static_cast<unsigned long long>(c.received) + i, static_cast<unsigned char>(read_buffer_[i]),
       static_cast<unsigned char>(expected[i]));
   fail(describe(c) + text);
 }

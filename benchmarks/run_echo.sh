@@ -3,11 +3,14 @@
 #
 #   benchmarks/run_echo.sh [--quick] [--build-dir DIR] [--evnet BIN]
 #
-# Builds loadgen and asio_echo_server (and the evnet echo example) with `cmake --build DIR`
-# (configuring DIR in Release with -DEVNET_BUILD_BENCHMARKS=ON if it has no cache yet; if that
-# fails, binaries already in DIR are used). Starts every server once on an ephemeral port
-# (each must print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs on CPU 1
-# when there are two CPUs, then runs the scenarios
+# Configures DIR (Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds loadgen and asio_echo_server
+# (and the evnet echo example, where defined) with `cmake --build DIR`; if that fails, binaries
+# already in DIR are used. --evnet BIN names the evnet echo server; by default it is the
+# echo_server found in DIR, and evnet is left out if there is none.
+#
+# Starts every server once on an ephemeral port (each must accept --port 0 --host 127.0.0.1
+# and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs on CPU 1 when
+# there are two CPUs, then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
 # for every server in turn, rotating the order of the servers from round to round, 3 rounds
 # (1 with --quick). Prints the median of each figure and its ratio to raw asio, and the
@@ -54,10 +57,8 @@ fi
 # Build
 
 build() {
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
-      >/dev/null || return 1
-  fi
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
+    >/dev/null || return 1
   cmake --build "$build_dir" --parallel "$(nproc)" --target loadgen asio_echo_server || return 1
   # The evnet echo example, where the build defines it.
   cmake --build "$build_dir" --parallel "$(nproc)" --target echo_server >/dev/null 2>&1 || true
@@ -204,7 +205,7 @@ done
 median_of() {
   local key=$1 line
   while IFS= read -r line; do
-    [[ -n $line ]] && field "$key" "$line"
+    [[ -z $line ]] || field "$key" "$line"
   done <<<"${results[$2]}" | sort -g | awk '{v[NR] = $1} END {
     if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }

@@ -251,7 +251,8 @@ class EventEmitter {
   };
 
   /// An event name together with a listener F; F not callable with its arguments does not
-  /// compile.
+  /// compile. F is tried against every event with as many parameters, so a generic lambda
+  /// whose body compiles only for its own event's types needs the form on<"name">(f).
   template <class F>
   class ListenerName : public EventName {
    public:
@@ -272,6 +273,16 @@ class EventEmitter {
         detail::emitArgumentsDoNotMatchTheEventsSignature();
     }
   };
+
+  /// Whether this emitter declares an event of that name.
+  static constexpr bool hasEvent(std::string_view name) noexcept { return find(name) != kCount; }
+
+  /// The event's parameters, decayed, as a std::tuple: what evnet::once completes with.
+  template <FixedString Name>
+  requires(hasEvent(Name.view())) using ArgumentsTuple =
+      decltype([]<class... Params>(std::type_identity<void(Params...)>) {
+        return std::tuple<std::decay_t<Params>...>{};
+      }(std::type_identity<SignatureAt<find(Name.view())>>{}));
 
   EventEmitter() = default;
   EventEmitter(const EventEmitter&) = delete;
@@ -311,18 +322,18 @@ class EventEmitter {
   ListenerId on(F&& f) {
     constexpr std::size_t index = find(Name.view());
     static_assert(index != kCount, "this emitter declares no event of that name");
-    static_assert(kListenerFits<F>[index % kCount],
+    static_assert(detail::listenerFits<SignatureAt<index % kCount>, F>,
                   "the listener cannot be called with the event's arguments");
-    return add(index, std::forward<F>(f), Placement::back, false);
+    return addAt<index>(std::forward<F>(f), Placement::back, false);
   }
   /// once(), with the name as a template argument: once<"message">(listener).
   template <FixedString Name, class F>
   ListenerId once(F&& f) {
     constexpr std::size_t index = find(Name.view());
     static_assert(index != kCount, "this emitter declares no event of that name");
-    static_assert(kListenerFits<F>[index % kCount],
+    static_assert(detail::listenerFits<SignatureAt<index % kCount>, F>,
                   "the listener cannot be called with the event's arguments");
-    return add(index, std::forward<F>(f), Placement::back, true);
+    return addAt<index>(std::forward<F>(f), Placement::back, true);
   }
 
   /// Adds a listener that is removed when the returned Subscription is destroyed.
@@ -405,10 +416,7 @@ class EventEmitter {
   // Keeps nodes in place while listeners run; the outermost emit sweeps removed nodes.
   struct EmitScope {
     EventEmitter& emitter;
-    explicit EmitScope(EventEmitter& e) noexcept : emitter(e) {
-      ++emitter.depth_;
-      ++emitter.clock_;
-    }
+    explicit EmitScope(EventEmitter& e) noexcept : emitter(e) { ++emitter.depth_; }
     EmitScope(const EmitScope&) = delete;
     EmitScope& operator=(const EmitScope&) = delete;
     ~EmitScope() {
@@ -448,6 +456,7 @@ class EventEmitter {
           std::make_unique<detail::ListenerNodeFor<std::decay_t<F>, Params...>>(std::forward<F>(f));
       node->id = ++sequence_;
       node->once = once;
+      node->plain = !once;
       detail::ListenerList*& list = lists_[I];
       if (list == nullptr) list = new detail::ListenerList;
       if (placement == Placement::front) {
@@ -487,20 +496,42 @@ class EventEmitter {
       if constexpr (I == kError) detail::throwUnhandledError(params...);
       return false;
     }
-    EmitScope scope(*this);
-    const std::uint64_t now = clock_;
-    const std::size_t count = list->nodes.size();
-    const std::uint32_t prepended = list->prepended;
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t position = i + (list->prepended - prepended);
-      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list->nodes[position]);
-      if (node->removedAt < now) continue;
-      if (node->once) {
-        if (node->fired) continue;
-        node->fired = true;
-        if (node->removedAt == detail::kNotRemoved) removeAt(I, *list, position);
-      }
+    if (list->nodes.size() == 1 && list->nodes.front()->plain) {  // the common case, kept short
+      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list->nodes.front());
+      EmitScope scope(*this);
       node->invoke(node, params...);
+      return true;
+    }
+    emitEach<Params...>(I, *list, params...);
+    return true;
+  }
+
+  template <class... Params>
+  [[gnu::noinline]] void emitEach(std::size_t index, detail::ListenerList& list, Params... params) {
+    EmitScope scope(*this);
+    // Only this path reads the clock, so only it advances it: a node removed while the fast
+    // path runs is no longer plain and sends every later emit here.
+    const std::uint64_t now = ++clock_;
+    const std::size_t count = list.nodes.size();
+    const std::uint32_t prepended = list.prepended;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t position = i + (list.prepended - prepended);
+      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list.nodes[position]);
+      if (!node->plain && !admit(index, list, position, now)) continue;
+      node->invoke(node, params...);
+    }
+  }
+
+  // Whether an emit that began at `now` calls the removed or once node at position; a once node
+  // is unregistered here, before it runs.
+  bool admit(std::size_t index, detail::ListenerList& list, std::size_t position,
+             std::uint64_t now) {
+    detail::ListenerNode* node = list.nodes[position];
+    if (node->removedAt < now) return false;
+    if (node->once) {
+      if (node->fired) return false;
+      node->fired = true;
+      if (node->removedAt == detail::kNotRemoved) removeAt(index, list, position);
     }
     return true;
   }
@@ -535,6 +566,7 @@ class EventEmitter {
     detail::ListenerNode* node = list.nodes[position];
     if (depth_ > 0) {
       node->removedAt = clock_;
+      node->plain = false;
       list.hasRemoved = true;
       sweepPending_ = true;
     } else {
@@ -575,7 +607,7 @@ class EventEmitter {
 
   std::array<detail::ListenerList*, kCount> lists_{};
   std::uint64_t sequence_ = 0;  // listener ids
-  std::uint64_t clock_ = 0;     // advances at every emit
+  std::uint64_t clock_ = 0;     // advances at every emit that checks removal times
   unsigned depth_ = 0;          // emits running on this emitter
   unsigned maxListeners_ = 0;
   bool hasOwnMax_ = false;

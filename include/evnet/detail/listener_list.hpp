@@ -22,6 +22,7 @@ struct ListenerNode {
   std::uint64_t removedAt = kNotRemoved;
   bool once = false;
   bool fired = false;  // a once listener runs at most once, even if an older emit still sees it
+  bool plain = true;   // registered and not once: emit calls it without further checks
   void (*destroy)(ListenerNode*) noexcept = nullptr;
 };
 

@@ -1,0 +1,67 @@
+// emit allocates nothing: this program counts every operator new.
+#include <evnet/event_emitter.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+namespace {
+std::atomic<long> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+using Emitter = evnet::EventEmitter<evnet::Event<"data", void(int, std::string_view)>,
+                                    evnet::Event<"error", void(std::exception_ptr)>>;
+
+long allocationsDuring(auto&& f) {
+  const long before = allocations.load();
+  f();
+  return allocations.load() - before;
+}
+}  // namespace
+
+TEST_CASE("the allocation counter sees allocations") {
+  CHECK(allocationsDuring([] { delete new int(1); }) == 1);
+}
+
+TEST_CASE("emit allocates nothing with one listener and with five") {
+  for (int listeners : {1, 5}) {
+    CAPTURE(listeners);
+    Emitter emitter;
+    long sum = 0;
+    const std::string capture = "a capture larger than any small buffer, held by value";
+    for (int i = 0; i < listeners; ++i)
+      emitter.on("data", [&sum, capture](int n, std::string_view s) {
+        sum += n + static_cast<long>(s.size() + capture.size());
+      });
+    CHECK(allocationsDuring([&] {
+            for (int i = 0; i < 1000; ++i) emitter.emit("data", i, "payload");
+          }) == 0);
+    CHECK(sum > 0);
+  }
+}
+
+TEST_CASE("once listeners and removal during emit allocate nothing once registered") {
+  Emitter emitter;
+  int calls = 0;
+  emitter.on("data", [&](int, std::string_view) { ++calls; });
+  evnet::ListenerId self;
+  self = emitter.on("data", [&](int, std::string_view) { emitter.off("data", self); });
+  emitter.once("data", [&](int, std::string_view) { ++calls; });
+  CHECK(allocationsDuring([&] {
+          emitter.emit("data", 1, "x");
+          emitter.emit("data", 2, "y");
+        }) == 0);
+  CHECK(calls == 3);
+}
