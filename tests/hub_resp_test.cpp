@@ -58,7 +58,7 @@ std::string errorReply(std::string_view input, hub::Limits limits = {}) {
 }
 
 // redis-server's own limits, for comparisons at its boundaries.
-constexpr hub::Limits kRedisLimits{512 * 1024 * 1024, 64 * 1024, INT_MAX};
+constexpr hub::Limits kRedisLimits{std::size_t{512} << 20, std::size_t{64} << 10, INT_MAX};
 
 }  // namespace
 

@@ -45,6 +45,12 @@ inline int hexValue(char c) {
   return -1;
 }
 
+inline char unescape(char c) {  // the byte after a backslash in double quotes
+  constexpr std::string_view from = "nrtba", to = "\n\r\t\b\a";
+  const auto k = from.find(c);
+  return k == std::string_view::npos ? c : to[k];
+}
+
 /// Redis' string2ll(): an optional '-', then digits without leading zeros, at most 20 bytes.
 inline bool parseInteger(std::string_view s, long long& value) {
   if (s.empty() || s.size() > 20) return false;
@@ -70,7 +76,7 @@ inline bool parseInteger(std::string_view s, long long& value) {
 /// Splits an inline command line into arguments like Redis' sdssplitargs(): blanks separate
 /// arguments; "double quotes" take \n \r \t \b \a \xHH and \<any> escapes; 'single quotes' take
 /// only \'; a closing quote must be followed by a blank or the end. Returns false on
-/// unbalanced quotes. A NUL byte ends the line, as in C.
+/// unbalanced quotes. A NUL byte ends the line, as in C. Appends to `out`.
 inline bool splitArgs(std::string_view line, Command& out) {
   line = line.substr(0, line.find('\0'));
   auto at = [&](std::size_t k) { return k < line.size() ? line[k] : '\0'; };
@@ -88,13 +94,7 @@ inline bool splitArgs(std::string_view line, Command& out) {
           arg += static_cast<char>(detail::hexValue(at(i + 2)) * 16 + detail::hexValue(at(i + 3)));
           i += 3;
         } else if (c == '\\' && at(i + 1) != '\0') {
-          const char e = at(++i);
-          arg += e == 'n'   ? '\n'
-                 : e == 'r' ? '\r'
-                 : e == 't' ? '\t'
-                 : e == 'b' ? '\b'
-                 : e == 'a' ? '\a'
-                            : e;
+          arg += detail::unescape(at(++i));
         } else if (c == '"') {
           if (at(i + 1) != '\0' && !detail::isSpace(at(i + 1))) return false;
           done = true;
@@ -141,7 +141,9 @@ class RequestParser {
  public:
   explicit RequestParser(Limits limits = {}) : limits_(limits) {}
 
+  /// Appends received bytes. After a protocol error they are dropped.
   void feed(std::string_view bytes) {
+    if (failed()) return;
     if (pos_ == buf_.size()) {
       buf_.clear();
       pos_ = 0;

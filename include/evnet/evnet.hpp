@@ -3,6 +3,13 @@
 #define EVNET_EVNET_HPP
 
 /// The umbrella header: everything evnet offers.
+#include "evnet/buffer.hpp"
+#include "evnet/error.hpp"
+#include "evnet/event_emitter.hpp"
+#include "evnet/loop.hpp"
+#include "evnet/net.hpp"
+#include "evnet/once.hpp"
+#include "evnet/timers.hpp"
 #include "evnet/version.hpp"
 
 #endif  // EVNET_EVNET_HPP

@@ -1,0 +1,42 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_LOOP_HPP
+#define EVNET_LOOP_HPP
+
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+
+namespace evnet {
+
+/// The default loop: the io_context that evnet objects use when given none (Node: the process's
+/// implicit event loop). One thread runs a loop; see the README on threads.
+inline asio::io_context& defaultLoop() {
+  static asio::io_context loop(1);
+  return loop;
+}
+
+/// Runs the default loop until it has nothing left to do: no server listening, no socket open,
+/// no timer pending. Can be called again after it returns. An exception thrown by a listener
+/// leaves run(); calling run() again continues with the remaining work.
+inline void run() {
+  asio::io_context& loop = defaultLoop();
+  loop.restart();
+  loop.run();
+}
+
+/// The loop an evnet object runs on: an asio::io_context& or any executor of one (a strand
+/// included). Implicit, so every factory takes either.
+class LoopRef {
+ public:
+  LoopRef() : executor_(defaultLoop().get_executor()) {}
+  LoopRef(asio::io_context& loop) : executor_(loop.get_executor()) {}
+  LoopRef(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+
+ private:
+  asio::any_io_executor executor_;
+};
+
+}  // namespace evnet
+
+#endif  // EVNET_LOOP_HPP
