@@ -1,3 +1,15 @@
+# Standalone network programs: they use neither evnet's code nor its interface target.
 add_executable(loadgen loadgen.cpp)
 add_executable(asio_echo_server asio_echo_server.cpp)
 target_link_libraries(asio_echo_server PRIVATE asio::asio Threads::Threads)
+foreach(program loadgen asio_echo_server)
+  target_compile_features(${program} PRIVATE cxx_std_20)
+  target_compile_options(${program} PRIVATE -Wall -Wextra -Wpedantic
+                                            $<$<BOOL:${EVNET_WARNINGS_AS_ERRORS}>:-Werror>)
+endforeach()
+
+# The evnet echo server of the benchmarks (the example plus --timeout); evnet_project_options
+# brings evnet::evnet and the warnings (-Wall -Wextra -Wpedantic, -Werror when
+# EVNET_WARNINGS_AS_ERRORS).
+add_executable(evnet_echo_server evnet_echo_server.cpp)
+target_link_libraries(evnet_echo_server PRIVATE evnet::evnet evnet_project_options)
