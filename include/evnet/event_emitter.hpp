@@ -150,6 +150,13 @@ template <class... Params, class... Args>
 inline constexpr bool argumentsFit<void(Params...), Args...> =
     std::is_invocable_v<void (*)(Params...), Args...>;
 
+template <class Signature>
+struct DecayedArguments;
+template <class... Params>
+struct DecayedArguments<void(Params...)> {
+  using type = std::tuple<std::decay_t<Params>...>;
+};
+
 template <class T>
 std::string describeUnhandled(const T& value) {
   if constexpr (std::is_convertible_v<const T&, std::string_view>) {
@@ -280,9 +287,7 @@ class EventEmitter {
   /// The event's parameters, decayed, as a std::tuple: what evnet::once completes with.
   template <FixedString Name>
   requires(hasEvent(Name.view())) using ArgumentsTuple =
-      decltype([]<class... Params>(std::type_identity<void(Params...)>) {
-        return std::tuple<std::decay_t<Params>...>{};
-      }(std::type_identity<SignatureAt<find(Name.view())>>{}));
+      typename detail::DecayedArguments<SignatureAt<find(Name.view())>>::type;
 
   EventEmitter() = default;
   EventEmitter(const EventEmitter&) = delete;

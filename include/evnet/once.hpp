@@ -56,7 +56,10 @@ auto once(Emitter& emitter, CompletionToken&& token) {
         };
         auto state = std::make_shared<State>(State{std::move(handler)});
         state->eventId = emitter.template once<Name>([state, &emitter](const auto&... args) {
-          if constexpr (watchesError) emitter.off("error", state->errorId);
+          if constexpr (watchesError)
+            emitter.off("error", state->errorId);
+          else
+            static_cast<void>(emitter);
           state->complete(nullptr, Arguments(args...));
         });
         if constexpr (watchesError) {

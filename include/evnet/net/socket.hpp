@@ -880,7 +880,7 @@ class Socket : public evnet::detail::EmitterHandle<Socket, detail::SocketImpl> {
   bool isPaused() const noexcept { return impl_->paused(); }
 
   explicit operator bool() const noexcept { return impl_ != nullptr; }
-  friend bool operator==(const Socket&, const Socket&) = default;
+  friend bool operator==(const Socket& a, const Socket& b) noexcept { return a.impl_ == b.impl_; }
 
  private:
   friend class evnet::detail::EmitterHandle<Socket, detail::SocketImpl>;
