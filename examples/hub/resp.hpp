@@ -226,6 +226,8 @@ class RequestParser {
     const std::size_t cr = findLineEnd('\r');
     if (cr == std::string::npos) return tooLong() ? fail(tooLongError) : false;
     if (cr + 1 == buf_.size()) return false;  // the byte after '\r' (never checked to be '\n')
+    // Only '$' can differ (a request starts with '*' to get here). Redis' error lines have CR
+    // and LF replaced by spaces.
     if (buf_[pos_] != kind) {
       const char got = buf_[pos_] == '\r' || buf_[pos_] == '\n' ? ' ' : buf_[pos_];
       return fail(std::string("expected '$', got '") + got + '\'');
@@ -278,6 +280,7 @@ class RequestParser {
 
 // Reply encoders: each appends one RESP2 value to `out`.
 
+/// `s` must not contain CR or LF.
 inline void appendSimpleString(std::string& out, std::string_view s) {
   out += '+';
   out += s;

@@ -472,6 +472,7 @@ class EventEmitter {
       }
       const ListenerId id(node.release()->id);
       if (list->live++ == 0) list->firstAdded = id.value();
+      list->refreshSingle();
       warnIfTooMany(I, *list);
       return id;
     }(std::type_identity<SignatureAt<I>>{});
@@ -497,15 +498,15 @@ class EventEmitter {
   template <std::size_t I, class... Params>
   bool emitWith(Params... params) {
     detail::ListenerList* list = lists_[I];
-    if (list == nullptr || list->live == 0) {
-      if constexpr (I == kError) detail::throwUnhandledError(params...);
-      return false;
-    }
-    if (list->nodes.size() == 1 && list->nodes.front()->plain) {  // the common case, kept short
-      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list->nodes.front());
+    if (list != nullptr && list->single != nullptr) {  // one plain listener: the common case
+      auto* node = static_cast<detail::TypedListenerNode<Params...>*>(list->single);
       EmitScope scope(*this);
       node->invoke(node, params...);
       return true;
+    }
+    if (list == nullptr || list->live == 0) {
+      if constexpr (I == kError) detail::throwUnhandledError(params...);
+      return false;
     }
     emitEach<Params...>(I, *list, params...);
     return true;
@@ -578,6 +579,7 @@ class EventEmitter {
       list.nodes.erase(list.nodes.begin() + static_cast<std::ptrdiff_t>(position));
       node->destroy(node);
     }
+    list.refreshSingle();
     if (--list.live == 0) {
       list.warned = false;
       if (depth_ == 0) {

@@ -50,11 +50,12 @@ struct ListenerNodeFor final : TypedListenerNode<Params...> {
 // a null pointer for it.
 struct ListenerList {
   std::vector<ListenerNode*> nodes;
-  std::uint32_t live = 0;        // registered, not removed
-  std::uint32_t prepended = 0;   // prepends so far: how far running emits' positions moved
-  std::uint64_t firstAdded = 0;  // when the name got its first listener (eventNames order)
-  bool warned = false;           // max-listeners warning given since the name got listeners
-  bool hasRemoved = false;       // removed nodes wait for the outermost emit to end
+  ListenerNode* single = nullptr;  // the only node, when it is plain: emit's fast path
+  std::uint32_t live = 0;          // registered, not removed
+  std::uint32_t prepended = 0;     // prepends so far: how far running emits' positions moved
+  std::uint64_t firstAdded = 0;    // when the name got its first listener (eventNames order)
+  bool warned = false;             // max-listeners warning given since the name got listeners
+  bool hasRemoved = false;         // removed nodes wait for the outermost emit to end
 
   ListenerList() = default;
   ListenerList(const ListenerList&) = delete;
@@ -71,6 +72,11 @@ struct ListenerList {
       return true;
     });
     hasRemoved = false;
+    refreshSingle();
+  }
+
+  void refreshSingle() noexcept {
+    single = nodes.size() == 1 && nodes.front()->plain ? nodes.front() : nullptr;
   }
 };
 
