@@ -513,7 +513,7 @@ class EventEmitter {
   }
 
   template <class... Params>
-  [[gnu::noinline]] void emitEach(std::size_t index, detail::ListenerList& list, Params... params) {
+  void emitEach(std::size_t index, detail::ListenerList& list, Params... params) {
     EmitScope scope(*this);
     // Only this path reads the clock, so only it advances it: a node removed while the fast
     // path runs is no longer plain and sends every later emit here.
