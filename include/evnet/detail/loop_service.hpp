@@ -158,13 +158,23 @@ class LoopService final : public asio::execution_context::service {
 
   // Fires "timeout" for every entry idle for the list's duration; each fires once per idle
   // period (it leaves the list until its next activity), then the timer waits for the new head.
+  // A throwing "timeout" listener leaves run(); the timer is re-armed first, so that the other
+  // entries still time out.
   void expire(IdleList& list) {
     const std::int64_t now = nowMs();
-    while (list.head != nullptr && list.head->lastActive + list.ms <= now) {
-      IdleEntry& entry = *list.head;
-      unenroll(entry);
-      entry.onTimeout(&entry);
+    try {
+      while (list.head != nullptr && list.head->lastActive + list.ms <= now) {
+        IdleEntry& entry = *list.head;
+        unenroll(entry);
+        entry.onTimeout(&entry);
+      }
+    } catch (...) {
+      rearm(list, now);
+      throw;
     }
+    rearm(list, now);
+  }
+  void rearm(IdleList& list, std::int64_t now) {
     if (list.head != nullptr && !list.armed) arm(list, list.head->lastActive + list.ms - now);
   }
 

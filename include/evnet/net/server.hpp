@@ -78,7 +78,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
       asio::post(executor_, [this, ec] {
         --pendingOps_;
         auto keep = std::move(self_);  // no "close" follows a listen error (Node)
-        emit<"error">(ec);
+        emit<"error">(systemError(ec));
       });
       return;
     }
@@ -118,7 +118,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
     asio::post(executor_, [this, ec] {
       --pendingOps_;
       auto keep = std::move(self_);
-      emit<"error">(ec);
+      emit<"error">(systemError(ec));
     });
   }
 
@@ -157,11 +157,15 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
     acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
       --pendingOps_;
       if (!acceptor_) return release();
+      ec = systemError(ec);  // asio's own category does not compare equal to std::errc
       if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
           ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
         return backOff();
-      if (!ec) accepted(std::move(socket));
-      if (acceptor_) accept();
+      // The next accept first, so that a throwing "connection" listener does not end the loop;
+      // it may complete into peer_ at once, hence the copy.
+      const Protocol::endpoint peer = peer_;
+      accept();
+      if (!ec) accepted(std::move(socket), peer);
     });
   }
 
@@ -176,20 +180,25 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
     });
   }
 
-  void accepted(Protocol::socket socket) {
+  void accepted(Protocol::socket socket, const Protocol::endpoint& peer) {
     if (maxConnections != 0 && connectionCount_ >= maxConnections) {
-      DropInfo drop{address_, toAddressInfo(peer_)};
+      DropInfo drop{address_, toAddressInfo(peer)};
       std::error_code ignored;
       socket.close(ignored);
       emit<"drop">(drop);
       return;
     }
     auto impl = std::make_shared<SocketImpl>(executor_, options_);
-    impl->adopt(impl, std::move(socket), peer_, this);
+    impl->adopt(impl, std::move(socket), peer, this);
     link(*impl);
     if (options_.pauseOnConnect) impl->startPaused();
     const Socket handle(impl);
-    emit<"connection">(handle);
+    try {
+      emit<"connection">(handle);
+    } catch (...) {
+      impl->destroy();  // the exception leaves run(); the connection is closed, not leaked
+      throw;
+    }
     impl->start();
   }
 
@@ -248,7 +257,10 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
     connectionCount_ = 0;
     acceptor_.reset();
     retry_.reset();
-    auto last = std::move(self_);
+    // Alive until the listeners, which may hold handles to this server, are dropped.
+    const auto keep = weakSelf_.lock();
+    self_.reset();
+    removeAllListeners();
   }
 
   asio::any_io_executor executor_;

@@ -11,6 +11,7 @@
 
 #include <asio/async_result.hpp>
 #include <asio/defer.hpp>
+#include <asio/error.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
@@ -112,6 +113,14 @@ inline AddressInfo toAddressInfo(const Protocol::endpoint& endpoint) {
 
 inline std::error_code lastError() noexcept { return {errno, std::system_category()}; }
 
+// asio 1.22 reports system errors in its own category, whose codes do not compare equal to
+// std::errc conditions; evnet reports every system error in std::system_category, as
+// lastError() does, so that `ec == std::errc::connection_refused` holds whatever the source.
+inline std::error_code systemError(std::error_code ec) noexcept {
+  if (ec.category() == asio::system_category()) return {ec.value(), std::system_category()};
+  return ec;
+}
+
 // Bytes waiting to be written: evnet's own copies (small writes coalesce into one buffer that
 // is kept for reuse) and buffers moved in by the caller, sent in order with gather writes.
 class WriteQueue {
@@ -121,7 +130,9 @@ class WriteQueue {
 
   bool empty() const noexcept { return head_ == chunks_.size(); }
 
+  // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
   void copy(const char* data, std::size_t size) {
+    if (size == 0) return;
     if (head_ == chunks_.size() || !chunks_.back().copy) {
       if (!chunks_.empty() && head_ == chunks_.size() && chunks_.back().copy) {
         head_ = chunks_.size() - 1;  // reuse the kept copy buffer
@@ -131,7 +142,10 @@ class WriteQueue {
     }
     std::get<std::string>(chunks_.back().bytes).append(data, size);
   }
-  void own(Owned&& bytes) { chunks_.push_back(Chunk{std::move(bytes), false}); }
+  void own(Owned&& bytes) {
+    if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
+    chunks_.push_back(Chunk{std::move(bytes), false});
+  }
 
   // Fills iov with the unsent bytes, at most max entries; returns how many.
   int gather(iovec* iov, int max) const noexcept {
@@ -260,6 +274,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
           const std::string address =
               endpoints.empty() ? std::string() : endpoints.front().address().to_string();
           const int family = endpoints.empty() ? 0 : endpoints.front().address().is_v6() ? 6 : 4;
+          error = systemError(error);
           emit<"lookup">(error, address, family, host);
           if (error) return destroy(error);
           connectTo(std::move(endpoints), 0);
@@ -434,8 +449,10 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (destroyed_) return;
     destroyed_ = true;
     hadError_ = static_cast<bool>(err);
+    err = systemError(err);
     loop_.unenroll(idle_);
     if (connecting_ && !err) err = {};
+    connecting_ = false;  // readyState "closed", not "opening", after a failed connect
     closeDescriptor();
     queue_.clear();
     writableLength_ = 0;
@@ -561,9 +578,13 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
           connecting_ = false;
           remote_ = toAddressInfo(target);
           opened();
-          emit<"connect">();
-          if (destroyed_) return;
-          emit<"ready">();
+          try {
+            emit<"connect">();
+            if (!destroyed_) emit<"ready">();
+          } catch (...) {
+            destroy();  // as for "data": the exception leaves run(), the socket is released
+            throw;
+          }
           if (destroyed_) return;
           flush();  // writes made while connecting; also finishes if end() was called
           if (!paused_) postRead();
@@ -672,12 +693,17 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     closeDescriptor();
     socket_.reset();
     resolver_.reset();
-    owner_ = nullptr;
+    if (ConnectionOwner* owner = std::exchange(owner_, nullptr)) owner->connectionClosed(*this);
     auto last = std::move(self_);
+    // No "close" comes now: drop the listeners here, since they may hold handles to this socket.
+    if (last) removeAllListeners();
   }
 
-  void touch() noexcept {
-    if (idle_.list != nullptr) loop_.touch(idle_);
+  // Activity: restarts the idle period; after a "timeout" it starts a new one (Node refreshes
+  // the timer on activity, so "timeout" fires again after the next idle period).
+  void touch() {
+    if (idle_.list != nullptr) return loop_.touch(idle_);
+    if (timeoutMs_ != 0 && !destroyed_) loop_.enroll(idle_, timeoutMs_, executor_);
   }
   int fd() const noexcept { return socket_ ? socket_->native_handle() : -1; }
   bool isTcp() const noexcept {

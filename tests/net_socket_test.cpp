@@ -1,0 +1,1452 @@
+// net::Socket over real sockets (127.0.0.1, ::1, a temporary Unix path; port 0 only), each case
+// bounded by a deadline. Cases name the Node behaviour (docs: node-semantics N1-N19) or the Node
+// test file (test/parallel/test-net-*.js) whose intent they port. Timers are here too.
+#include "net_test_util.hpp"
+
+#include <evnet/net.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace net = evnet::net;
+using namespace evnet_test;
+
+namespace {
+
+// Records a socket's events in order; consecutive "data" events are logged once ("data…").
+void record(net::Socket& socket, Log& log, std::error_code* error = nullptr) {
+  socket.on("connect", [&log] { log.push_back("connect"); });
+  socket.on("ready", [&log] { log.push_back("ready"); });
+  socket.on("data", [&log](evnet::Buffer) {
+    if (log.empty() || log.back() != "data") log.push_back("data");
+  });
+  socket.on("end", [&log] { log.push_back("end"); });
+  socket.on("finish", [&log] { log.push_back("finish"); });
+  socket.on("error", [&log, error](std::error_code ec) {
+    log.push_back("error");
+    if (error != nullptr) *error = ec;
+  });
+  socket.on("close",
+            [&log](bool hadError) { log.push_back(hadError ? "close(true)" : "close(false)"); });
+}
+
+bool closed(const Log& log) { return !log.empty() && log.back().starts_with("close"); }
+
+// A server that echoes every byte back and ends when its peer ends.
+net::Server echoServer(asio::io_context& loop, net::ServerOptions options = {}) {
+  return net::createServer(
+      options,
+      [](net::Socket socket) {
+        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+      },
+      loop);
+}
+
+// test-net-pingpong.js: N PING/PONG round trips, then a final PING with end(); the server is
+// half-open (allowHalfOpen) and ends when the client's FIN arrives. Every byte is checked.
+void pingPong(asio::io_context& loop, const std::function<void(net::Server&)>& listen,
+              const std::function<net::Socket()>& connect) {
+  constexpr int kRounds = 1000;
+  int count = 0;
+  int sentPongs = 0;
+  bool sentFinalPing = false;
+  bool clientClosed = false;
+  bool serverClosed = false;
+  std::string serverIn;
+  std::string clientIn;
+
+  net::ServerOptions options;
+  options.allowHalfOpen = true;
+  net::Server server(options, loop);
+  server.on("connection", [&](net::Socket socket) {
+    CHECK(server.getConnections() == 1);
+    socket.setNoDelay();
+    socket.on("data", [&, socket](evnet::Buffer data) mutable {
+      serverIn.append(data);
+      for (; serverIn.size() >= 4; serverIn.erase(0, 4)) {
+        REQUIRE(serverIn.substr(0, 4) == "PING");
+        CHECK(socket.readyState() == "open");
+        socket.write("PONG", [&](std::error_code ec) {
+          CHECK(!ec);
+          ++sentPongs;
+        });
+      }
+    });
+    socket.on("end", [socket]() mutable {
+      CHECK(socket.readyState() == "writeOnly");  // allowHalfOpen: still writable
+      socket.end();
+    });
+    socket.on("error", [](std::error_code ec) { FAIL("server socket error: ", ec.message()); });
+    socket.on("close", [&, socket](bool hadError) {
+      CHECK(!hadError);
+      CHECK(socket.readyState() == "closed");
+      server.close();
+    });
+  });
+  server.on("close", [&] { serverClosed = true; });
+  listen(server);
+
+  net::Socket client = connect();
+  client.on("connect", [&] {
+    CHECK(client.readyState() == "open");
+    client.write("PING");
+  });
+  client.on("data", [&](evnet::Buffer data) {
+    clientIn.append(data);
+    for (; clientIn.size() >= 4; clientIn.erase(0, 4)) {
+      REQUIRE(clientIn.substr(0, 4) == "PONG");
+      ++count;
+      if (sentFinalPing) {
+        CHECK(client.readyState() == "readOnly");
+        continue;
+      }
+      CHECK(client.readyState() == "open");
+      if (count < kRounds) {
+        client.write("PING");
+      } else {
+        sentFinalPing = true;
+        client.write("PING");
+        client.end();
+      }
+    }
+  });
+  client.on("error", [](std::error_code ec) { FAIL("client error: ", ec.message()); });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+
+  REQUIRE(runUntil(loop, [&] { return clientClosed && serverClosed; }));
+  CHECK(count == kRounds + 1);
+  CHECK(sentPongs == kRounds + 1);
+  CHECK(sentFinalPing);
+  CHECK(serverIn.empty());
+  CHECK(clientIn.empty());
+  CHECK(client.bytesWritten() == 4u * (kRounds + 1));
+  CHECK(client.bytesRead() == 4u * (kRounds + 1));
+  CHECK(runToCompletion(loop));
+}
+
+}  // namespace
+
+// --- data path -------------------------------------------------------------------------------
+
+TEST_CASE("pingpong over TCP 127.0.0.1: 1001 round trips, every byte checked, half-open server") {
+  asio::io_context loop;
+  unsigned short port = 0;
+  pingPong(
+      loop, [&](net::Server& server) { port = listenLocal(loop, server); },
+      [&] { return net::connect(port, "127.0.0.1", {}, {}, loop); });
+}
+
+TEST_CASE("pingpong over a Unix domain socket") {
+  asio::io_context loop;
+  TempDir dir;
+  const std::string path = dir.file("pingpong.sock");
+  pingPong(
+      loop,
+      [&](net::Server& server) {
+        bool listening = false;
+        server.listenPath(path, [&] { listening = true; });
+        REQUIRE(runUntil(loop, [&] { return listening; }));
+      },
+      [&] { return net::connectPath(path, {}, {}, loop); });
+}
+
+TEST_CASE("pingpong over IPv6 ::1") {
+  if (!hasIPv6Loopback()) {
+    MESSAGE("skipped: ::1 cannot be bound on this machine");
+    return;
+  }
+  asio::io_context loop;
+  unsigned short port = 0;
+  pingPong(
+      loop, [&](net::Server& server) { port = listenLocal(loop, server, "::1"); },
+      [&] { return net::connect(port, "::1", {}, {}, loop); });
+}
+
+TEST_CASE("pingpong to localhost: the name is resolved, 'lookup' reports it, connect follows") {
+  asio::io_context loop;
+  unsigned short port = 0;
+  std::vector<std::string> lookups;
+  pingPong(
+      loop, [&](net::Server& server) { port = listenLocal(loop, server, "::"); },
+      [&] {
+        auto socket = net::connect(port, "localhost", {}, {}, loop);
+        socket.on("lookup", [&](std::error_code ec, std::string_view address, int family,
+                                std::string_view host) {
+          CHECK(!ec);
+          CHECK(host == "localhost");
+          CHECK((family == 4 || family == 6));
+          lookups.emplace_back(address);
+        });
+        return socket;
+      });
+  REQUIRE(lookups.size() == 1);
+  CHECK((lookups[0] == "127.0.0.1" || lookups[0] == "::1"));
+}
+
+TEST_CASE("an echo of 4 MiB of patterned data comes back byte for byte") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  constexpr std::size_t kSize = 4 << 20;
+  std::string received;
+  bool closedClean = false;
+  auto client = net::connect(
+      port, "127.0.0.1", [] {}, {}, loop);
+  client.on("connect", [&] { client.end(pattern(kSize)); });  // one owning write, then FIN
+  client.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+  client.on("close", [&](bool hadError) { closedClean = !hadError; });
+  REQUIRE(runUntil(loop, [&] { return closedClean; }));
+  CHECK(received.size() == kSize);
+  CHECK(firstPatternMismatch(received) == received.size());
+  CHECK(client.bytesWritten() == kSize);
+  CHECK(client.bytesRead() == kSize);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- event order (N1, N2, N5) ------------------------------------------------------------------
+
+TEST_CASE(
+    "normal close order: client connect, ready, data, finish, end, close(false), "
+    "accepting side data, end, finish, close(false) (N1)") {
+  asio::io_context loop;
+  Log serverLog;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    record(socket, serverLog);
+    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  Log clientLog;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, clientLog);
+  client.on("connect", [&] { client.write("hello"); });
+  client.on("data", [&](evnet::Buffer chunk) {
+    CHECK(std::string_view(chunk) == "hello");
+    client.end();
+  });
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
+  CHECK(clientLog == Log{"connect", "ready", "data", "finish", "end", "close(false)"});
+  CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});  // never "connect" (S2)
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("ECONNREFUSED on a closed port: error then close(true), no connect, no end (N2)") {
+  asio::io_context loop;
+  Log log;
+  std::error_code error;
+  auto client = net::connect(closedPort(), "127.0.0.1", {}, {}, loop);
+  record(client, log, &error);
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"error", "close(true)"});
+  CHECK(error == std::errc::connection_refused);
+  CHECK(client.destroyed());
+  CHECK(client.readyState() == "closed");
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("a peer's RST (resetAndDestroy) gives ECONNRESET then close(true), no end (N2, N12)") {
+  asio::io_context loop;
+  Log serverLog;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    record(socket, serverLog);
+    socket.on("data", [socket](evnet::Buffer) mutable { socket.resetAndDestroy(); });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  Log clientLog;
+  std::error_code error;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, clientLog, &error);
+  client.on("connect", [&] { client.write("x"); });
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
+  CHECK(clientLog == Log{"connect", "ready", "error", "close(true)"});
+  CHECK(error == std::errc::connection_reset);
+  CHECK(serverLog == Log{"data", "close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("destroy() before the connection is made emits only close(false) (N5)") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  Log log;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, log);
+  CHECK(client.pending());
+  client.destroy();
+  CHECK(client.destroyed());
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "destroy(err) on an open socket emits error(err) then close(true) and drops queued "
+    "writes (N2, N10)") {
+  asio::io_context loop;
+  net::ServerOptions paused;
+  paused.pauseOnConnect = true;  // nobody reads: writes stay queued
+  net::Server server = echoServer(loop, paused);
+  const unsigned short port = listenLocal(loop, server);
+  Log log;
+  std::error_code error;
+  std::error_code writeError;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, log, &error);
+  client.on("ready", [&] {
+    while (client.write(pattern(64 * 1024))) {
+    }
+    client.write("last", [&](std::error_code ec) { writeError = ec; });
+    REQUIRE(client.writableLength() > 0);
+    client.destroy(std::make_error_code(std::errc::operation_canceled));
+    CHECK(client.writableLength() == 0);
+  });
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"connect", "ready", "error", "close(true)"});
+  CHECK(error == std::errc::operation_canceled);
+  CHECK(writeError == evnet::Errc::socketDestroyed);
+  server.close().closeAllConnections();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("destroySoon() ends, then destroys once the FIN is out (N11)") {
+  asio::io_context loop;
+  Log serverLog;
+  std::string received;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    record(socket, serverLog);
+    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+  });
+  const unsigned short port = listenLocal(loop, server);
+  Log clientLog;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, clientLog);
+  client.on("connect", [&] {
+    client.write("goodbye");
+    client.destroySoon();
+  });
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
+  CHECK(clientLog == Log{"connect", "ready", "finish", "close(false)"});
+  CHECK(received == "goodbye");
+  CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- writing (N6, N7, N9) ------------------------------------------------------------------------
+
+TEST_CASE(
+    "write returns false at highWaterMark with the data still queued, 'drain' follows when "
+    "the paused peer reads again (test-net-throttle.js, test-net-write-slow.js)") {
+  asio::io_context loop;
+  net::ServerOptions options;
+  options.pauseOnConnect = true;  // the peer does not read
+  net::Server server(options, loop);
+  std::optional<net::Socket> peer;
+  std::size_t received = 0;
+  bool patternOk = true;
+  bool peerEnded = false;
+  server.on("connection", [&](net::Socket socket) {
+    peer = socket;
+    socket.on("data", [&](evnet::Buffer chunk) {
+      patternOk = patternOk && firstPatternMismatch(chunk, received) == chunk.size();
+      received += chunk.size();
+    });
+    socket.on("end", [&] { peerEnded = true; });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::size_t written = 0;
+  int drains = 0;
+  bool throttled = false;
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("drain", [&] { ++drains; });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  client.on("connect", [&] {
+    bool below = true;
+    while (below && written < (512u << 20)) {
+      below = client.write(pattern(kChunk, written));
+      written += kChunk;
+    }
+    REQUIRE(!below);
+    // Still queued, in user space: not lost, not handed to the kernel.
+    CHECK(client.writableLength() >= 16u * 1024);
+    // Throttled writes keep queueing without loss.
+    CHECK(!client.write(pattern(kChunk, written)));
+    written += kChunk;
+    CHECK(!client.write(pattern(kChunk, written)));
+    written += kChunk;
+    client.end();
+    throttled = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return throttled && peer.has_value(); }));
+
+  // The peer still reads nothing: the queue stays, no "drain".
+  const std::size_t queued = client.writableLength();
+  runFor(loop, 50ms);
+  CHECK(drains == 0);
+  CHECK(client.writableLength() == queued);
+  CHECK(peer->bytesRead() == 0);
+
+  peer->resume();
+  REQUIRE(runUntil(loop, [&] { return clientClosed && peerEnded; }));
+  CHECK(drains == 1);
+  CHECK(received == written);
+  CHECK(patternOk);
+  CHECK(client.bytesWritten() == written);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "writes made while connecting are queued and sent after connect "
+    "(test-net-connect-buffer.js)") {
+  asio::io_context loop;
+  std::string received;
+  bool serverSawEnd = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    server.close();  // the server stops accepting; this connection lives on
+    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+    socket.on("end", [&] { serverSawEnd = true; });
+  });
+  bool serverClosed = false;
+  server.on("close", [&] { serverClosed = true; });
+  const unsigned short port = listenLocal(loop, server);
+
+  net::SocketOptions options;
+  options.highWaterMark = 0;  // as the Node test: every write reports a full queue
+  bool connectHappened = false;
+  bool dataWritten = false;
+  int drains = 0;
+  auto client = net::connect(
+      port, "127.0.0.1", [&] { connectHappened = true; }, options, loop);
+  client.on("drain", [&] { ++drains; });
+  CHECK(client.readyState() == "opening");
+  CHECK(client.pending());
+  const std::string_view a = "L'\xC3\x89tat, c'est ";
+  const std::string_view b = "moi";
+  const bool r = client.write(a, [&](std::error_code ec) {
+    CHECK(!ec);
+    CHECK(connectHappened);
+    dataWritten = true;
+  });
+  CHECK(!r);
+  CHECK(client.writableLength() == a.size());
+  CHECK(client.bytesWritten() == 0);  // nothing reached the kernel yet
+  client.end(b);
+  CHECK(client.readyState() == "opening");
+  CHECK(client.writableLength() == a.size() + b.size());
+
+  bool clientClosed = false;
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return clientClosed && serverClosed; }));
+  CHECK(connectHappened);
+  CHECK(dataWritten);
+  CHECK(serverSawEnd);
+  CHECK(received == "L'\xC3\x89tat, c'est moi");
+  CHECK(client.bytesWritten() == a.size() + b.size());
+  CHECK(drains == 1);
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "end(data) half-closes: the data and then the FIN reach the peer, which can still "
+    "answer (N9)") {
+  asio::io_context loop;
+  net::ServerOptions options;
+  options.allowHalfOpen = true;
+  std::string request;
+  Log serverLog;
+  net::Server server(options, loop);
+  server.on("connection", [&](net::Socket socket) {
+    record(socket, serverLog);
+    socket.on("data", [&](evnet::Buffer chunk) { request.append(chunk); });
+    socket.on("end", [&, socket]() mutable {
+      CHECK(request == "request");
+      CHECK(socket.readyState() == "writeOnly");
+      socket.write("response ");
+      asio::post(loop, [socket]() mutable { socket.end("after the peer's FIN"); });
+    });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  Log clientLog;
+  std::string response;
+  bool finishCallback = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, clientLog);
+  client.on("data", [&](evnet::Buffer chunk) { response.append(chunk); });
+  client.end("request", [&] { finishCallback = true; });  // allowed while connecting
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
+  CHECK(finishCallback);
+  CHECK(clientLog == Log{"connect", "ready", "finish", "data", "end", "close(false)"});
+  CHECK(response == "response after the peer's FIN");
+  CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "allowHalfOpen false (default): after 'end' the socket sends its FIN before it is "
+    "destroyed (test-net-allow-half-open.js)") {
+  asio::io_context loop;
+  Log serverLog;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    record(socket, serverLog);
+    socket.end(std::string(1024, '\0'));
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  Log clientLog;
+  std::size_t received = 0;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, clientLog);
+  client.on("data", [&](evnet::Buffer chunk) { received += chunk.size(); });
+  client.on("finish", [&] { CHECK(!client.destroyed()); });
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
+  CHECK(received == 1024);
+  CHECK(clientLog == Log{"connect", "ready", "data", "end", "finish", "close(false)"});
+  // The server got a FIN (an "end"), not a reset.
+  CHECK(serverLog == Log{"finish", "end", "close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "allowHalfOpen true: after 'end' the socket stays writable until it calls end() "
+    "(N17, test-net-connect-options-allowhalfopen.js)") {
+  asio::io_context loop;
+  std::string serverReceived;
+  bool serverSawEnd = false;
+  bool serverClosed = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    socket.on("data", [&](evnet::Buffer chunk) { serverReceived.append(chunk); });
+    socket.on("end", [&] { serverSawEnd = true; });
+    socket.on("close", [&](bool) { serverClosed = true; });
+    socket.end("hello");
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  net::SocketOptions options;
+  options.allowHalfOpen = true;
+  Log clientLog;
+  bool clientEnded = false;
+  auto client = net::connect(port, "127.0.0.1", {}, options, loop);
+  record(client, clientLog);
+  client.on("end", [&] {
+    CHECK(client.readyState() == "writeOnly");
+    clientEnded = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return clientEnded; }));
+  // Turns of the loop pass: the socket is still open for writing.
+  runFor(loop, 20ms);
+  CHECK(!client.destroyed());
+  CHECK(client.readyState() == "writeOnly");
+  CHECK(!serverSawEnd);
+  CHECK(client.write("late reply"));
+  client.end();
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && serverClosed; }));
+  CHECK(clientLog == Log{"connect", "ready", "data", "end", "finish", "close(false)"});
+  CHECK(serverReceived == "late reply");
+  CHECK(serverSawEnd);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("write after end() fails with Errc::writeAfterEnd: callback, 'error', close(true) (N7)") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  Log log;
+  std::error_code error;
+  std::error_code callbackError;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  record(client, log, &error);
+  client.on("ready", [&] {
+    client.end();
+    CHECK(!client.write("too late", [&](std::error_code ec) { callbackError = ec; }));
+  });
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"connect", "ready", "finish", "error", "close(true)"});
+  CHECK(error == evnet::Errc::writeAfterEnd);
+  CHECK(callbackError == evnet::Errc::writeAfterEnd);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "a handle used after close is safe: write fails with Errc::socketDestroyed through its "
+    "callback, every other call is harmless") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] { client.end(); });
+  client.on("close", [&](bool) { clientClosed = true; });
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+
+  std::vector<std::error_code> errors;
+  CHECK(!client.write("x", [&](std::error_code ec) { errors.push_back(ec); }));
+  CHECK(!client.write(std::string(100000, 'y'), [&](std::error_code ec) { errors.push_back(ec); }));
+  CHECK(!client.write(std::vector<char>(10, 'z')));
+  client.end("more");
+  client.pause().resume().setTimeout(1).setNoDelay(false).setKeepAlive(true, 1000);
+  client.destroySoon().resetAndDestroy().destroy(std::make_error_code(std::errc::io_error));
+  CHECK(!client.tcpInfo().has_value());
+  CHECK(client.destroyed());
+  CHECK(client.readyState() == "closed");
+  CHECK(client.writableLength() == 0);
+  REQUIRE(runUntil(loop, [&] { return errors.size() == 2; }));
+  CHECK(errors[0] == evnet::Errc::socketDestroyed);
+  CHECK(errors[1] == evnet::Errc::socketDestroyed);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "write accepts string views, spans, Buffers, and owning strings and vectors by move, "
+    "the bytes arrive in call order") {
+  asio::io_context loop;
+  std::string received;
+  bool serverSawEnd = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+    socket.on("end", [&] { serverSawEnd = true; });
+  });
+  const unsigned short port = listenLocal(loop, server);
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("ready", [&] {
+    client.write(std::string_view("a"));
+    client.write(std::string("bc"));
+    client.write(std::vector<char>{'d'});
+    client.write(std::vector<unsigned char>{'e'});
+    client.write(std::vector<std::byte>{std::byte{'f'}});
+    const std::array<std::byte, 1> g{std::byte{'g'}};
+    client.write(std::span<const std::byte>(g));
+    client.write(evnet::Buffer("h"));
+    client.write("i");
+    client.write(std::string(100000, 'j'));  // a large owned chunk between copied ones
+    client.write("k");
+    client.end(std::string("l"));
+  });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return clientClosed && serverSawEnd; }));
+  CHECK(received == "abcdefghi" + std::string(100000, 'j') + "kl");
+  CHECK(client.bytesWritten() == received.size());
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("an empty write completes its callback and does not stall the socket") {
+  asio::io_context loop;
+  std::string received;
+  bool serverSawEnd = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+    socket.on("end", [&] { serverSawEnd = true; });
+  });
+  const unsigned short port = listenLocal(loop, server);
+  int callbacks = 0;
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  CHECK(client.write("", [&](std::error_code ec) {
+    CHECK(!ec);
+    ++callbacks;
+  }));  // while connecting
+  client.on("ready", [&] {
+    CHECK(client.write(std::string_view(), [&](std::error_code ec) {
+      CHECK(!ec);
+      ++callbacks;
+    }));
+    CHECK(client.write(std::string(), [&](std::error_code ec) {
+      CHECK(!ec);
+      ++callbacks;
+    }));
+    asio::post(loop, [&] { client.end("done"); });
+  });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return clientClosed && serverSawEnd; }));
+  CHECK(callbacks == 3);
+  CHECK(received == "done");
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "pipe forwards every byte with backpressure: the source pauses while the destination's "
+    "queue is full, resumes on its drain, and ends the destination") {
+  asio::io_context loop;
+  // The sink starts paused, so the proxy's upstream queue fills up.
+  net::ServerOptions sinkOptions;
+  sinkOptions.pauseOnConnect = true;
+  std::optional<net::Socket> sinkSide;
+  std::size_t sunk = 0;
+  bool patternOk = true;
+  bool sinkEnded = false;
+  net::Server sink(sinkOptions, loop);
+  sink.on("connection", [&](net::Socket socket) {
+    sinkSide = socket;
+    socket.on("data", [&](evnet::Buffer chunk) {
+      patternOk = patternOk && firstPatternMismatch(chunk, sunk) == chunk.size();
+      sunk += chunk.size();
+    });
+    socket.on("end", [&] { sinkEnded = true; });
+  });
+  const unsigned short sinkPort = listenLocal(loop, sink);
+
+  std::optional<net::Socket> proxySide;
+  std::optional<net::Socket> upstream;
+  net::Server proxy({}, loop);
+  proxy.on("connection", [&](net::Socket socket) {
+    proxySide = socket;
+    upstream = net::connect(sinkPort, "127.0.0.1", {}, {}, loop);
+    socket.pipe(*upstream);
+  });
+  const unsigned short proxyPort = listenLocal(loop, proxy);
+
+  constexpr std::size_t kSize = 16 << 20;
+  bool clientClosed = false;
+  auto client = net::connect(proxyPort, "127.0.0.1", {}, {}, loop);
+  client.on("ready", [&] {
+    for (std::size_t offset = 0; offset < kSize; offset += 256 * 1024)
+      client.write(pattern(256 * 1024, offset));
+    client.end();
+  });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  // Connected upstream, and paused because the upstream's queue is full: the sink reads nothing.
+  REQUIRE(runUntil(
+      loop, [&] { return upstream.has_value() && !upstream->pending() && proxySide->isPaused(); }));
+  CHECK(upstream->writableLength() >= 16u * 1024);
+  REQUIRE(runUntil(loop, [&] { return sinkSide.has_value(); }));
+  CHECK(sinkSide->bytesRead() == 0);
+  sinkSide->resume();
+  REQUIRE(runUntil(loop, [&] { return sinkEnded && clientClosed; }));
+  CHECK(sunk == kSize);
+  CHECK(patternOk);
+  sink.close();
+  proxy.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- reading (N3, N13) ---------------------------------------------------------------------------
+
+TEST_CASE(
+    "pause() stops reading: no 'data' while paused and the peer's writes stop being "
+    "accepted, resume() delivers everything (N13, test-net-throttle.js)") {
+  asio::io_context loop;
+  constexpr std::size_t kChunk = 1024;
+  std::optional<net::Socket> peer;
+  std::size_t total = 0;
+  bool throttled = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    peer = socket;
+    while (socket.write(pattern(kChunk, total))) total += kChunk;
+    total += kChunk;
+    // Throttled: more writes must not be lost.
+    socket.write(pattern(kChunk, total));
+    total += kChunk;
+    socket.write(pattern(kChunk, total));
+    total += kChunk;
+    socket.end();
+    throttled = true;
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  std::size_t received = 0;
+  bool patternOk = true;
+  int pauses = 0;
+  bool clientEnded = false;
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] { client.pause(); });
+  client.on("end", [&] { clientEnded = true; });
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+
+  // The server fills the kernel's buffers while the client is paused from its connect on.
+  REQUIRE(runUntil(loop, [&] { return throttled; }));
+  REQUIRE(peer.has_value());
+  const std::size_t queued = peer->writableLength();
+  CHECK(queued > 0);
+  runFor(loop, 100ms);
+  CHECK(client.isPaused());
+  CHECK(client.bytesRead() == 0);
+  CHECK(peer->writableLength() == queued);  // nothing more was accepted
+
+  // Resume; pause again at every chunk and check nothing arrives until the next resume.
+  bool paused = false;
+  client.on("data", [&](evnet::Buffer chunk) {
+    CHECK(!paused);
+    patternOk = patternOk && firstPatternMismatch(chunk, received) == chunk.size();
+    received += chunk.size();
+    if (pauses < 20) {
+      client.pause();
+      paused = true;
+      ++pauses;
+      const std::size_t atPause = received;
+      evnet::setTimeout(
+          [&, atPause] {
+            CHECK(received == atPause);
+            paused = false;
+            client.resume();
+          },
+          2, loop);
+    }
+  });
+  client.resume();
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+  CHECK(clientEnded);
+  CHECK(pauses > 1);
+  CHECK(received == total);
+  CHECK(patternOk);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "data that arrives with no 'data' listener is held, and 'end' waits, until a listener "
+    "is added (N3)") {
+  asio::io_context loop;
+  net::Server server({}, loop);
+  server.on("connection", [](net::Socket socket) { socket.end("held bytes"); });
+  const unsigned short port = listenLocal(loop, server);
+
+  Log log;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("end", [&] { log.push_back("end"); });
+  client.on("close", [&](bool) { log.push_back("close"); });
+  REQUIRE(runUntil(loop, [&] { return client.bytesRead() == 10; }));
+  runFor(loop, 30ms);
+  CHECK(log.empty());  // nobody reads: no "end" either
+
+  std::string received;
+  client.on("data", [&](evnet::Buffer chunk) {
+    received.append(chunk);
+    log.push_back("data");
+  });
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(received == "held bytes");
+  CHECK(log == Log{"data", "end", "close"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- setTimeout (N4) -------------------------------------------------------------------------
+
+TEST_CASE(
+    "setTimeout: 'timeout' fires once per idle period, the socket stays open, activity "
+    "restarts it, 0 disables it (N4, test-net-socket-timeout.js)") {
+  asio::io_context loop;
+  std::optional<net::Socket> peer;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) { peer = socket; });
+  const unsigned short port = listenLocal(loop, server);
+
+  constexpr auto kIdle = 60ms;
+  std::vector<Clock::time_point> timeouts;
+  std::string received;
+  Clock::time_point lastActivity;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("timeout", [&] { timeouts.push_back(Clock::now()); });
+  client.on("data", [&](evnet::Buffer chunk) {
+    received.append(chunk);
+    lastActivity = Clock::now();
+  });
+  bool connected = false;
+  client.on("connect", [&] {
+    connected = true;
+    lastActivity = Clock::now();
+    client.setTimeout(kIdle.count());
+  });
+  REQUIRE(runUntil(loop, [&] { return connected && peer.has_value(); }));
+
+  // One idle period: one "timeout", not before the period (the coarse clock may round 10 ms).
+  REQUIRE(runUntil(loop, [&] { return timeouts.size() == 1; }));
+  CHECK(timeouts[0] - lastActivity >= kIdle - 10ms);
+  CHECK(!client.destroyed());
+  CHECK(client.readyState() == "open");
+
+  // No activity: it does not fire again.
+  runFor(loop, 3 * kIdle);
+  CHECK(timeouts.size() == 1);
+
+  // Activity (a read) starts a new idle period, which ends in a second "timeout".
+  peer->write("x");
+  REQUIRE(runUntil(loop, [&] { return timeouts.size() == 2; }));
+  CHECK(received == "x");
+  CHECK(timeouts[1] - lastActivity >= kIdle - 10ms);
+
+  // Steady activity, well within the period, keeps it from firing.
+  client.setTimeout(200);
+  auto activity = evnet::setInterval([&] { peer->write("y"); }, 20, loop);
+  runFor(loop, 400ms);
+  activity.clear();
+  CHECK(timeouts.size() == 2);
+  CHECK(received.size() > 5);
+  REQUIRE(runUntil(loop, [&] { return timeouts.size() == 3; }));
+
+  // setTimeout(0) disables it.
+  client.setTimeout(0);
+  peer->write("z");
+  REQUIRE(runUntil(loop, [&] { return received.ends_with("z"); }));
+  runFor(loop, 3 * kIdle);
+  CHECK(timeouts.size() == 3);
+
+  // A destroy in the callback form, as the Node test does: it fires once, then never again.
+  int callbackTimeouts = 0;
+  bool clientClosed = false;
+  client.on("close", [&](bool hadError) {
+    CHECK(!hadError);
+    clientClosed = true;
+  });
+  client.setTimeout(1, [&] {
+    ++callbackTimeouts;
+    client.destroy();
+    client.setTimeout(1, [] { FAIL("a destroyed socket's timeout fired"); });
+  });
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+  runFor(loop, 20ms);
+  CHECK(callbackTimeouts == 1);
+  CHECK(timeouts.size() == 4);
+  server.close().closeAllConnections();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("setTimeout armed while connecting fires on a connection that stays idle (N18)") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  int timeouts = 0;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.setTimeout(50);  // armed before the connection exists
+  client.on("timeout", [&] { ++timeouts; });
+  REQUIRE(runUntil(loop, [&] { return timeouts == 1; }));
+  client.destroy();
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- properties (N14, N15, N16)
+// -------------------------------------------------------------------
+
+TEST_CASE(
+    "remote and local address and port are captured at connect and readable after close "
+    "(N14)") {
+  asio::io_context loop;
+  std::optional<net::Socket> accepted;
+  bool acceptedClosed = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    accepted = socket;
+    socket.on("close", [&](bool) { acceptedClosed = true; });
+    socket.end();
+  });
+  const unsigned short port = listenLocal(loop, server);
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("data", [](evnet::Buffer) {});
+  client.on("close", [&](bool) { clientClosed = true; });
+  REQUIRE(runUntil(loop, [&] { return clientClosed && acceptedClosed; }));
+
+  CHECK(client.remoteAddress() == "127.0.0.1");
+  CHECK(client.remotePort() == port);
+  CHECK(client.remoteFamily() == "IPv4");
+  CHECK(client.localAddress() == "127.0.0.1");
+  CHECK(client.localPort() != 0);
+  CHECK(client.address() == net::AddressInfo{"127.0.0.1", "IPv4", client.localPort()});
+  REQUIRE(accepted.has_value());
+  CHECK(accepted->remoteAddress() == "127.0.0.1");
+  CHECK(accepted->remotePort() == client.localPort());
+  CHECK(accepted->remoteFamily() == "IPv4");
+  CHECK(accepted->localAddress() == "127.0.0.1");
+  CHECK(accepted->localPort() == port);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("bytesRead and bytesWritten count the bytes of both directions (N15)") {
+  asio::io_context loop;
+  std::optional<net::Socket> accepted;
+  bool acceptedClosed = false;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    accepted = socket;
+    socket.on("data", [socket](evnet::Buffer chunk) mutable {
+      socket.write(chunk);
+      socket.write(chunk);  // twice as much back
+    });
+    socket.on("close", [&](bool) { acceptedClosed = true; });
+  });
+  const unsigned short port = listenLocal(loop, server);
+  bool clientClosed = false;
+  std::size_t received = 0;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] {
+    client.write(pattern(1000));
+    client.end(pattern(234));
+  });
+  client.on("data", [&](evnet::Buffer chunk) { received += chunk.size(); });
+  client.on("close", [&](bool) { clientClosed = true; });
+  REQUIRE(runUntil(loop, [&] { return clientClosed && acceptedClosed; }));
+  CHECK(client.bytesWritten() == 1234);
+  CHECK(client.bytesRead() == 2468);
+  CHECK(received == 2468);
+  REQUIRE(accepted.has_value());
+  CHECK(accepted->bytesRead() == 1234);
+  CHECK(accepted->bytesWritten() == 2468);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("readyState goes opening, open, readOnly, closed, pending and destroyed follow (N16)") {
+  asio::io_context loop;
+  net::ServerOptions options;
+  options.allowHalfOpen = true;
+  std::vector<std::string> serverStates;
+  net::Server server(options, loop);
+  server.on("connection", [&](net::Socket socket) {
+    serverStates.emplace_back(socket.readyState());
+    CHECK(!socket.pending());
+    socket.on("data", [](evnet::Buffer) {});
+    socket.on("end", [&, socket]() mutable {
+      serverStates.emplace_back(socket.readyState());
+      socket.end();
+      serverStates.emplace_back(socket.readyState());
+    });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  std::vector<std::string> states;
+  bool clientClosed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  states.emplace_back(client.readyState());
+  CHECK(client.pending());
+  CHECK(client.connecting());
+  CHECK(!client.destroyed());
+  client.on("connect", [&] {
+    CHECK(!client.pending());
+    states.emplace_back(client.readyState());
+    client.end();
+    states.emplace_back(client.readyState());
+  });
+  client.on("data", [](evnet::Buffer) {});
+  client.on("close", [&](bool) { clientClosed = true; });
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+  states.emplace_back(client.readyState());
+  CHECK(states == std::vector<std::string>{"opening", "open", "readOnly", "closed"});
+  CHECK(serverStates == std::vector<std::string>{"open", "writeOnly", "closed"});
+  CHECK(client.destroyed());
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "tcpInfo() reports the round-trip time of a live TCP socket and nothing on Unix "
+    "sockets or after close") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  bool echoed = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] { client.write("ping"); });
+  client.on("data", [&](evnet::Buffer) { echoed = true; });
+  REQUIRE(runUntil(loop, [&] { return echoed; }));
+  const std::optional<net::TcpInfo> info = client.tcpInfo();
+  REQUIRE(info.has_value());
+  CHECK(info->rttUs > 0);
+  CHECK(info->sndMss > 0);
+  CHECK(info->sndCwnd > 0);
+  client.destroy();
+  CHECK(!client.tcpInfo().has_value());
+  server.close();
+
+  TempDir dir;
+  const std::string path = dir.file("info.sock");
+  net::Server unixServer = echoServer(loop);
+  bool listening = false;
+  unixServer.listenPath(path, [&] { listening = true; });
+  REQUIRE(runUntil(loop, [&] { return listening; }));
+  bool connected = false;
+  auto unixClient = net::connectPath(
+      path, [&] { connected = true; }, {}, loop);
+  REQUIRE(runUntil(loop, [&] { return connected; }));
+  CHECK(!unixClient.tcpInfo().has_value());
+  unixClient.destroy();
+  unixServer.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- lifetime -----------------------------------------------------------------------------------
+
+TEST_CASE("a listener capturing its own socket is released after 'close': no leak") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  bool listenerReleased = false;
+  bool clientClosed = false;
+  {
+    auto flag = std::make_shared<DestroyFlag>(listenerReleased);
+    auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    client.on("connect", [client, flag]() mutable { client.write("hello"); });
+    client.on("data", [client, flag](evnet::Buffer) mutable { client.end(); });
+    client.on("close", [&clientClosed, flag](bool) { clientClosed = true; });
+  }  // only the socket itself holds the handle now, through its listeners
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+  CHECK(listenerReleased);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "an exception thrown by a 'data' listener leaves run(), the socket is closed on the "
+    "next run") {
+  asio::io_context loop;
+  net::Server server({}, loop);
+  server.on("connection", [](net::Socket socket) { socket.write("boom"); });
+  const unsigned short port = listenLocal(loop, server);
+  bool listenerReleased = false;
+  Log log;
+  {
+    auto flag = std::make_shared<DestroyFlag>(listenerReleased);
+    auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    client.on("data", [client, flag](evnet::Buffer) -> void {
+      throw std::runtime_error("listener failed");
+    });
+    client.on("close",
+              [&log](bool hadError) { log.push_back(hadError ? "close(true)" : "close(false)"); });
+  }
+  CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return closed(log); }), "listener failed",
+                       std::runtime_error);
+  CHECK(log.empty());
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"close(false)"});
+  CHECK(listenerReleased);
+  server.close().closeAllConnections();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "an exception thrown by a 'connect' listener leaves run(), the socket is closed on the "
+    "next run") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  Log log;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [] { throw std::runtime_error("connect listener failed"); });
+  client.on("close",
+            [&log](bool hadError) { log.push_back(hadError ? "close(true)" : "close(false)"); });
+  client.write("queued while connecting");
+  CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return closed(log); }), "connect listener failed",
+                       std::runtime_error);
+  REQUIRE(runUntil(loop, [&] { return closed(log); }));
+  CHECK(log == Log{"close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "an exception thrown by a 'timeout' listener leaves run(), other sockets' idle timers "
+    "keep working") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  bool connected = false;
+  auto a = net::connect(port, "127.0.0.1", {}, {}, loop);
+  auto b = net::connect(port, "127.0.0.1", {}, {}, loop);
+  int connects = 0;
+  a.on("connect", [&] { connected = ++connects == 2; });
+  b.on("connect", [&] { connected = ++connects == 2; });
+  REQUIRE(runUntil(loop, [&] { return connected; }));
+  int bTimeouts = 0;
+  a.on("timeout", [] { throw std::runtime_error("timeout listener failed"); });
+  b.on("timeout", [&] { ++bTimeouts; });
+  a.setTimeout(30);  // first in the idle list: its listener runs first
+  b.setTimeout(30);
+  CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return bTimeouts == 1; }), "timeout listener failed",
+                       std::runtime_error);
+  REQUIRE(runUntil(loop, [&] { return bTimeouts == 1; }));
+  CHECK(!a.destroyed());
+  a.destroy();
+  b.destroy();
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("destroying the loop with connections open and no handles left is safe") {
+  {
+    asio::io_context loop;
+    net::Server server = net::createServer([](net::Socket) {}, loop);
+    const unsigned short port = listenLocal(loop, server);
+    for (int i = 0; i < 3; ++i) net::connect(port, "127.0.0.1", {}, {}, loop);
+    REQUIRE(runUntil(loop, [&] { return server.getConnections() == 3; }));
+  }  // the server and all six sockets are open; only the loop's shutdown releases them
+  CHECK(true);
+}
+
+TEST_CASE(
+    "destroying the loop with connections open releases sockets whose listeners capture "
+    "them") {
+  bool clientListenerReleased = false;
+  bool serverListenerReleased = false;
+  {
+    asio::io_context loop;
+    net::Server server({}, loop);
+    auto serverFlag = std::make_shared<DestroyFlag>(serverListenerReleased);
+    bool accepted = false;
+    server.on("connection", [&accepted, serverFlag](net::Socket socket) {
+      accepted = true;
+      socket.on("data", [socket, serverFlag](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    });
+    serverFlag.reset();
+    const unsigned short port = listenLocal(loop, server);
+    auto flag = std::make_shared<DestroyFlag>(clientListenerReleased);
+    bool echoed = false;
+    auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    client.on("connect", [client, flag]() mutable { client.write("hello"); });
+    client.on("data", [&echoed, client, flag](evnet::Buffer) { echoed = true; });
+    flag.reset();
+    REQUIRE(runUntil(loop, [&] { return accepted && echoed; }));
+  }  // handles go first, then the loop, with both connections and the server still open
+  CHECK(clientListenerReleased);
+  CHECK(serverListenerReleased);
+}
+
+// --- coroutines -------------------------------------------------------------------------------
+
+TEST_CASE("co_await forms: connect, write and once<\"data\"> with asio::use_awaitable") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  std::string reply;
+  bool closeHadError = true;
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        net::Socket socket = co_await net::connect(port, "127.0.0.1", asio::use_awaitable, loop);
+        CHECK(socket.readyState() == "open");
+        co_await socket.write("ping", asio::use_awaitable);
+        CHECK(socket.bytesWritten() == 4);
+        auto [chunk] = co_await evnet::once<"data">(socket, asio::use_awaitable);
+        reply = std::string(chunk);  // a view: copy before suspending again
+        socket.end();
+        std::tie(closeHadError) = co_await evnet::once<"close">(socket, asio::use_awaitable);
+        done = true;
+      },
+      [&](std::exception_ptr e) { failure = e; });
+  REQUIRE(runUntil(loop, [&] { return done || failure; }));
+  if (failure) std::rethrow_exception(failure);
+  CHECK(reply == "ping");
+  CHECK(!closeHadError);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("co_await connect to a closed port throws std::system_error with ECONNREFUSED") {
+  asio::io_context loop;
+  std::error_code caught;
+  bool done = false;
+  asio::co_spawn(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        try {
+          co_await net::connect(closedPort(), "127.0.0.1", asio::use_awaitable, loop);
+        } catch (const std::system_error& e) {
+          caught = e.code();
+        }
+        done = true;
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  REQUIRE(runUntil(loop, [&] { return done; }));
+  CHECK(caught == std::errc::connection_refused);
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE("co_await write on a destroyed socket throws Errc::socketDestroyed") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  std::error_code caught;
+  bool done = false;
+  asio::co_spawn(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        net::Socket socket = co_await net::connect(port, "127.0.0.1", asio::use_awaitable, loop);
+        socket.destroy();
+        try {
+          co_await socket.write("x", asio::use_awaitable);
+        } catch (const std::system_error& e) {
+          caught = e.code();
+        }
+        done = true;
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  REQUIRE(runUntil(loop, [&] { return done; }));
+  CHECK(caught == evnet::Errc::socketDestroyed);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+// --- interop ------------------------------------------------------------------------------------
+
+TEST_CASE(
+    "interop: an evnet client sends 1 MiB to a Node.js net echo server and gets every byte "
+    "back") {
+  const std::string node = nodeExecutable();
+  if (node.empty()) {
+    MESSAGE("skipped: node is not installed");
+    return;
+  }
+  asio::io_context loop;
+  ChildProcess child(loop, node,
+                     {"-e",
+                      "const net = require('net');"
+                      "const server = net.createServer((s) => s.pipe(s));"
+                      "server.listen(0, '127.0.0.1', () => console.log(server.address().port));"});
+  REQUIRE(runUntil(loop, [&] { return !child.firstLine().empty() || child.outputEnded(); }));
+  REQUIRE(!child.firstLine().empty());
+  const int port = std::stoi(child.firstLine());
+  REQUIRE(port > 0);
+
+  constexpr std::size_t kSize = 1 << 20;
+  std::string received;
+  bool clientClosed = false;
+  bool hadError = true;
+  auto client = net::connect(static_cast<unsigned short>(port), "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] {
+    for (std::size_t offset = 0; offset < kSize; offset += 64 * 1024)
+      client.write(pattern(64 * 1024, offset));
+    client.end();
+  });
+  client.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+  client.on("close", [&](bool e) {
+    hadError = e;
+    clientClosed = true;
+  });
+  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
+  CHECK(!hadError);
+  CHECK(received.size() == kSize);
+  CHECK(firstPatternMismatch(received) == received.size());
+}
+
+// --- timers
+// ---------------------------------------------------------------------------------------
+
+TEST_CASE("setTimeout fires once, after at least its delay, clearTimeout before it stops it") {
+  asio::io_context loop;
+  int fired = 0;
+  Clock::duration elapsed{};
+  const auto start = Clock::now();
+  evnet::Timeout timeout = evnet::setTimeout(
+      [&] {
+        ++fired;
+        elapsed = Clock::now() - start;
+      },
+      30, loop);
+  CHECK(timeout.pending());
+  bool clearedReleased = false;
+  auto flag = std::make_shared<DestroyFlag>(clearedReleased);
+  evnet::Timeout cleared = evnet::setTimeout([flag] { FAIL("a cleared timeout fired"); },
+                                             std::chrono::milliseconds(10), loop);
+  flag.reset();
+  evnet::clearTimeout(cleared);
+  CHECK(!cleared.pending());
+  CHECK(clearedReleased);  // clearing releases what the callback captured
+  CHECK(runToCompletion(loop));
+  CHECK(fired == 1);
+  CHECK(elapsed >= 30ms);
+  CHECK(!timeout.pending());
+  evnet::clearTimeout(timeout);  // clearing a fired timeout is harmless
+}
+
+TEST_CASE("setInterval repeats until clearInterval, also when cleared from its own callback") {
+  asio::io_context loop;
+  int calls = 0;
+  evnet::Timeout interval;
+  interval = evnet::setInterval(
+      [&] {
+        if (++calls == 3) evnet::clearInterval(interval);
+      },
+      5, loop);
+  CHECK(runToCompletion(loop));
+  CHECK(calls == 3);
+  CHECK(!interval.pending());
+}
+
+TEST_CASE("Timeout::refresh starts the delay again from now") {
+  asio::io_context loop;
+  int fired = 0;
+  Clock::time_point firedAt;
+  evnet::Timeout timeout = evnet::setTimeout(
+      [&] {
+        ++fired;
+        firedAt = Clock::now();
+      },
+      60, loop);
+  runFor(loop, 30ms);
+  const auto refreshedAt = Clock::now();
+  timeout.refresh();
+  CHECK(runToCompletion(loop));
+  CHECK(fired == 1);
+  CHECK(firedAt - refreshedAt >= 60ms);
+}

@@ -1,0 +1,263 @@
+// Helpers shared by the net tests: running a loop against a deadline (a hang fails the test
+// instead of blocking), patterned data, temporary paths, and a spawned Node.js peer.
+#ifndef EVNET_TESTS_NET_TEST_UTIL_HPP
+#define EVNET_TESTS_NET_TEST_UTIL_HPP
+
+#include <evnet/net.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+extern char** environ;
+
+namespace evnet_test {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using Log = std::vector<std::string>;
+
+// What every wait in these tests is bounded by; generous, because sanitizers slow things down.
+inline constexpr std::chrono::milliseconds kDeadline = 10s;
+
+// run_for cannot stop a handler that never returns (a busy loop in the library): while the loop
+// runs, SIGALRM is armed to end the process 30 s after the deadline, so such a hang fails too.
+class AlarmGuard {
+ public:
+  explicit AlarmGuard(std::chrono::milliseconds deadline) {
+    ::alarm(static_cast<unsigned>(std::chrono::ceil<std::chrono::seconds>(deadline).count()) + 30);
+  }
+  AlarmGuard(const AlarmGuard&) = delete;
+  AlarmGuard& operator=(const AlarmGuard&) = delete;
+  ~AlarmGuard() { ::alarm(0); }
+};
+
+/// Runs the loop until done() holds. False (with a message saying why) if the deadline passed
+/// or the loop ran out of work first, so that REQUIRE(runUntil(...)) fails a hang. Exceptions
+/// thrown by handlers propagate.
+inline bool runUntil(asio::io_context& loop, const std::function<bool()>& done,
+                     std::chrono::milliseconds deadline = kDeadline) {
+  const AlarmGuard alarm(deadline);
+  const auto end = Clock::now() + deadline;
+  loop.restart();
+  while (!done()) {
+    const auto now = Clock::now();
+    if (now >= end) {
+      MESSAGE("runUntil: the deadline of ", deadline.count(), " ms passed");
+      return false;
+    }
+    if (loop.run_one_for(end - now) == 0 && loop.stopped()) {
+      if (done()) return true;
+      MESSAGE("runUntil: the loop ran out of work before the condition held");
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Runs the loop until it has no work left: every socket, server and timer finished. False if
+/// the deadline passed first.
+inline bool runToCompletion(asio::io_context& loop,
+                            std::chrono::milliseconds deadline = kDeadline) {
+  const AlarmGuard alarm(deadline);
+  loop.restart();
+  loop.run_for(deadline);
+  if (!loop.stopped()) MESSAGE("runToCompletion: work was left after ", deadline.count(), " ms");
+  return loop.stopped();
+}
+
+/// Runs the loop for a fixed time: for checking that something does NOT happen in a window.
+inline void runFor(asio::io_context& loop, std::chrono::milliseconds duration) {
+  const AlarmGuard alarm(duration);
+  const auto end = Clock::now() + duration;
+  loop.restart();
+  while (Clock::now() < end) {
+    if (loop.run_one_until(end) == 0 && loop.stopped()) return;
+  }
+}
+
+/// Byte i of a test stream: not periodic at any power of two, so a lost, duplicated or
+/// reordered chunk shows. Node scripts below compute the same formula.
+inline char patternByte(std::size_t i) { return static_cast<char>((i * 31 + (i >> 8)) & 0xff); }
+inline std::string pattern(std::size_t size, std::size_t offset = 0) {
+  std::string bytes(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = patternByte(offset + i);
+  return bytes;
+}
+/// The index of the first byte that differs from the pattern, or bytes.size().
+inline std::size_t firstPatternMismatch(std::string_view bytes, std::size_t offset = 0) {
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    if (bytes[i] != patternByte(offset + i)) return i;
+  return bytes.size();
+}
+
+/// Listens on host, port 0, runs the loop until "listening" and returns the port.
+inline unsigned short listenLocal(asio::io_context& loop, evnet::net::Server& server,
+                                  std::string_view host = "127.0.0.1") {
+  bool listening = false;
+  server.listen(0, host, [&listening] { listening = true; });
+  REQUIRE(runUntil(loop, [&] { return listening; }));
+  REQUIRE(server.address().port != 0);
+  return server.address().port;
+}
+
+/// A port on 127.0.0.1 that nobody listens on (bound, then released).
+inline unsigned short closedPort() {
+  asio::io_context context;
+  asio::ip::tcp::acceptor acceptor(context, {asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+/// Whether ::1 can be bound here (IPv6 tests skip otherwise).
+inline bool hasIPv6Loopback() {
+  asio::io_context context;
+  asio::ip::tcp::acceptor acceptor(context);
+  std::error_code ec;
+  acceptor.open(asio::ip::tcp::v6(), ec);
+  if (!ec) acceptor.bind({asio::ip::make_address("::1"), 0}, ec);
+  return !ec;
+}
+
+/// A fresh directory under the temp dir, removed with its contents at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "evnet-net-XXXXXX").string();
+    REQUIRE(::mkdtemp(templ.data()) != nullptr);
+    path_ = templ;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(std::string_view name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Sets a flag when destroyed: captured in a listener, it proves the listener was released.
+struct DestroyFlag {
+  explicit DestroyFlag(bool& flag) : flag(&flag) {}
+  DestroyFlag(const DestroyFlag&) = delete;
+  DestroyFlag& operator=(const DestroyFlag&) = delete;
+  ~DestroyFlag() { *flag = true; }
+  bool* flag;
+};
+
+/// The node executable, or empty if there is none.
+inline std::string nodeExecutable() {
+  for (const char* candidate : {"/usr/bin/node", "/usr/local/bin/node"})
+    if (::access(candidate, X_OK) == 0) return candidate;
+  return {};
+}
+
+/// A child process (Node.js running a script) whose stdout is read on the loop. It is killed
+/// and reaped when this object goes, on every path out of a test.
+class ChildProcess {
+ public:
+  ChildProcess(asio::io_context& loop, const std::string& executable,
+               const std::vector<std::string>& args)
+      : state_(std::make_shared<State>(loop)) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(executable.c_str()));
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    const int rc =
+        ::posix_spawn(&pid_, executable.c_str(), &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    if (rc != 0) {
+      ::close(fds[0]);
+      pid_ = -1;
+      FAIL("posix_spawn failed: ", rc);
+    }
+    state_->stdoutPipe.assign(fds[0]);
+    read(state_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess() {
+    std::error_code ignored;
+    state_->stdoutPipe.close(ignored);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+
+  /// Everything the child printed so far.
+  const std::string& output() const noexcept { return state_->output; }
+  /// Whether the child closed its stdout (it exited, usually).
+  bool outputEnded() const noexcept { return state_->ended; }
+  /// The first line printed, without its newline; empty until one is complete.
+  std::string firstLine() const {
+    const auto newline = state_->output.find('\n');
+    return newline == std::string::npos ? std::string() : state_->output.substr(0, newline);
+  }
+
+ private:
+  struct State {
+    explicit State(asio::io_context& loop) : stdoutPipe(loop) {}
+    asio::posix::stream_descriptor stdoutPipe;
+    std::array<char, 4096> buffer{};
+    std::string output;
+    bool ended = false;
+  };
+  static void read(const std::shared_ptr<State>& state) {
+    state->stdoutPipe.async_read_some(asio::buffer(state->buffer),
+                                      [state](std::error_code ec, std::size_t n) {
+                                        state->output.append(state->buffer.data(), n);
+                                        if (ec) {
+                                          state->ended = true;
+                                          return;
+                                        }
+                                        read(state);
+                                      });
+  }
+
+  std::shared_ptr<State> state_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace evnet_test
+
+// Event logs print as {"connect", "ready", ...} in failed checks.
+template <>
+struct doctest::StringMaker<std::vector<std::string>> {
+  static doctest::String convert(const std::vector<std::string>& log) {
+    std::string text = "{";
+    for (const std::string& entry : log) text += (text.size() > 1 ? ", \"" : "\"") + entry + "\"";
+    return (text + "}").c_str();
+  }
+};
+
+#endif  // EVNET_TESTS_NET_TEST_UTIL_HPP
