@@ -1,0 +1,148 @@
+// Line-based chat for nc/telnet users: the first line a client sends is its nickname, every later
+// line goes to everyone else as "<nick>: text" (Node: a net server and an EventEmitter as room).
+//   chat_server [--port N] [--host H] [--max-line BYTES]     (defaults: 7001, 127.0.0.1, 1024)
+//   /nick NAME renames, /quit leaves. Notices start with "* ", errors with "! ".
+#include <evnet/evnet.hpp>
+
+#include <asio/signal_set.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// Everything said in the room is a "message" event; each member's connection listens to it and
+// forwards the lines that are not its own.
+using Room = evnet::EventEmitter<
+    evnet::Event<"message", void(const evnet::net::Socket& from, std::string_view line)>>;
+
+struct Member {
+  explicit Member(evnet::net::Socket s) : socket(std::move(s)) {}
+
+  evnet::net::Socket socket;
+  std::string nick;         // empty until chosen
+  std::string partial;      // the start of a line whose '\n' has not arrived yet
+  bool discarding = false;  // inside a line that was too long: drop it up to its '\n'
+  bool quit = false;        // after /quit, further input is ignored
+  evnet::ListenerId listener{};
+};
+
+class Chat {
+ public:
+  explicit Chat(std::size_t maxLine) : maxLine_(maxLine) {
+    room_.setMaxListeners(0);  // one listener per member, any number of members
+  }
+
+  // Splits what arrived into lines: \n or \r\n, split across reads or several per read.
+  void read(Member& m, std::string_view chunk) {
+    while (!m.quit) {
+      const std::size_t newline = chunk.find('\n');
+      const std::string_view piece = chunk.substr(0, newline);
+      if (!m.discarding && m.partial.size() + piece.size() > maxLine_ + 1) {  // +1: a '\r'
+        m.socket.write("! line too long\n");
+        m.partial.clear();
+        m.discarding = true;
+      }
+      if (!m.discarding) m.partial.append(piece);
+      if (newline == std::string_view::npos) return;
+      chunk.remove_prefix(newline + 1);
+      if (std::exchange(m.discarding, false)) continue;
+      std::string_view line = m.partial;
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      if (line.size() > maxLine_)
+        m.socket.write("! line too long\n");
+      else
+        command(m, line);
+      m.partial.clear();
+    }
+  }
+
+  void leave(Member& m) {
+    if (m.nick.empty()) return;
+    room_.off("message", m.listener);
+    nicks_.erase(m.nick);
+    say(m, "* " + std::exchange(m.nick, {}) + " left\n");
+  }
+
+ private:
+  void command(Member& m, std::string_view line) {
+    if (m.nick.empty()) return setNick(m, line);
+    if (line == "/quit") {
+      m.quit = true;
+      leave(m);
+      m.socket.end("* bye\n");
+    } else if (line.starts_with("/nick ")) {
+      setNick(m, line.substr(6));
+    } else if (line.starts_with('/')) {
+      m.socket.write("! unknown command; try /nick NAME or /quit\n");
+    } else if (!line.empty()) {
+      say(m, m.nick + ": " + std::string(line) + "\n");
+    }
+  }
+
+  void setNick(Member& m, std::string_view nick) {
+    const bool valid = !nick.empty() && nick.size() <= 32 &&
+                       std::ranges::none_of(nick, [](unsigned char c) { return c <= ' '; });
+    if (!valid) return void(m.socket.write("! a nickname is 1 to 32 characters, no spaces\n"));
+    if (nicks_.contains(nick)) return void(m.socket.write("! that nickname is taken\n"));
+    nicks_.emplace(nick);
+    if (m.nick.empty()) {  // joining
+      m.nick = nick;
+      m.listener = room_.on("message", [socket = m.socket](const evnet::net::Socket& from,
+                                                           std::string_view line) mutable {
+        if (from == socket) return;
+        // A member that does not read falls behind; past 1 MiB unsent it is dropped.
+        if (!socket.write(line) && socket.writableLength() > (1u << 20)) socket.destroy();
+      });
+      m.socket.write("* welcome " + m.nick + ", " + std::to_string(nicks_.size()) + " online\n");
+      say(m, "* " + m.nick + " joined\n");
+    } else {
+      nicks_.erase(m.nick);
+      say(m, "* " + m.nick + " is now " + std::string(nick) + "\n");
+      m.nick = nick;
+      m.socket.write("* you are now " + m.nick + "\n");
+    }
+  }
+
+  void say(const Member& from, const std::string& line) {
+    room_.emit("message", from.socket, line);
+  }
+
+  Room room_;
+  std::set<std::string, std::less<>> nicks_;
+  std::size_t maxLine_;
+};
+
+int main(int argc, char** argv) {
+  unsigned short port = 7001;
+  std::string host = "127.0.0.1";
+  std::size_t maxLine = 1024;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view flag = argv[i];
+    if (flag == "--port") port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
+    if (flag == "--host") host = argv[i + 1];
+    if (flag == "--max-line") maxLine = std::strtoul(argv[i + 1], nullptr, 10);
+  }
+
+  Chat chat(maxLine);
+  auto server = evnet::net::createServer([&chat](evnet::net::Socket socket) {
+    auto member = std::make_shared<Member>(socket);
+    socket.write("* welcome to evnet chat; your nickname?\n");
+    socket.on("data", [&chat, member](evnet::Buffer chunk) { chat.read(*member, chunk); });
+    socket.on("close", [&chat, member](bool) { chat.leave(*member); });
+  });
+  server.listen(port, host, [&] {
+    std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
+    std::fflush(stdout);
+  });
+
+  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code, int) { server.close().closeAllConnections(); });
+  evnet::run();
+}
