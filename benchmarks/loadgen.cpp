@@ -4,7 +4,7 @@
 // measuring itself twice. One thread, one level-triggered epoll loop, nonblocking sockets with
 // TCP_NODELAY.
 //
-//   loadgen --host 127.0.0.1 --port N --mode echo|pipeline|stream|connect
+//   loadgen --host 127.0.0.1 --port N --mode echo|pipeline|stream|connect|idle
 //           --connections C --size S --depth D --duration SEC --warmup SEC
 //           [--messages N] [--timeout SEC] [--server-pid PID]
 //
@@ -14,7 +14,13 @@
 //   stream    each connection writes S-byte chunks continuously (at most kStreamWindow bytes
 //             unechoed) and reads the echo;
 //   connect   each of C slots opens a connection, sends one S-byte message, reads its echo,
-//             closes, and starts over.
+//             closes, and starts over;
+//   idle      opens C connections (at most kIdleOpening at a time, so that no listen backlog
+//             overflows), each sends one S-byte message and reads its echo, so the server has
+//             surely accepted it and set it up; once all C are established they are held idle
+//             for --duration seconds (the measured window; --warmup is not used), then closed
+//             with a reset (no TIME_WAIT left behind). msgs counts the connections held. With
+//             --server-pid this measures the server's resident memory per idle connection.
 //
 // Every echoed byte is verified: connection k sends the byte stream pattern[(start_k + i) mod P]
 // where pattern is a fixed pseudo-random table with a prime period P of about 1 MiB and start_k
@@ -23,18 +29,24 @@
 // A mismatch, a premature close, a connect failure or an echo that stalls for --timeout seconds
 // ends the run with a loud message on stderr and exit status 1.
 //
-// The run is --warmup seconds (not counted) followed by --duration seconds, or, with
-// --messages N, by exactly N messages (connections in connect mode, S-byte chunks in stream
-// mode) sent and echoed after the warm-up: with --warmup 0 the work a server does is then
-// the same on every run, which is what instruction counting (callgrind) needs.
+// The run is --warmup seconds (not counted) followed by --duration seconds. With --messages N
+// it is instead a warm-up of exactly one message per connection (so that the server has
+// accepted and served every connection before anything is counted; --warmup is not used)
+// followed by exactly N messages (connections in connect mode, S-byte chunks in stream mode)
+// sent and echoed: the work a server does is then the same on every run but for the
+// difference in N, which is what instruction counting (callgrind) needs.
 //
 // With --server-pid, the server's CPU time (utime + stime from /proc/PID/stat, all its
 // threads) is sampled at the start and the end of the measured window and reported as
-// server_cpu_s, so that a script can compute the server's CPU cost per message.
+// server_cpu_s (server_sys_s of it in the kernel), so that a script can compute the server's
+// CPU cost per message; and its resident memory (VmRSS from /proc/PID/status) is read when
+// loadgen starts, before it connects, and at the end of the measured window:
+// server_rss_kb_start and server_rss_kb_end.
 //
 // Output: exactly one line on stdout,
 //   RESULT mode=echo conns=50 size=64 depth=1 msgs=... secs=... msgs_per_s=... mb_per_s=...
-//          p50_us=... p99_us=... p999_us=... conns_per_s=... server_cpu_s=... errors=0
+//          p50_us=... p99_us=... p999_us=... conns_per_s=... server_cpu_s=... server_sys_s=...
+//          server_rss_kb_start=... server_rss_kb_end=... errors=0
 // Keys are always present (0 where not applicable); msgs counts messages, S-byte chunks in
 // stream mode and connections in connect mode; mb_per_s counts echoed bytes, 1 MB = 1e6
 // bytes. Latencies are from the moment a message is queued for sending to the moment its last
@@ -92,7 +104,7 @@ struct UsageError : std::runtime_error {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-enum class Mode { echo, pipeline, stream, connect };
+enum class Mode { echo, pipeline, stream, connect, idle };
 
 struct Config {
   std::string host = "127.0.0.1";
@@ -110,7 +122,7 @@ struct Config {
 };
 
 constexpr const char* kUsage =
-    "usage: loadgen --port N [--host 127.0.0.1] [--mode echo|pipeline|stream|connect]\n"
+    "usage: loadgen --port N [--host 127.0.0.1] [--mode echo|pipeline|stream|connect|idle]\n"
     "               [--connections C] [--size S] [--depth D] [--duration SEC] [--warmup SEC]\n"
     "               [--messages N] [--timeout SEC] [--server-pid PID]\n";
 
@@ -138,6 +150,7 @@ Mode parse_mode(const std::string& text) {
   if (text == "pipeline") return Mode::pipeline;
   if (text == "stream") return Mode::stream;
   if (text == "connect") return Mode::connect;
+  if (text == "idle") return Mode::idle;
   throw UsageError("unknown --mode '" + text + "'");
 }
 
@@ -177,6 +190,9 @@ void validate(const Config& cfg) {
   if (cfg.depth == 0) throw UsageError("--depth must be at least 1");
   if (cfg.messages == 0 && cfg.duration <= 0.0) throw UsageError("--duration must be > 0");
   if (cfg.timeout <= 0.0) throw UsageError("--timeout must be > 0");
+  if (cfg.mode == Mode::idle && cfg.messages != 0) {
+    throw UsageError("--messages does not apply to --mode idle");
+  }
 }
 
 Config parse_args(int argc, char** argv) {
@@ -203,8 +219,13 @@ std::uint64_t now_ns() {
 
 std::uint64_t seconds_to_ns(double seconds) { return static_cast<std::uint64_t>(seconds * 1e9); }
 
-// CPU seconds (user + system, all threads) process `pid` has used so far.
-double process_cpu_seconds(std::uint64_t pid) {
+// CPU seconds process `pid` (all its threads) has used so far, in user space and in the kernel.
+struct CpuTimes {
+  double user = 0.0;
+  double sys = 0.0;
+};
+
+CpuTimes process_cpu_seconds(std::uint64_t pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/stat";
   std::FILE* file = std::fopen(path.c_str(), "r");
   if (file == nullptr) fail_errno("cannot read " + path);
@@ -219,7 +240,24 @@ double process_cpu_seconds(std::uint64_t pid) {
                   &stime) != 2) {
     fail("cannot parse " + path);
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {static_cast<double>(utime) / ticks, static_cast<double>(stime) / ticks};
+}
+
+// Resident memory of process `pid` in KiB (VmRSS from /proc/PID/status).
+std::uint64_t process_rss_kb(std::uint64_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) fail_errno("cannot read " + path);
+  char line[256];
+  unsigned long long kb = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, file) != nullptr) {
+    found = std::sscanf(line, "VmRSS: %llu kB", &kb) == 1;
+  }
+  std::fclose(file);
+  if (!found) fail("no VmRSS in " + path);
+  return kb;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,6 +421,7 @@ class LoadGen {
   static constexpr std::size_t kStreamWindow = 1 << 20;  // unechoed bytes per stream conn
   static constexpr int kMaxEvents = 256;
   static constexpr int kTickMs = 10;
+  static constexpr std::size_t kIdleOpening = 128;  // idle mode: connections being set up
 
   // Set-up and the loop.
   void start();
@@ -404,6 +443,8 @@ class LoadGen {
   void refill(Conn& c, std::uint64_t now);
   void flush(Conn& c);
   void recycle(Conn& c, std::uint64_t now);
+  void established(std::uint64_t now);
+  void start_counted(std::uint64_t now);
 
   // Message budget (--messages) after the warm-up.
   bool budget_left() const;
@@ -423,6 +464,9 @@ class LoadGen {
   std::size_t window_;     // messages a connection may have in flight
   std::size_t max_write_;  // bytes per send()
   std::uint64_t next_id_ = 0;
+  std::size_t idle_opened_ = 0;       // idle mode: connections opened so far
+  std::size_t idle_established_ = 0;  // idle mode: connections whose message came back
+  std::size_t warmed_up_ = 0;         // --messages: connections whose warm-up message came back
 
   Phase phase_ = Phase::warmup;
   std::uint64_t warmup_end_ns_ = 0;
@@ -431,8 +475,10 @@ class LoadGen {
   std::uint64_t last_stall_check_ns_ = 0;
   std::uint64_t budget_ = 0;       // messages still to send in measure phase (--messages)
   std::uint64_t outstanding_ = 0;  // messages queued and not yet echoed
-  double server_cpu_start_ = 0.0;
-  double server_cpu_ = 0.0;  // server CPU seconds in the measured window
+  CpuTimes server_cpu_start_;
+  CpuTimes server_cpu_;  // server CPU seconds in the measured window
+  std::uint64_t server_rss_kb_start_ = 0;
+  std::uint64_t server_rss_kb_end_ = 0;
   Counters counted_;
   Histogram latency_;
 };
@@ -458,7 +504,13 @@ LoadGen::LoadGen(const Config& cfg)
 }
 
 LoadGen::~LoadGen() {
-  for (Conn& c : conns_) close(c);
+  for (Conn& c : conns_) {
+    if (cfg_.mode == Mode::idle && c.fd >= 0) {  // reset: no TIME_WAIT for 10,000 sockets
+      linger reset{.l_onoff = 1, .l_linger = 0};
+      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    close(c);
+  }
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
@@ -477,7 +529,13 @@ void LoadGen::run() {
 void LoadGen::start() {
   std::uint64_t now = now_ns();
   warmup_end_ns_ = now + seconds_to_ns(cfg_.warmup);
-  if (cfg_.warmup <= 0.0) begin_measure(now);
+  if (cfg_.server_pid != 0) server_rss_kb_start_ = process_rss_kb(cfg_.server_pid);
+  if (cfg_.mode == Mode::idle) {  // the measured window starts once all are established
+    idle_opened_ = std::min(conns_.size(), kIdleOpening);
+    for (std::size_t i = 0; i < idle_opened_; ++i) open(conns_[i], now);
+    return;
+  }
+  if (cfg_.messages == 0 && cfg_.warmup <= 0.0) begin_measure(now);
   for (Conn& c : conns_) open(c, now);
 }
 
@@ -487,6 +545,7 @@ void LoadGen::begin_measure(std::uint64_t now) {
   measure_end_ns_ = now + seconds_to_ns(cfg_.duration);
   budget_ = cfg_.messages;
   counted_ = {};
+  if (cfg_.mode == Mode::idle) counted_.messages = idle_established_;
   latency_.reset();
   if (cfg_.server_pid != 0) server_cpu_start_ = process_cpu_seconds(cfg_.server_pid);
 }
@@ -495,12 +554,19 @@ void LoadGen::end_measure(std::uint64_t now) {
   phase_ = Phase::done;
   measure_end_ns_ = now;
   if (cfg_.server_pid != 0) {
-    server_cpu_ = process_cpu_seconds(cfg_.server_pid) - server_cpu_start_;
+    CpuTimes end = process_cpu_seconds(cfg_.server_pid);
+    server_cpu_ = {end.user - server_cpu_start_.user, end.sys - server_cpu_start_.sys};
+    server_rss_kb_end_ = process_rss_kb(cfg_.server_pid);
   }
 }
 
 void LoadGen::tick(std::uint64_t now) {
-  if (phase_ == Phase::warmup && now >= warmup_end_ns_) begin_measure(now);
+  if (phase_ == Phase::warmup && cfg_.messages > 0 && warmed_up_ >= conns_.size()) {
+    start_counted(now);
+  } else if (phase_ == Phase::warmup && cfg_.messages == 0 && cfg_.mode != Mode::idle &&
+             now >= warmup_end_ns_) {
+    begin_measure(now);
+  }
   bool finished = cfg_.messages > 0 ? (measuring() && budget_ == 0 && outstanding_ == 0)
                                     : (measuring() && now >= measure_end_ns_);
   if (finished) end_measure(now);
@@ -620,6 +686,7 @@ bool LoadGen::on_received(Conn& c, std::size_t n, std::uint64_t now) {
   if (measuring()) counted_.bytes += n;
   std::uint64_t after = c.received / cfg_.size;
   for (std::uint64_t m = before; m < after; ++m) complete(c, m, now);
+  if (cfg_.mode == Mode::idle && after > before) established(now);
   if (cfg_.mode != Mode::connect || after == 0) return true;
   recycle(c, now);
   return false;
@@ -640,6 +707,7 @@ void LoadGen::verify(const Conn& c, std::size_t n) const {
 
 void LoadGen::complete(Conn& c, std::uint64_t message, std::uint64_t now) {
   --outstanding_;
+  if (phase_ == Phase::warmup && cfg_.messages > 0) ++warmed_up_;
   if (!measuring()) return;
   ++counted_.messages;
   if (!records_latency()) return;
@@ -648,8 +716,10 @@ void LoadGen::complete(Conn& c, std::uint64_t message, std::uint64_t now) {
 }
 
 void LoadGen::refill(Conn& c, std::uint64_t now) {
-  std::uint64_t echoed = c.received / cfg_.size;
-  while (c.queued < echoed + window_ && take_budget()) {
+  // Idle mode, and the warm-up of --messages: one message per connection, then wait.
+  bool single = cfg_.mode == Mode::idle || (phase_ == Phase::warmup && cfg_.messages > 0);
+  std::uint64_t limit = single ? 1 : c.received / cfg_.size + window_;
+  while (c.queued < limit && take_budget()) {
     if (!c.stamps.empty()) c.stamps[c.queued % window_] = now;
     ++c.queued;
     ++outstanding_;
@@ -677,7 +747,28 @@ void LoadGen::flush(Conn& c) {
 // Connect mode: the exchange is done; close and, budget permitting, start the next connection.
 void LoadGen::recycle(Conn& c, std::uint64_t now) {
   close(c);
+  if (phase_ == Phase::warmup && cfg_.messages > 0) return;  // reopened by start_counted
   if (phase_ != Phase::done && budget_left()) open(c, now);
+}
+
+// --messages: every connection has had its warm-up message echoed; start the counted ones.
+void LoadGen::start_counted(std::uint64_t now) {
+  begin_measure(now);
+  for (Conn& c : conns_) {
+    if (cfg_.mode == Mode::connect) {
+      if (budget_left()) open(c, now);
+    } else {
+      refill(c, now);
+      flush(c);
+    }
+  }
+}
+
+// Idle mode: one more connection is set up; open the next, or start holding them all.
+void LoadGen::established(std::uint64_t now) {
+  ++idle_established_;
+  if (idle_opened_ < conns_.size()) open(conns_[idle_opened_++], now);
+  if (idle_established_ == conns_.size()) begin_measure(now);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,7 +799,8 @@ void LoadGen::print_result(bool failed) const {
   std::printf(
       "RESULT mode=%s conns=%zu size=%zu depth=%zu msgs=%llu secs=%.3f msgs_per_s=%.1f "
       "mb_per_s=%.2f p50_us=%.1f p99_us=%.1f p999_us=%.1f conns_per_s=%.1f server_cpu_s=%.2f "
-      "errors=%d\n",
+      "server_sys_s=%.2f "
+      "server_rss_kb_start=%llu server_rss_kb_end=%llu errors=%d\n",
       cfg_.mode_name.c_str(), cfg_.connections, cfg_.size,
       cfg_.mode == Mode::pipeline ? cfg_.depth : 1,
       static_cast<unsigned long long>(counted_.messages), secs, msgs * rate,
@@ -716,7 +808,9 @@ void LoadGen::print_result(bool failed) const {
       latency ? latency_.percentile(0.50) / 1e3 : 0.0,
       latency ? latency_.percentile(0.99) / 1e3 : 0.0,
       latency ? latency_.percentile(0.999) / 1e3 : 0.0,
-      cfg_.mode == Mode::connect ? msgs * rate : 0.0, server_cpu_, failed ? 1 : 0);
+      cfg_.mode == Mode::connect ? msgs * rate : 0.0, server_cpu_.user + server_cpu_.sys,
+      server_cpu_.sys, static_cast<unsigned long long>(server_rss_kb_start_),
+      static_cast<unsigned long long>(server_rss_kb_end_), failed ? 1 : 0);
   std::fflush(stdout);
 }
 

@@ -1,34 +1,48 @@
 #!/usr/bin/env bash
-# run_echo.sh — the echo servers side by side: evnet, raw asio and Node.js under one load.
+# run_echo.sh — the echo servers side by side: raw asio, evnet and Node.js under one load.
 #
-#   benchmarks/run_echo.sh [--quick] [--build-dir DIR] [--evnet BIN]
+#   benchmarks/run_echo.sh [--quick] [--build-dir DIR] [--results DIR] [--evnet BIN]
+#                          [--timeout MS] [--no-idle] [--no-chart]
 #
-# Configures DIR (Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds loadgen and asio_echo_server
-# (and the evnet echo example, where defined) with `cmake --build DIR`; if that fails, binaries
-# already in DIR are used. --evnet BIN names the evnet echo server; by default it is the
-# echo_server found in DIR, and evnet is left out if there is none.
+# Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds
+# loadgen, asio_echo_server and evnet_echo_server with `cmake --build DIR`; if that fails,
+# binaries already in DIR are used. The evnet server is DIR's evnet_echo_server (the example
+# echo server plus --timeout; examples/echo_server if there is none), or --evnet BIN;
+# --timeout MS passes --timeout MS to it (an idle timeout armed on every socket).
 #
 # Starts every server once on an ephemeral port (each must accept --port 0 --host 127.0.0.1
 # and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs on CPU 1 when
 # there are two CPUs, then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
 # for every server in turn, rotating the order of the servers from round to round, 3 rounds
-# (1 with --quick). Prints the median of each figure and its ratio to raw asio, and the
-# server's CPU seconds per million messages (utime + stime from /proc/PID/stat over the
-# measured window; in stream mode a message is a 16 KiB chunk, in connect mode a connection).
-# The raw RESULT lines go to DIR/run_echo.log. Any loadgen failure (a wrong echo, a premature
-# close, a refused connection) aborts the run.
+# (1 with --quick). Prints the median of each figure, its ratio to raw asio and to Node, and
+# the server's CPU seconds per million messages (utime + stime from /proc/PID/stat over the
+# measured window; in stream mode a message is a 16 KiB chunk, in connect mode a connection),
+# a steadier figure than throughput on a shared machine. Any loadgen failure (a wrong echo, a
+# premature close, a refused connection) aborts the run.
 #
-# Full run under 5 minutes, --quick under 1 minute.
+# Then (unless --no-idle) benchmarks/idle_memory.sh: resident memory per idle connection
+# with 10,000 connections to each server.
+#
+# Writes to DIR (--results, default benchmarks/results): echo.md (the table, markdown),
+# echo.log (the raw RESULT lines), echo.dat and echo.png (messages/s per server per
+# scenario, drawn by benchmarks/plot.gnuplot when gnuplot is installed; --no-chart skips
+# it), idle_memory.md, and performance.md: echo.md, idle_memory.md and, if present, the
+# cost_per_msg.md of benchmarks/cost_per_msg.sh, in one file for the README.
+#
+# Full run ~4.5 minutes, --quick ~50 seconds (after the build).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build_dir=build-bench
+build_dir=build/bench
+results_dir=benchmarks/results
 evnet_bin=
-quick=0
+evnet_timeout=0
+quick=0 idle=1 chart=1
 
 usage() {
-  echo "usage: $0 [--quick] [--build-dir DIR] [--evnet BIN]" >&2
+  echo "usage: $0 [--quick] [--build-dir DIR] [--results DIR] [--evnet BIN] [--timeout MS]" \
+    "[--no-idle] [--no-chart]" >&2
   exit 2
 }
 
@@ -36,7 +50,11 @@ while (($#)); do
   case $1 in
     --quick) quick=1 ;;
     --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
+    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
     --evnet) (($# >= 2)) || usage; evnet_bin=$2; shift ;;
+    --timeout) (($# >= 2)) || usage; evnet_timeout=$2; shift ;;
+    --no-idle) idle=0 ;;
+    --no-chart) chart=0 ;;
     -h | --help) usage ;;
     *) echo "run_echo.sh: unknown argument '$1'" >&2; usage ;;
   esac
@@ -45,13 +63,15 @@ done
 
 cd "$repo_root"
 [[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
+[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
 [[ -z $evnet_bin || $evnet_bin == /* ]] || evnet_bin=$PWD/$evnet_bin
 
 if ((quick)); then
-  rounds=1 warmup=0.5 duration=2
+  rounds=1 warmup=0.5 duration=1.5 idle_hold=0.5
 else
-  rounds=3 warmup=1 duration=4
+  rounds=3 warmup=1 duration=4 idle_hold=2
 fi
+run_started=$SECONDS
 
 # ---------------------------------------------------------------------------------------------
 # Build
@@ -59,15 +79,14 @@ fi
 build() {
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
     >/dev/null || return 1
-  cmake --build "$build_dir" --parallel "$(nproc)" --target loadgen asio_echo_server || return 1
-  # The evnet echo example, where the build defines it.
-  cmake --build "$build_dir" --parallel "$(nproc)" --target echo_server >/dev/null 2>&1 || true
+  cmake --build "$build_dir" --parallel "$(nproc)" \
+    --target loadgen asio_echo_server evnet_echo_server >/dev/null || return 1
 }
 
 # find_bin NAME: the executable NAME in the build dir, or nothing.
 find_bin() {
   local candidate
-  for candidate in "$build_dir/benchmarks/$1" "$build_dir/$1" "$build_dir/examples/$1"; do
+  for candidate in "$build_dir/benchmarks/$1" "$build_dir/examples/$1" "$build_dir/$1"; do
     [[ -x $candidate && -f $candidate ]] && { echo "$candidate"; return; }
   done
   find "$build_dir" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1
@@ -80,6 +99,7 @@ loadgen=$(find_bin loadgen)
 asio_bin=$(find_bin asio_echo_server)
 [[ -n $loadgen ]] || { echo "run_echo.sh: no loadgen in $build_dir" >&2; exit 1; }
 [[ -n $asio_bin ]] || { echo "run_echo.sh: no asio_echo_server in $build_dir" >&2; exit 1; }
+[[ -n $evnet_bin ]] || evnet_bin=$(find_bin evnet_echo_server)
 [[ -n $evnet_bin ]] || evnet_bin=$(find_bin echo_server)
 
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +111,9 @@ if [[ -n $evnet_bin ]]; then
   [[ -x $evnet_bin ]] || { echo "run_echo.sh: $evnet_bin is not executable" >&2; exit 1; }
   servers+=(evnet)
   server_cmd[evnet]=$evnet_bin
+  ((evnet_timeout == 0)) || server_cmd[evnet]+=" --timeout $evnet_timeout"
+else
+  echo "run_echo.sh: no evnet echo server in $build_dir; evnet is left out" >&2
 fi
 if command -v node >/dev/null; then
   servers+=(node)
@@ -122,7 +145,7 @@ trap 'exit 130' INT TERM
 
 # start_server NAME: starts it, waits for its "listening on" line, records its pid and port.
 start_server() {
-  local name=$1 out=$work_dir/$1.out pid port=
+  local name=$1 out=$work_dir/$1.out pid port=''
   # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
   "${server_pin[@]}" ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$out" 2>"$work_dir/$name.err" &
   pid=$!
@@ -157,12 +180,17 @@ declare -A scenario_metric=(
   [echo_c1]=msgs_per_s [echo_c50]=msgs_per_s [pipeline_c50]=msgs_per_s
   [stream_c4]=mb_per_s [connect_c50]=conns_per_s
 )
+declare -A scenario_label=(
+  [echo_c1]="echo c=1" [echo_c50]="echo c=50" [pipeline_c50]="pipeline c=50 d=16"
+  [stream_c4]="stream c=4 16KiB" [connect_c50]="connect c=50"
+)
 
 # field KEY LINE: the value of KEY=... in a RESULT line.
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+mkdir -p "$results_dir"
 declare -A results # "server scenario" -> RESULT lines, one per round
-log=$build_dir/run_echo.log
+log=$results_dir/echo.log
 : >"$log"
 
 run_one() {
@@ -183,6 +211,12 @@ run_one() {
     "$(field p99_us "$line")" "$(field server_cpu_s "$line")" >&2
 }
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+  echo "run_echo.sh: WARNING: the machine is busy (load average $load_before);" \
+    "the figures will be noisy" >&2
+fi
+
 for name in "${servers[@]}"; do start_server "$name"; done
 echo "servers: $(for n in "${servers[@]}"; do printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
 echo "pinning: server ${server_pin[*]:-none}, loadgen ${loadgen_pin[*]:-none};" \
@@ -197,17 +231,22 @@ for ((round = 0; round < rounds; round++)); do
     done
   done
 done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
 # Table
+
+median() {
+  sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # median_of KEY "server scenario": the median of KEY over the rounds.
 median_of() {
   local key=$1 line
   while IFS= read -r line; do
     [[ -z $line ]] || field "$key" "$line"
-  done <<<"${results[$2]}" | sort -g | awk '{v[NR] = $1} END {
-    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  done <<<"${results[$2]:-}" | median
 }
 
 # cpu_per_million "server scenario": server CPU seconds per million messages, median.
@@ -217,29 +256,119 @@ cpu_per_million() {
     [[ -n $line ]] || continue
     awk -v cpu="$(field server_cpu_s "$line")" -v msgs="$(field msgs "$line")" \
       'BEGIN { print (msgs > 0 ? cpu / msgs * 1e6 : 0) }'
-  done <<<"${results[$1]}" | sort -g | awk '{v[NR] = $1} END {
-    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  done <<<"${results[$1]:-}" | median
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
-echo
-echo "Echo servers, median of $rounds round(s); $(nproc) CPUs; $(uname -r);" \
-  "pinning ${server_pin[*]:-none} / ${loadgen_pin[*]:-none}"
-printf '%-13s %-6s %14s %8s %10s %11s %9s\n' scenario server throughput vs_asio p99_us cpu_s/Mmsg \
-  cpu_vs_asio
-for scenario in "${scenarios[@]}"; do
-  metric=${scenario_metric[$scenario]}
-  base=$(median_of "$metric" "asio $scenario")
-  base_cpu=$(cpu_per_million "asio $scenario")
-  for name in "${servers[@]}"; do
-    value=$(median_of "$metric" "$name $scenario")
-    cpu=$(cpu_per_million "$name $scenario")
-    p99=$(median_of p99_us "$name $scenario")
-    printf '%-13s %-6s %14s %8s %10s %11.3f %9s\n' "$scenario" "$name" \
-      "$(awk -v v="$value" -v m="$metric" 'BEGIN { printf "%.0f %s", v, (m == "mb_per_s" ? "MB/s" : m == "conns_per_s" ? "conn/s" : "msg/s") }')" \
-      "$(ratio "$value" "$base")" "$p99" "$cpu" "$(ratio "$cpu" "$base_cpu")"
+# evnet_version: the commit the headers come from, and whether include/ has local changes.
+evnet_version() {
+  local commit
+  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  git -C "$repo_root" diff --quiet HEAD -- include 2>/dev/null || commit+=" + uncommitted changes"
+  echo "$commit"
+}
+
+has_node=0
+[[ -n ${server_cmd[node]:-} ]] && has_node=1
+
+compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
+compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+
+table=$results_dir/echo.md
+data=$results_dir/echo.dat
+{
+  echo "## Echo servers: throughput"
+  echo
+  echo "Median of $rounds round(s) of ${warmup} s warm-up + ${duration} s per scenario and" \
+    "server, servers alternated; $(date -u +%Y-%m-%d); $(nproc) CPUs (${cpu_model:-unknown CPU})," \
+    "$(uname -srm); ${compiler:-unknown compiler}, Release; evnet $(evnet_version); server pinned to" \
+    "${server_pin[*]:-no CPU}, loadgen to ${loadgen_pin[*]:-no CPU};" \
+    "load average $load_before before, $load_after after.$( ((evnet_timeout)) &&
+      echo " evnet with an idle timeout of $evnet_timeout ms on every socket.")"
+  if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "The machine was shared with other work (load average $load_before at the start):" \
+      "throughput is noisy; server CPU per message and cost_per_msg.sh are the steadier figures."
+  fi
+  echo
+  printf '| scenario | server | throughput | vs asio |%s p99 µs | server CPU s / M msgs | CPU vs asio |\n' \
+    "$( ((has_node)) && echo " vs node |")"
+  printf '|---|---|---:|---:|%s---:|---:|---:|\n' "$( ((has_node)) && echo "---:|")"
+  for scenario in "${scenarios[@]}"; do
+    metric=${scenario_metric[$scenario]}
+    base=$(median_of "$metric" "asio $scenario")
+    node_value=$(median_of "$metric" "node $scenario")
+    base_cpu=$(cpu_per_million "asio $scenario")
+    for name in "${servers[@]}"; do
+      value=$(median_of "$metric" "$name $scenario")
+      printf '| %s | %s | %s | %s |%s %s | %.3f | %s |\n' "${scenario_label[$scenario]}" "$name" \
+        "$(awk -v v="$value" -v m="$metric" 'BEGIN { printf "%.0f %s", v,
+          (m == "mb_per_s" ? "MB/s" : m == "conns_per_s" ? "conn/s" : "msg/s") }')" \
+        "$(ratio "$value" "$base")" \
+        "$( ((has_node)) && echo " $(ratio "$value" "$node_value") |")" \
+        "$(median_of p99_us "$name $scenario")" "$(cpu_per_million "$name $scenario")" \
+        "$(ratio "$(cpu_per_million "$name $scenario")" "$base_cpu")"
+    done
   done
-done
+  echo
+  echo "Throughput is messages/s (64 bytes), MB/s echoed (stream, 1 MB = 10^6 bytes) or" \
+    "connections/s (connect: open, one 64-byte echo, close). Server CPU is utime + stime over" \
+    "the measured window per million messages (stream: 16 KiB chunks; connect: connections)."
+} >"$table"
+
+# Chart data: messages/s (stream: chunks/s, connect: connections/s) per scenario and server.
+{
+  printf 'scenario'
+  printf ' %s' "${servers[@]}"
+  echo
+  for scenario in "${scenarios[@]}"; do
+    printf '"%s"' "${scenario_label[$scenario]}"
+    for name in "${servers[@]}"; do printf ' %s' "$(median_of msgs_per_s "$name $scenario")"; done
+    echo
+  done
+} >"$data"
+
 echo
-echo "raw results: $log"
+cat "$table"
+
+if ((chart)); then
+  if command -v gnuplot >/dev/null; then
+    gnuplot -e "datafile='$data'; outfile='$results_dir/echo.png'; nservers=${#servers[@]};" \
+      -e "subtitle='$(date -u +%Y-%m-%d), $(nproc) CPUs, median of $rounds round(s), load average $load_before'" \
+      "$repo_root/benchmarks/plot.gnuplot"
+    echo "chart: $results_dir/echo.png" >&2
+  else
+    echo "run_echo.sh: gnuplot not found (apt-get install gnuplot-nox); no chart" >&2
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Idle memory, and everything in one file
+
+for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+if ((idle)); then
+  echo >&2
+  echo "idle memory:" >&2
+  "$repo_root/benchmarks/idle_memory.sh" --no-build --build-dir "$build_dir" \
+    --results "$results_dir" --hold "$idle_hold" >/dev/null
+  echo
+  cat "$results_dir/idle_memory.md"
+fi
+
+{
+  cat "$table"
+  echo
+  echo "![messages/s per server per scenario](echo.png)"
+  if ((idle)); then
+    echo
+    cat "$results_dir/idle_memory.md"
+  fi
+  if [[ -f $results_dir/cost_per_msg.md ]]; then
+    echo
+    cat "$results_dir/cost_per_msg.md"
+  fi
+} >"$results_dir/performance.md"
+echo
+echo "results: $results_dir (echo.md, echo.log, echo.dat, echo.png, idle_memory.md," \
+  "performance.md); took $((SECONDS - run_started)) s"

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# cost_per_msg.sh — what an echoed message costs each server: user-space instructions
+# (valgrind --tool=callgrind) and system calls (strace -c -f), raw asio vs evnet side by side.
+#
+#   benchmarks/cost_per_msg.sh [--build-dir DIR] [--no-build] [--results DIR] [--echo-only]
+#                              [--node] [--short N] [--long N] [--keep]
+#
+# Servers: asio (benchmarks/asio_echo_server.cpp), evnet (examples/echo_server.cpp) and
+# evnet+timeout (benchmarks/evnet_echo_server.cpp --timeout 30000: an idle timeout armed on
+# every socket); --node adds node_echo_server.js (slow under valgrind: ~2 minutes more, and
+# its JIT makes the count less repeatable).
+#
+# Scenarios: echo c=50 and pipeline c=50 d=16 (--echo-only: echo alone), 64-byte messages.
+# Each server is started fresh under the tool for a short run (--short, 20000 messages) and
+# again for a long run (--long, 120000), loadgen --messages N sending one message per
+# connection as a warm-up and then exactly N messages, and the server is stopped with SIGTERM
+# so that the tool reports its totals. The figure is (long - short) / (long - short messages):
+# start-up, connection set-up and shutdown cancel. strace stops the server at every system
+# call (~6000 messages/s in echo), so its runs send a fifth of those counts (4000 and 24000 by
+# default); pipeline runs, cheaper per message, send five times as many.
+# Instructions are callgrind's Ir (user space only: the kernel's work is not counted); system
+# calls are every call of every thread. Both tools slow the server down, which lets more
+# events gather per epoll_wait than at full speed: the syscall figure is the one under
+# instrumentation, the same for every server.
+#
+# Instructions per message repeat to within ~3% from run to run (how many events one
+# epoll_wait returns varies with timing, and with it the per-message share of the loop's
+# fixed costs); system calls to within ~0.1 per message in echo (asio's speculative reads
+# that find nothing vary the most). Takes ~1.5 minutes on an idle 2-core machine (~4 with
+# --node). Prints a markdown table and writes it, with the
+# per-syscall breakdown, to DIR/cost_per_msg.md (DIR: --results, default benchmarks/results).
+# --keep leaves the callgrind and strace outputs in DIR/cost_per_msg/ (for callgrind_annotate).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=build/bench
+results_dir=benchmarks/results
+short=20000
+long=120000
+no_build=0 echo_only=0 with_node=0 keep=0
+
+usage() {
+  echo "usage: $0 [--build-dir DIR] [--no-build] [--results DIR] [--echo-only] [--node]" \
+    "[--short N] [--long N] [--keep]" >&2
+  exit 2
+}
+
+while (($#)); do
+  case $1 in
+    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
+    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
+    --short) (($# >= 2)) || usage; short=$2; shift ;;
+    --long) (($# >= 2)) || usage; long=$2; shift ;;
+    --no-build) no_build=1 ;;
+    --echo-only) echo_only=1 ;;
+    --node) with_node=1 ;;
+    --keep) keep=1 ;;
+    -h | --help) usage ;;
+    *) echo "cost_per_msg.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+  shift
+done
+((long > short)) || { echo "cost_per_msg.sh: --long must exceed --short" >&2; exit 2; }
+
+cd "$repo_root"
+[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
+[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
+
+for tool in valgrind strace; do
+  command -v "$tool" >/dev/null || { echo "cost_per_msg.sh: $tool is required" >&2; exit 1; }
+done
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+if ((!no_build)); then
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON >/dev/null
+  cmake --build "$build_dir" --parallel "$(nproc)" \
+    --target loadgen asio_echo_server evnet_echo_server echo_server >/dev/null
+fi
+loadgen=$build_dir/benchmarks/loadgen
+for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
+  "$build_dir/benchmarks/evnet_echo_server" "$build_dir/examples/echo_server"; do
+  [[ -x $bin ]] || { echo "cost_per_msg.sh: $bin is missing (build it first)" >&2; exit 1; }
+done
+
+servers=(asio evnet evnet+timeout)
+declare -A server_cmd=(
+  [asio]="$build_dir/benchmarks/asio_echo_server"
+  [evnet]="$build_dir/examples/echo_server"
+  [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000"
+)
+if ((with_node)); then
+  command -v node >/dev/null || { echo "cost_per_msg.sh: node not found" >&2; exit 1; }
+  servers+=(node)
+  server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
+fi
+
+scenarios=(echo_c50)
+((echo_only)) || scenarios+=(pipeline_c50)
+declare -A scenario_args=(
+  [echo_c50]="--mode echo --connections 50 --size 64"
+  [pipeline_c50]="--mode pipeline --connections 50 --size 64 --depth 16"
+)
+declare -A scenario_label=([echo_c50]="echo c=50" [pipeline_c50]="pipeline c=50 d=16")
+declare -A scenario_scale=([echo_c50]=1 [pipeline_c50]=5) # message counts: --short/--long times this
+
+work_dir=$(mktemp -d)
+current_pid=
+cleanup() {
+  if [[ -n $current_pid ]]; then kill -KILL "$current_pid" 2>/dev/null || true; fi
+  rm -rf "$work_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------------------------
+# One measured run
+
+# measure TOOL NAME SCENARIO N: runs server NAME under TOOL (callgrind|strace) while loadgen
+# sends exactly N messages, stops it, and leaves the tool's output in $work_dir/TOOL.NAME.SCENARIO.N
+measure() {
+  local tool=$1 name=$2 scenario=$3 n=$4
+  local tag=$tool.${name//+/_}.$scenario.$n
+  local out=$work_dir/$tag stdout=$work_dir/$tag.stdout stderr=$work_dir/$tag.stderr
+  local wrapper pid='' port='' status=0 began=$SECONDS
+  case $tool in
+    callgrind)
+      # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
+      valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
+        ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$stdout" 2>"$stderr" &
+      ;;
+    strace)
+      # shellcheck disable=SC2086
+      strace -f -c -o "$out" -- ${server_cmd[$name]} --port 0 --host 127.0.0.1 \
+        >"$stdout" 2>"$stderr" &
+      ;;
+  esac
+  wrapper=$!
+  current_pid=$wrapper
+  for _ in $(seq 600); do # node under valgrind needs ~20 s to start
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$stdout")
+    [[ -n $port ]] && break
+    kill -0 "$wrapper" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "cost_per_msg.sh: '$name' under $tool did not start listening" >&2
+    cat "$stderr" >&2
+    exit 1
+  fi
+  # valgrind runs the server in its own process; strace runs it as its child.
+  if [[ $tool == strace ]]; then
+    pid=$(cut -d' ' -f1 "/proc/$wrapper/task/$wrapper/children")
+  else
+    pid=$wrapper
+  fi
+  # shellcheck disable=SC2086  # scenario_args holds several flags
+  "$loadgen" --host 127.0.0.1 --port "$port" ${scenario_args[$scenario]} --warmup 0 \
+    --messages "$n" --timeout 120 >"$work_dir/loadgen.out" 2>"$work_dir/loadgen.err" ||
+    status=$?
+  if ((status != 0)); then
+    echo "cost_per_msg.sh: FAILED: loadgen against '$name' under $tool (exit $status)" >&2
+    cat "$work_dir/loadgen.err" >&2
+    exit 1
+  fi
+  kill -TERM "$pid"
+  for _ in $(seq 300); do
+    kill -0 "$wrapper" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$wrapper" 2>/dev/null; then
+    echo "cost_per_msg.sh: '$name' under $tool did not exit on SIGTERM" >&2
+    exit 1
+  fi
+  wait "$wrapper" || true
+  current_pid=
+  echo "    $tool, $n messages: $((SECONDS - began)) s" >&2
+  [[ -s $out ]] || { echo "cost_per_msg.sh: $tool wrote no output for '$name'" >&2; exit 1; }
+}
+
+# instructions FILE: callgrind's total Ir.
+instructions() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
+# syscalls FILE: the total number of calls in an strace -c summary.
+syscalls() { awk '$NF == "total" { print $4 }' "$1"; }
+# per_call FILE: "name calls" for every system call in an strace -c summary.
+per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
+
+# per_msg SHORT_TOTAL LONG_TOTAL MESSAGES: the difference per message.
+per_msg() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+# evnet_version: the commit the headers come from, and whether include/ has local changes.
+evnet_version() {
+  local commit
+  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  git -C "$repo_root" diff --quiet HEAD -- include 2>/dev/null || commit+=" + uncommitted changes"
+  echo "$commit"
+}
+
+declare -A instr sys breakdown counts
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+started=$SECONDS
+for scenario in "${scenarios[@]}"; do
+  scale=${scenario_scale[$scenario]}
+  cg_short=$((short * scale)) cg_long=$((long * scale))
+  strace_short=$((short * scale / 5)) strace_long=$((long * scale / 5))
+  counts[$scenario]="callgrind $cg_long − $cg_short, strace $strace_long − $strace_short"
+  for name in "${servers[@]}"; do
+    s=${name//+/_}
+    echo "  ${scenario_label[$scenario]}: $name ..." >&2
+    measure callgrind "$name" "$scenario" "$cg_short"
+    measure callgrind "$name" "$scenario" "$cg_long"
+    instr[$name $scenario]=$(per_msg "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_short")" \
+      "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_long")" "$((cg_long - cg_short))")
+    measure strace "$name" "$scenario" "$strace_short"
+    measure strace "$name" "$scenario" "$strace_long"
+    sys[$name $scenario]=$(per_msg "$(syscalls "$work_dir/strace.$s.$scenario.$strace_short")" \
+      "$(syscalls "$work_dir/strace.$s.$scenario.$strace_long")" "$((strace_long - strace_short))")
+    # Per system call: (long - short) / messages, the ones that matter (>= 0.005 per message).
+    breakdown[$name $scenario]=$(
+      join -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
+        <(per_call "$work_dir/strace.$s.$scenario.$strace_short" | sort) \
+        <(per_call "$work_dir/strace.$s.$scenario.$strace_long" | sort) |
+        awk -v n="$((strace_long - strace_short))" '{ v = ($3 - $2) / n; if (v >= 0.005 || v <= -0.005)
+          printf "%s %.3f\n", $1, v }' | sort -k2,2gr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'
+    )
+  done
+done
+elapsed=$((SECONDS - started))
+
+# ---------------------------------------------------------------------------------------------
+# Table
+
+compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
+compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
+mkdir -p "$results_dir"
+report=$results_dir/cost_per_msg.md
+{
+  echo "## Server cost per echoed message"
+  echo
+  echo "User-space instructions (\`valgrind --tool=callgrind\`, Ir) and system calls" \
+    "(\`strace -c -f\`) per echoed 64-byte message: (long run − short run) / (difference in" \
+    "messages), so start-up cancels; messages: $(for sc in "${scenarios[@]}"; do
+      printf '%s: %s; ' "${scenario_label[$sc]}" "${counts[$sc]}"; done)$(date -u +%Y-%m-%d), $(uname -srm)," \
+    "$(nproc) CPUs, ${compiler:-unknown compiler}, Release; $(valgrind --version)," \
+    "$(strace -V | head -n 1 | sed 's/ -- version//'); evnet $(evnet_version);" \
+    "load average $load_before before. Took ${elapsed} s."
+  echo
+  echo "| scenario | server | instructions/msg | vs asio | syscalls/msg | vs asio |"
+  echo "|---|---|---:|---:|---:|---:|"
+  for scenario in "${scenarios[@]}"; do
+    for name in "${servers[@]}"; do
+      printf '| %s | %s | %.0f | %s | %.3f | %s |\n' "${scenario_label[$scenario]}" "$name" \
+        "${instr[$name $scenario]}" "$(ratio "${instr[$name $scenario]}" "${instr[asio $scenario]}")" \
+        "${sys[$name $scenario]}" "$(ratio "${sys[$name $scenario]}" "${sys[asio $scenario]}")"
+    done
+  done
+  echo
+  echo "System calls per message, by name:"
+  echo
+  for scenario in "${scenarios[@]}"; do
+    for name in "${servers[@]}"; do
+      echo "- ${scenario_label[$scenario]}, $name: ${breakdown[$name $scenario]}"
+    done
+  done
+  echo
+  echo "Servers: asio = benchmarks/asio_echo_server.cpp, evnet = examples/echo_server.cpp," \
+    "evnet+timeout = benchmarks/evnet_echo_server.cpp --timeout 30000 (socket.setTimeout on" \
+    "every socket)$( ((with_node)) && echo ", node = benchmarks/node_echo_server.js")."
+} >"$report"
+cat "$report"
+
+if ((keep)); then
+  mkdir -p "$results_dir/cost_per_msg"
+  cp "$work_dir"/callgrind.* "$work_dir"/strace.* "$results_dir/cost_per_msg/"
+  rm -f "$results_dir"/cost_per_msg/*.stdout "$results_dir"/cost_per_msg/*.stderr
+  echo "tool outputs: $results_dir/cost_per_msg/" >&2
+fi

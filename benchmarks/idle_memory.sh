@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# idle_memory.sh — each echo server's resident memory per idle connection.
+#
+#   benchmarks/idle_memory.sh [--build-dir DIR] [--no-build] [--results DIR]
+#                             [--connections N] [--hold SEC]
+#
+# For asio, evnet, evnet+timeout (evnet_echo_server --timeout 30000) and node (if installed):
+# starts the server fresh, then `loadgen --mode idle` opens N connections (10000 by default;
+# at most 128 being set up at a time), has each echo one 64-byte message (so the server has
+# accepted it and set it up, with its idle timer armed where there is one) and holds them all
+# idle for --hold seconds (2). The server's VmRSS (/proc/PID/status) is read before the first
+# connection and at the end of the hold; bytes per connection = (after - before) / N.
+# Raises the open-file limit (ulimit -n) to N + 1024 for the servers and loadgen; fails if
+# the hard limit is lower.
+#
+# Prints a markdown table and writes it to DIR/idle_memory.md (DIR: --results, default
+# benchmarks/results). Takes ~20 seconds.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=build/bench
+results_dir=benchmarks/results
+connections=10000
+hold=2
+no_build=0
+
+usage() {
+  echo "usage: $0 [--build-dir DIR] [--no-build] [--results DIR] [--connections N] [--hold SEC]" >&2
+  exit 2
+}
+
+while (($#)); do
+  case $1 in
+    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
+    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
+    --connections) (($# >= 2)) || usage; connections=$2; shift ;;
+    --hold) (($# >= 2)) || usage; hold=$2; shift ;;
+    --no-build) no_build=1 ;;
+    -h | --help) usage ;;
+    *) echo "idle_memory.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+  shift
+done
+
+cd "$repo_root"
+[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
+[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
+
+wanted_files=$((connections + 1024))
+hard_limit=$(ulimit -Hn)
+if [[ $hard_limit != unlimited ]] && ((hard_limit < wanted_files)); then
+  echo "idle_memory.sh: the hard open-file limit is $hard_limit; $connections connections" \
+    "need $wanted_files (raise it, or pass a smaller --connections)" >&2
+  exit 1
+fi
+ulimit -n "$wanted_files"
+
+if ((!no_build)); then
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON >/dev/null
+  cmake --build "$build_dir" --parallel "$(nproc)" \
+    --target loadgen asio_echo_server evnet_echo_server >/dev/null
+fi
+loadgen=$build_dir/benchmarks/loadgen
+for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
+  "$build_dir/benchmarks/evnet_echo_server"; do
+  [[ -x $bin ]] || { echo "idle_memory.sh: $bin is missing (build it first)" >&2; exit 1; }
+done
+
+servers=(asio evnet evnet+timeout)
+declare -A server_cmd=(
+  [asio]="$build_dir/benchmarks/asio_echo_server"
+  [evnet]="$build_dir/benchmarks/evnet_echo_server"
+  [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000"
+)
+if command -v node >/dev/null; then
+  servers+=(node)
+  server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
+else
+  echo "idle_memory.sh: node not found; Node.js is left out" >&2
+fi
+
+work_dir=$(mktemp -d)
+current_pid=
+stop_server() {
+  [[ -n $current_pid ]] || return 0
+  kill -TERM "$current_pid" 2>/dev/null || true
+  for _ in $(seq 50); do
+    kill -0 "$current_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$current_pid" 2>/dev/null || true
+  wait "$current_pid" 2>/dev/null || true
+  current_pid=
+}
+cleanup() {
+  stop_server
+  rm -rf "$work_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+declare -A before after
+started=$SECONDS
+for name in "${servers[@]}"; do
+  # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
+  ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/server.out" 2>"$work_dir/server.err" &
+  current_pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$work_dir/server.out")
+    [[ -n $port ]] && break
+    kill -0 "$current_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "idle_memory.sh: server '$name' did not report 'listening on <host>:<port>'" >&2
+    cat "$work_dir/server.err" >&2
+    exit 1
+  fi
+  sleep 0.2 # let it settle (node finishes loading after it listens)
+  status=0
+  line=$("$loadgen" --host 127.0.0.1 --port "$port" --mode idle --connections "$connections" \
+    --size 64 --duration "$hold" --timeout 30 --server-pid "$current_pid" \
+    2>"$work_dir/loadgen.err") || status=$?
+  if ((status != 0)) || [[ $line != RESULT* ]]; then
+    echo "idle_memory.sh: FAILED: loadgen --mode idle against '$name' (exit $status)" >&2
+    cat "$work_dir/loadgen.err" >&2
+    exit 1
+  fi
+  before[$name]=$(sed -n 's/.* server_rss_kb_start=\([0-9]*\).*/\1/p' <<<"$line")
+  after[$name]=$(sed -n 's/.* server_rss_kb_end=\([0-9]*\).*/\1/p' <<<"$line")
+  echo "  $name: VmRSS ${before[$name]} kB -> ${after[$name]} kB" >&2
+  stop_server
+done
+elapsed=$((SECONDS - started))
+
+per_conn() { awk -v a="$1" -v b="$2" -v n="$connections" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+mkdir -p "$results_dir"
+report=$results_dir/idle_memory.md
+base=$(per_conn "${before[asio]}" "${after[asio]}")
+{
+  echo "## Resident memory per idle connection"
+  echo
+  echo "$connections idle connections held for ${hold} s, each after one 64-byte echo;" \
+    "server VmRSS before the first connection and at the end. $(date -u +%Y-%m-%d)," \
+    "$(uname -srm), $(nproc) CPUs. Took ${elapsed} s."
+  echo
+  echo "| server | RSS before (MiB) | RSS with $connections idle (MiB) | bytes/connection | vs asio |"
+  echo "|---|---:|---:|---:|---:|"
+  for name in "${servers[@]}"; do
+    bytes=$(per_conn "${before[$name]}" "${after[$name]}")
+    awk -v s="$name" -v a="${before[$name]}" -v b="${after[$name]}" -v c="$bytes" \
+      -v r="$(ratio "$bytes" "$base")" \
+      'BEGIN { printf "| %s | %.1f | %.1f | %d | %s |\n", s, a / 1024, b / 1024, c, r }'
+  done
+  echo
+  echo "Servers: asio = benchmarks/asio_echo_server.cpp (a 16 KiB buffer per session)," \
+    "evnet = benchmarks/evnet_echo_server.cpp, evnet+timeout = the same with --timeout 30000" \
+    "(an idle timer on every socket), node = benchmarks/node_echo_server.js."
+} >"$report"
+cat "$report"

@@ -1,0 +1,42 @@
+# plot.gnuplot — the chart of benchmarks/run_echo.sh: messages/s per server per scenario.
+#
+#   gnuplot -e "datafile='echo.dat'; outfile='echo.png'; nservers=3; subtitle='...'" plot.gnuplot
+#
+# datafile: a header line "scenario asio evnet node", then one line per scenario: its quoted
+# label and each server's messages/s (stream: 16 KiB chunks/s; connect: connections/s).
+# Top: messages/s, log scale; bottom: each server relative to asio (column 2).
+if (!exists("subtitle")) subtitle = ''
+
+set terminal pngcairo size 1000,720 font "DejaVu Sans,10"
+set output outfile
+set datafile separator whitespace
+set key autotitle columnheader
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set xtics nomirror scale 0
+set linetype 1 lc rgb "#4e79a7"
+set linetype 2 lc rgb "#e15759"
+set linetype 3 lc rgb "#59a14f"
+set linetype 4 lc rgb "#f28e2b"
+
+set multiplot layout 2,1 title "Echo servers: raw asio, evnet, Node.js\n{/*0.8 ".subtitle."}\n".\
+  "{/*0.8 messages/s: 64-byte echoes; stream: 16 KiB chunks/s; connect: connections/s}"
+
+set ylabel "messages/s (log scale)"
+set logscale y
+set format y "%.0s%c"
+set key outside right top
+plot for [i=2:nservers+1] datafile using i:xtic(1) title columnheader(i)
+
+unset logscale y
+set format y "%.1fx"
+set ylabel "relative to raw asio"
+set yrange [0:*]
+set key outside right top
+plot for [i=2:nservers+1] datafile using (column(i)/column(2)):xtic(1) title columnheader(i), \
+     1 with lines dt 2 lc rgb "#333333" notitle
+
+unset multiplot
