@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 
 namespace evnet::detail {
 
@@ -120,10 +121,13 @@ class LoopService final : public asio::execution_context::service {
     link(list, entry);
   }
 
+  // Leaves the list; the list's timer stops with its last entry, so that a loop with no
+  // timed socket left can finish (run() returns).
   void unenroll(IdleEntry& entry) noexcept {
-    if (entry.list == nullptr) return;
-    unlink(*entry.list, entry);
-    entry.list = nullptr;
+    IdleList* list = std::exchange(entry.list, nullptr);
+    if (list == nullptr) return;
+    unlink(*list, entry);
+    if (list->head == nullptr && list->armed) list->timer.cancel();
   }
 
  private:
@@ -152,7 +156,8 @@ class LoopService final : public asio::execution_context::service {
     list.timer.expires_after(std::chrono::milliseconds(delayMs));
     list.timer.async_wait([this, &list](std::error_code ec) {
       list.armed = false;
-      if (!ec) expire(list);
+      if (!ec) return expire(list);
+      rearm(list, nowMs());  // cancelled when the list emptied; entries may have come since
     });
   }
 
