@@ -35,15 +35,6 @@ namespace {
 
 bool underUBSan() { return &__ubsan_handle_dynamic_type_cache_miss != nullptr; }
 
-net::Server echoServer(asio::io_context& loop, net::ServerOptions options = {}) {
-  return net::createServer(
-      options,
-      [](net::Socket socket) {
-        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-      },
-      loop);
-}
-
 // Connects to 127.0.0.1:port and runs the loop until connected.
 net::Socket connectLocal(asio::io_context& loop, unsigned short port) {
   bool connected = false;
@@ -59,8 +50,8 @@ net::Socket connectLocal(asio::io_context& loop, unsigned short port) {
 // ---------------------------------------------------------------
 
 TEST_CASE(
-    "listen(0) picks a free port, 'listening' comes asynchronously and runs listen's "
-    "callback, address() is empty before listening and after close (S1, S6, S8)") {
+    "listen(0) picks a free port, 'listening' comes asynchronously and runs listen's callback, and "
+    "address() is empty before listening and after close (S1, S6, S8)") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   CHECK(server.address() == net::AddressInfo{});
@@ -129,8 +120,7 @@ TEST_CASE("listen on a host name resolves it") {
 }
 
 TEST_CASE(
-    "listen while listening throws std::logic_error, listening again after close works "
-    "(S7)") {
+    "listen while listening throws std::logic_error, and listening again after close works (S7)") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   listenLocal(loop, server);
@@ -154,8 +144,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "EADDRINUSE arrives as 'error' with no 'close', listening again after the error works "
-    "(S4, S7, test-net-eaddrinuse.js)") {
+    "EADDRINUSE arrives as 'error' with no 'close', and listening again after the error works (S4, "
+    "S7, test-net-eaddrinuse.js)") {
   asio::io_context loop;
   net::Server first = echoServer(loop);
   const unsigned short port = listenLocal(loop, first);
@@ -224,7 +214,7 @@ TEST_CASE(
 // -----------------------------------------------------------------------------
 
 TEST_CASE(
-    "close(cb) stops accepting at once, 'close' and cb come only after the last connection "
+    "close(cb) stops accepting at once, and 'close' and cb come only after the last connection "
     "closed (S3, S9, test-net-server-close.js)") {
   asio::io_context loop;
   std::vector<net::Socket> accepted;
@@ -548,8 +538,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "an exception thrown by a 'connection' listener leaves run(), that connection is closed "
-    "and the server keeps accepting") {
+    "an exception thrown by a 'connection' listener leaves run(), closes that connection, and the "
+    "server keeps accepting") {
   asio::io_context loop;
   int connections = 0;
   net::Server server({}, loop);

@@ -49,16 +49,6 @@ void record(net::Socket& socket, Log& log, std::error_code* error = nullptr) {
 
 bool closed(const Log& log) { return !log.empty() && log.back().starts_with("close"); }
 
-// A server that echoes every byte back and ends when its peer ends.
-net::Server echoServer(asio::io_context& loop, net::ServerOptions options = {}) {
-  return net::createServer(
-      options,
-      [](net::Socket socket) {
-        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-      },
-      loop);
-}
-
 // test-net-pingpong.js: N PING/PONG round trips, then a final PING with end(); the server is
 // half-open (allowHalfOpen) and ends when the client's FIN arrives. Every byte is checked.
 void pingPong(asio::io_context& loop, const std::function<void(net::Server&)>& listen,
@@ -227,7 +217,7 @@ TEST_CASE("an echo of 4 MiB of patterned data comes back byte for byte") {
 // --- event order (N1, N2, N5) ------------------------------------------------------------------
 
 TEST_CASE(
-    "normal close order: client connect, ready, data, finish, end, close(false), "
+    "normal close order: the client sees connect, ready, data, finish, end, close(false) and the "
     "accepting side data, end, finish, close(false) (N1)") {
   asio::io_context loop;
   Log serverLog;
@@ -363,8 +353,8 @@ TEST_CASE("destroySoon() ends, then destroys once the FIN is out (N11)") {
 // --- writing (N6, N7, N9) ------------------------------------------------------------------------
 
 TEST_CASE(
-    "write returns false at highWaterMark with the data still queued, 'drain' follows when "
-    "the paused peer reads again (test-net-throttle.js, test-net-write-slow.js)") {
+    "write returns false at highWaterMark with the data still queued, and 'drain' follows when the "
+    "paused peer reads again (test-net-throttle.js, test-net-write-slow.js)") {
   asio::io_context loop;
   net::ServerOptions options;
   options.pauseOnConnect = true;  // the peer does not read
@@ -643,8 +633,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "write accepts string views, spans, Buffers, and owning strings and vectors by move, "
-    "the bytes arrive in call order") {
+    "write accepts string views, spans, Buffers, and owning strings and vectors by move, and the "
+    "bytes arrive in call order") {
   asio::io_context loop;
   std::string received;
   bool serverSawEnd = false;
@@ -782,8 +772,8 @@ TEST_CASE(
 // --- reading (N3, N13) ---------------------------------------------------------------------------
 
 TEST_CASE(
-    "pause() stops reading: no 'data' while paused and the peer's writes stop being "
-    "accepted, resume() delivers everything (N13, test-net-throttle.js)") {
+    "pause() stops reading: no 'data' while paused and the peer's writes stop being accepted, and "
+    "resume() delivers everything (N13, test-net-throttle.js)") {
   asio::io_context loop;
   constexpr std::size_t kChunk = 1024;
   std::optional<net::Socket> peer;
@@ -1052,7 +1042,8 @@ TEST_CASE("bytesRead and bytesWritten count the bytes of both directions (N15)")
   CHECK(runToCompletion(loop));
 }
 
-TEST_CASE("readyState goes opening, open, readOnly, closed, pending and destroyed follow (N16)") {
+TEST_CASE(
+    "readyState goes opening, open, readOnly, closed, with pending and destroyed to match (N16)") {
   asio::io_context loop;
   net::ServerOptions options;
   options.allowHalfOpen = true;
@@ -1152,8 +1143,8 @@ TEST_CASE("a listener capturing its own socket is released after 'close': no lea
 }
 
 TEST_CASE(
-    "an exception thrown by a 'data' listener leaves run(), the socket is closed on the "
-    "next run") {
+    "an exception thrown by a 'data' listener leaves run() and the socket is closed on the next "
+    "run") {
   asio::io_context loop;
   net::Server server({}, loop);
   server.on("connection", [](net::Socket socket) { socket.write("boom"); });
@@ -1180,8 +1171,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "an exception thrown by a 'connect' listener leaves run(), the socket is closed on the "
-    "next run") {
+    "an exception thrown by a 'connect' listener leaves run() and the socket is closed on the next "
+    "run") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   const unsigned short port = listenLocal(loop, server);
@@ -1200,8 +1191,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "an exception thrown by a 'timeout' listener leaves run(), other sockets' idle timers "
-    "keep working") {
+    "an exception thrown by a 'timeout' listener leaves run() and other sockets' idle timers keep "
+    "working") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   const unsigned short port = listenLocal(loop, server);
@@ -1228,14 +1219,17 @@ TEST_CASE(
 }
 
 TEST_CASE("destroying the loop with connections open and no handles left is safe") {
+  bool serverReleased = false;
   {
     asio::io_context loop;
-    net::Server server = net::createServer([](net::Socket) {}, loop);
+    auto flag = std::make_shared<DestroyFlag>(serverReleased);
+    net::Server server = net::createServer([flag](net::Socket) {}, loop);
+    flag.reset();
     const unsigned short port = listenLocal(loop, server);
     for (int i = 0; i < 3; ++i) net::connect(port, "127.0.0.1", {}, {}, loop);
     REQUIRE(runUntil(loop, [&] { return server.getConnections() == 3; }));
-  }  // the server and all six sockets are open; only the loop's shutdown releases them
-  CHECK(true);
+  }  // the server and all six sockets are open: the loop's shutdown releases them
+  CHECK(serverReleased);
 }
 
 TEST_CASE(
@@ -1392,7 +1386,7 @@ TEST_CASE(
 // --- timers
 // ---------------------------------------------------------------------------------------
 
-TEST_CASE("setTimeout fires once, after at least its delay, clearTimeout before it stops it") {
+TEST_CASE("setTimeout fires once after at least its delay, and clearTimeout before then stops it") {
   asio::io_context loop;
   int fired = 0;
   Clock::duration elapsed{};

@@ -121,6 +121,17 @@ inline unsigned short listenLocal(asio::io_context& loop, evnet::net::Server& se
   return server.address().port;
 }
 
+/// A server that echoes every byte back (and, allowHalfOpen being false, ends when its peer ends).
+inline evnet::net::Server echoServer(asio::io_context& loop,
+                                     evnet::net::ServerOptions options = {}) {
+  return evnet::net::createServer(
+      options,
+      [](evnet::net::Socket socket) {
+        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+      },
+      loop);
+}
+
 /// A port on 127.0.0.1 that nobody listens on (bound, then released).
 inline unsigned short closedPort() {
   asio::io_context context;
