@@ -24,9 +24,11 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -292,41 +294,58 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
 
   // --- reading ----------------------------------------------------------------------------
 
-  // Waits for readability; only after a read found the kernel queue empty (a short read or
-  // EAGAIN), because asio's reactor is edge-triggered.
+  // Waits for data with a read into the socket's small slot. A pending read costs asio no
+  // system call to re-arm, where a readability wait costs an epoll_ctl each time. A message
+  // shorter than the slot is delivered from it; a full slot means more is waiting, which is read
+  // into the loop's buffer after it. Armed only once the kernel queue was found empty.
   void armRead() {
     if (readArmed_ || paused_ || readableEnded_ || destroyed_ || connecting_) return;
     readArmed_ = true;
     ++pendingOps_;
-    socket_->async_wait(Protocol::socket::wait_read, [this](std::error_code ec) {
+    socket_->async_receive(asio::buffer(slot_), [this](std::error_code ec, std::size_t n) {
       readArmed_ = false;
       --pendingOps_;
       if (destroyed_) return release();
+      if (ec == asio::error::eof) return onEnd();
       if (ec) return destroy(ec);
-      readNow();
+      bytesRead_ += n;
+      touch();
+      if (paused_) {  // read before pause() took effect: kept for resume()
+        unheard_.append(slot_.data(), n);
+        return;
+      }
+      if (n < slot_.size()) {
+        deliver(Buffer(slot_.data(), n));
+        return armRead();
+      }
+      readNow(n);
     });
   }
 
-  // Reads what the kernel has, into the loop's buffer, and emits it. A few full reads per
-  // turn at most, so one busy peer does not starve the others.
-  void readNow() {
+  // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
+  // emits it. A few full reads per turn at most, so one busy peer does not starve the others.
+  void readNow(std::size_t carried = 0) {
     const std::span<char> buffer = loop_.readBuffer();
+    if (carried != 0) std::memcpy(buffer.data(), slot_.data(), carried);
     const int fd = socket_->native_handle();
     for (int burst = 0; burst < 16; ++burst) {
       if (paused_ || readableEnded_ || destroyed_) return;
-      const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+      const ssize_t n = ::recv(fd, buffer.data() + carried, buffer.size() - carried, 0);
       if (n > 0) {
         bytesRead_ += static_cast<std::uint64_t>(n);
         touch();
-        deliver(Buffer(buffer.data(), static_cast<std::size_t>(n)));
-        if (static_cast<std::size_t>(n) < buffer.size()) return armRead();
-      } else if (n == 0) {
-        return onEnd();
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        return armRead();
-      } else if (errno != EINTR) {
-        return destroy(lastError());
+        const std::size_t total = carried + static_cast<std::size_t>(n);
+        carried = 0;
+        deliver(Buffer(buffer.data(), total));
+        if (total < buffer.size()) return armRead();
+        continue;
       }
+      if (n < 0 && errno == EINTR) continue;
+      if (carried != 0) deliver(Buffer(buffer.data(), std::exchange(carried, 0)));
+      if (destroyed_) return;
+      if (n == 0) return onEnd();
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return armRead();
+      return destroy(lastError());
     }
     postRead();
   }
@@ -725,7 +744,8 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
  private:
   WriteQueue queue_;
   std::vector<std::pair<std::uint64_t, std::function<void(std::error_code)>>> callbacks_;
-  std::string unheard_;  // data that arrived while nobody listened
+  std::string unheard_;           // data that arrived while nobody listened, or while paused
+  std::array<char, 256> slot_{};  // where a waiting read lands; a short message stays here
   std::size_t writableLength_ = 0;
   std::uint64_t totalQueued_ = 0;
   std::uint64_t bytesRead_ = 0;
