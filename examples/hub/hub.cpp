@@ -34,6 +34,8 @@ using Channel = evnet::EventEmitter<
 using Subscriptions = std::vector<std::pair<std::string, evnet::ListenerId>>;
 
 struct Client {
+  Client(evnet::net::Socket s, hub::RequestParser p) : socket(std::move(s)), parser(std::move(p)) {}
+
   evnet::net::Socket socket;
   hub::RequestParser parser;
   Subscriptions channels, patterns;
@@ -205,8 +207,8 @@ class Hub {
           "    Return the number of subscribers for the specified channels, excluding",
           "    pattern subscriptions(default: no channels).",
           "SHARDCHANNELS [<pattern>]",
-          "    Return the currently active shard level channels matching a <pattern> (default: "
-          "'*').",
+          ("    Return the currently active shard level channels matching a <pattern> (default: "
+           "'*')."),
           "SHARDNUMSUB [<shardchannel> ...]",
           "    Return the number of subscribers for the specified shard level channel(s)",
           "HELP",

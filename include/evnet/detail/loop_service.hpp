@@ -30,12 +30,15 @@ class LoopMember {
 
  protected:
   ~LoopMember() = default;
+  // False once the loop was destroyed: its service and executor must not be used any more.
+  bool loopAlive() const noexcept { return !loopGone_; }
 
  private:
   friend class LoopService;
   LoopMember* prevMember_ = nullptr;
   LoopMember* nextMember_ = nullptr;
   bool linked_ = false;
+  bool loopGone_ = false;
 };
 
 // A socket's place in its loop's idle-timer list (one list per timeout duration, ordered by
@@ -134,6 +137,7 @@ class LoopService final : public asio::execution_context::service {
   void shutdown() override {
     while (LoopMember* member = members_) {
       remove(*member);
+      member->loopGone_ = true;
       member->onLoopShutdown();
     }
     idleLists_.clear();

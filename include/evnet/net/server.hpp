@@ -59,7 +59,9 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
   }
   ServerImpl(const ServerImpl&) = delete;
   ServerImpl& operator=(const ServerImpl&) = delete;
-  ~ServerImpl() { loop_.remove(*this); }
+  ~ServerImpl() {
+    if (loopAlive()) loop_.remove(*this);
+  }
 
   void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
               bool dualStack, std::string unixPath) {
@@ -92,6 +94,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
   }
 
   void close(std::function<void(std::error_code)> callback) {
+    if (!loopAlive()) return;  // the loop is gone: nothing is open, nothing can run
     const bool running = acceptor_.has_value();
     if (callback) {
       once<"close">([callback = std::move(callback), running] {

@@ -241,6 +241,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   SocketImpl(const SocketImpl&) = delete;
   SocketImpl& operator=(const SocketImpl&) = delete;
   ~SocketImpl() {
+    if (!loopAlive()) return;  // a handle outlived the loop: nothing of the loop is left
     loop_.unenroll(idle_);
     loop_.remove(*this);
   }
@@ -614,7 +615,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (!destroyed_ && !writableEnded_) return true;
     const std::error_code ec =
         make_error_code(destroyed_ ? Errc::socketDestroyed : Errc::writeAfterEnd);
-    if (callback) asio::post(executor_, [callback, ec] { callback(ec); });
+    if (callback && loopAlive()) asio::post(executor_, [callback, ec] { callback(ec); });
     if (!destroyed_) destroy(ec);  // Node: write after end is an error that destroys the socket
     return false;
   }
@@ -714,8 +715,12 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     resolver_.reset();
     if (ConnectionOwner* owner = std::exchange(owner_, nullptr)) owner->connectionClosed(*this);
     auto last = std::move(self_);
-    // No "close" comes now: drop the listeners here, since they may hold handles to this socket.
-    if (last) removeAllListeners();
+    // No "close" and no write callback can run now: drop them here, since they may hold handles
+    // to this socket. (Locals go in reverse order: `last`, which may free *this, goes last.)
+    const auto callbacks = std::move(callbacks_);
+    queue_.clear();
+    unheard_.clear();
+    removeAllListeners();
   }
 
   // Activity: restarts the idle period; after a "timeout" it starts a new one (Node refreshes
