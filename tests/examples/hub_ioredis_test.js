@@ -1,0 +1,71 @@
+// Drives the hub with Node's ioredis client: PING, SUBSCRIBE, PSUBSCRIBE, PUBLISH with a binary
+// payload, PUBSUB NUMSUB, then SIGTERM and exit status 0.
+//   node hub_ioredis_test.js <hub binary>      (ioredis on NODE_PATH; exit 77 = skipped)
+'use strict';
+const { spawn } = require('child_process');
+let Redis;
+try {
+  Redis = require('ioredis');
+} catch {
+  console.log('skipped: ioredis is not installed (.ci/run installs it)');
+  process.exit(77);
+}
+
+const hub = spawn(process.argv[2], ['--port', '0', '--host', '127.0.0.1']);
+const fail = (why) => {
+  console.error('FAILED:', why);
+  hub.kill('SIGKILL');
+  process.exit(1);
+};
+setTimeout(() => fail('timed out'), 20000).unref();
+
+let out = '';
+hub.stdout.on('data', (chunk) => {
+  out += chunk;
+  const match = /^listening on (.+):(\d+)\n/.exec(out);
+  if (match && !hub.started) {
+    hub.started = true;
+    run(match[1], Number(match[2])).catch(fail);
+  }
+});
+
+async function run(host, port) {
+  const options = { host, port, enableReadyCheck: false, maxRetriesPerRequest: 1 };
+  const sub = new Redis(options);
+  const pub = new Redis(options);
+  if ((await pub.ping()) !== 'PONG') fail('PING');
+  if ((await pub.echo('hi')) !== 'hi') fail('ECHO');
+
+  const payload = Buffer.from([0, 13, 10, 255, 42]);
+  const received = new Promise((resolve) => {
+    const got = {};
+    sub.on('messageBuffer', (channel, message) => { got.message = [channel.toString(), message]; });
+    sub.on('pmessageBuffer', (pattern, channel, message) => {
+      got.pmessage = [pattern.toString(), channel.toString(), message];
+    });
+    const check = setInterval(() => {
+      if (got.message && got.pmessage) {
+        clearInterval(check);
+        resolve(got);
+      }
+    }, 5);
+  });
+  if ((await sub.subscribe('news', 'sport')) !== 2) fail('SUBSCRIBE count');
+  if ((await sub.psubscribe('n*')) !== 3) fail('PSUBSCRIBE count');
+  const numsub = await pub.pubsub('NUMSUB', 'news', 'weather');
+  if (JSON.stringify(numsub) !== JSON.stringify(['news', 1, 'weather', 0])) fail(`NUMSUB ${numsub}`);
+  if ((await pub.publish('news', payload)) !== 2) fail('PUBLISH receivers');
+  const got = await received;
+  if (got.message[0] !== 'news' || !got.message[1].equals(payload)) fail('message');
+  if (got.pmessage[0] !== 'n*' || got.pmessage[1] !== 'news' || !got.pmessage[2].equals(payload))
+    fail('pmessage');
+  await sub.quit();
+  await pub.quit();
+
+  hub.kill('SIGTERM');
+  hub.on('exit', (code) => {
+    if (code !== 0) fail(`hub exited with ${code}`);
+    console.log('hub with ioredis: ok');
+    process.exit(0);
+  });
+}
