@@ -1,0 +1,60 @@
+// The steady state of a connection allocates nothing per message: this program counts every
+// operator new while an evnet client and an evnet echo server exchange messages.
+#include <evnet/net.hpp>
+
+#include <doctest/doctest.h>
+
+#include <asio/io_context.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+namespace {
+std::atomic<long> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("echoing messages allocates nothing per message once the connection is warm") {
+  asio::io_context loop(1);
+  namespace net = evnet::net;
+  auto server = net::createServer(
+      [](net::Socket socket) {
+        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+      },
+      loop);
+  server.listen(0, "127.0.0.1");
+  const std::string message(64, 'x');
+  constexpr int kWarmup = 100;
+  constexpr int kMeasured = 2000;
+  int echoed = 0;
+  std::size_t pending = 0;
+  long before = 0;
+  net::Socket client = net::connect(server.address().port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] { client.write(message); });
+  client.on("data", [&](evnet::Buffer chunk) {
+    pending += chunk.size();
+    while (pending >= message.size()) {  // a whole message came back: send the next
+      pending -= message.size();
+      if (++echoed == kWarmup) before = allocations.load();
+      if (echoed == kWarmup + kMeasured) {
+        const long during = allocations.load() - before;
+        CHECK(during == 0);
+        client.destroy();
+        server.close();
+        return;
+      }
+      client.write(message);
+    }
+  });
+  loop.run_for(std::chrono::seconds(20));
+  CHECK(echoed == kWarmup + kMeasured);
+}
