@@ -1081,6 +1081,8 @@ TEST_CASE(
   CHECK(states == std::vector<std::string>{"opening", "open", "readOnly", "closed"});
   CHECK(serverStates == std::vector<std::string>{"open", "writeOnly", "closed"});
   CHECK(client.destroyed());
+  CHECK(client.pending());  // Node: no handle any more, so pending again
+  CHECK(!client.connecting());
   server.close();
   CHECK(runToCompletion(loop));
 }

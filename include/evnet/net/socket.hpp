@@ -922,8 +922,9 @@ class Socket : public evnet::detail::EmitterHandle<Socket, detail::SocketImpl> {
   std::size_t writableLength() const noexcept { return impl_->writableLength(); }
   /// "opening", "open", "readOnly", "writeOnly" or "closed" (Node: socket.readyState).
   std::string_view readyState() const noexcept { return impl_->readyState(); }
-  /// True until connected (Node: socket.pending, socket.connecting).
-  bool pending() const noexcept { return impl_->connecting(); }
+  /// pending: not connected, before connect and again after close (Node: socket.pending);
+  /// connecting: a connect is under way (Node: socket.connecting).
+  bool pending() const noexcept { return impl_->connecting() || impl_->destroyed(); }
   bool connecting() const noexcept { return impl_->connecting(); }
   /// True once destroyed or closed (Node: socket.destroyed).
   bool destroyed() const noexcept { return impl_->destroyed(); }
