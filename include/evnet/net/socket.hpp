@@ -600,7 +600,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
           opened();
           try {
             emit<"connect">();
-            if (!destroyed_) emit<"ready">();
+            emit<"ready">();  // as Node: also when a "connect" listener destroyed the socket
           } catch (...) {
             destroy();  // as for "data": the exception leaves run(), the socket is released
             throw;
