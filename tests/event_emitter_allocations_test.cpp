@@ -3,32 +3,13 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
-namespace {
-std::atomic<long> allocations{0};
-}
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "counting_new.hpp"
 
 namespace {
 using Emitter = evnet::EventEmitter<evnet::Event<"data", void(int, std::string_view)>,
                                     evnet::Event<"error", void(std::exception_ptr)>>;
-
-long allocationsDuring(auto&& f) {
-  const long before = allocations.load();
-  f();
-  return allocations.load() - before;
-}
 }  // namespace
 
 TEST_CASE("the allocation counter sees allocations") {

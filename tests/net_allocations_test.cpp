@@ -6,22 +6,9 @@
 
 #include <asio/io_context.hpp>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
-namespace {
-std::atomic<long> allocations{0};
-}
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "counting_new.hpp"
 
 TEST_CASE("echoing messages allocates nothing per message once the connection is warm") {
   asio::io_context loop(1);

@@ -1,0 +1,27 @@
+// Replaces the global operator new/delete with versions that count allocations. Include it from
+// exactly one translation unit of a test program (the replacement is program-wide).
+#ifndef EVNET_TESTS_COUNTING_NEW_HPP
+#define EVNET_TESTS_COUNTING_NEW_HPP
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+inline std::atomic<long> allocations{0};
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+// The number of allocations made while f runs.
+long allocationsDuring(auto&& f) {
+  const long before = allocations.load();
+  f();
+  return allocations.load() - before;
+}
+
+#endif  // EVNET_TESTS_COUNTING_NEW_HPP
