@@ -135,13 +135,10 @@ class WriteQueue {
   // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
   void copy(const char* data, std::size_t size) {
     if (size == 0) return;
-    if (head_ == chunks_.size() || !chunks_.back().copy) {
-      if (!chunks_.empty() && head_ == chunks_.size() && chunks_.back().copy) {
-        head_ = chunks_.size() - 1;  // reuse the kept copy buffer
-      } else {
-        chunks_.push_back(Chunk{std::string(), true});
-      }
-    }
+    if (empty() && !chunks_.empty())
+      head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
+    else if (empty() || !chunks_.back().copy)
+      chunks_.push_back(Chunk{std::string(), true});
     std::get<std::string>(chunks_.back().bytes).append(data, size);
   }
   void own(Owned&& bytes) {
@@ -471,7 +468,6 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     hadError_ = static_cast<bool>(err);
     err = systemError(err);
     loop_.unenroll(idle_);
-    if (connecting_ && !err) err = {};
     connecting_ = false;  // readyState "closed", not "opening", after a failed connect
     closeDescriptor();
     queue_.clear();
