@@ -14,6 +14,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -1124,6 +1125,103 @@ TEST_CASE(
 }
 
 // --- lifetime -----------------------------------------------------------------------------------
+
+// test-net-reconnect.js: the server greets and ends; the client ends on the greeting and, from
+// its "close" listener, connects the same socket again, N times. The listeners stay; the byte
+// counters start over with each connection (N19).
+TEST_CASE("a socket connects again from its 'close' listener, keeping its listeners (N19)") {
+  constexpr int kReconnects = 50;
+  asio::io_context loop;
+  int serverConnections = 0;
+  int serverEnds = 0;
+  net::Server server = net::createServer(
+      [&](net::Socket socket) {
+        ++serverConnections;
+        socket.on("end", [&serverEnds] { ++serverEnds; });
+        socket.end("hello\r\n");
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+
+  int connects = 0;
+  int greetings = 0;
+  int closes = 0;
+  bool listenersReleased = false;
+  std::vector<std::uint64_t> bytesReadAtClose;
+  {
+    auto flag = std::make_shared<DestroyFlag>(listenersReleased);
+    auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    client.on("connect", [&connects, client, flag] {
+      ++connects;
+      CHECK(client.remotePort() != 0);
+    });
+    client.on("data", [&greetings, client](evnet::Buffer chunk) mutable {
+      CHECK(chunk.toString() == "hello\r\n");
+      ++greetings;
+      client.end();
+    });
+    client.on("close", [&, client](bool hadError) mutable {
+      CHECK_FALSE(hadError);
+      bytesReadAtClose.push_back(client.bytesRead());
+      if (closes++ < kReconnects) {
+        client.connect(port, "127.0.0.1");
+        CHECK(client.connecting());
+        CHECK(client.readyState() == "opening");
+        CHECK(client.bytesRead() == 0);
+      } else {
+        server.close();
+      }
+    });
+  }
+  REQUIRE(runToCompletion(loop));
+  CHECK(connects == kReconnects + 1);
+  CHECK(greetings == kReconnects + 1);
+  CHECK(closes == kReconnects + 1);
+  CHECK(serverConnections == kReconnects + 1);
+  CHECK(serverEnds == kReconnects + 1);
+  CHECK(bytesReadAtClose == std::vector<std::uint64_t>(kReconnects + 1, 7));
+  CHECK(listenersReleased);  // the last "close" did not reconnect: its listeners were dropped
+}
+
+TEST_CASE(
+    "connect() on an open socket throws; after 'close' (listeners dropped) it connects anew, "
+    "and a lookup cut short by destroy() does not reach the new connection") {
+  asio::io_context loop;
+  net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+
+  auto client = net::connect(port, "localhost", {}, {}, loop);
+  CHECK_THROWS_AS(client.connect(port, "127.0.0.1"), std::logic_error);  // still connecting
+  int lookups = 0;
+  bool closedOnce = false;
+  client.on("lookup",
+            [&lookups](std::error_code, std::string_view, int, std::string_view) { ++lookups; });
+  client.on("close", [&closedOnce](bool hadError) {
+    CHECK_FALSE(hadError);
+    closedOnce = true;
+  });
+  client.destroy();  // while the name is being resolved
+  REQUIRE(runUntil(loop, [&] { return closedOnce; }));
+  CHECK(client.listenerCount("lookup") == 0);  // dropped at "close"
+
+  std::string echoed;
+  bool connected = false;
+  client.connect(port, "127.0.0.1", [&] { connected = true; });
+  client.on("lookup",
+            [&lookups](std::error_code, std::string_view, int, std::string_view) { ++lookups; });
+  client.on("data", [&echoed](evnet::Buffer chunk) { echoed += chunk.toString(); });
+  client.write("queued while connecting");
+  REQUIRE(runUntil(loop, [&] { return echoed.size() == 23; }));
+  CHECK(connected);
+  CHECK(echoed == "queued while connecting");
+  CHECK(lookups == 0);  // neither the cut lookup nor the numeric address emitted one
+  CHECK_THROWS_AS(client.connect(port, "127.0.0.1"), std::logic_error);  // open
+  CHECK(client.readyState() == "open");
+  client.end();
+  server.close();
+  CHECK(runToCompletion(loop));
+  CHECK(client.destroyed());
+}
 
 TEST_CASE("a listener capturing its own socket is released after 'close': no leak") {
   asio::io_context loop;

@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -266,9 +267,9 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     ++pendingOps_;
     resolver_->async_resolve(
         host, std::to_string(port),
-        [this, host](std::error_code error, asio::ip::tcp::resolver::results_type results) {
-          --pendingOps_;
-          if (destroyed_) return release();
+        [this, host, gen = generation_](std::error_code error,
+                                        asio::ip::tcp::resolver::results_type results) {
+          if (!current(gen)) return;
           std::vector<asio::ip::tcp::endpoint> endpoints;
           for (const auto& entry : results) endpoints.push_back(entry.endpoint());
           const std::string address =
@@ -290,6 +291,24 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     });
   }
 
+  // Makes a closed socket new again for connect() (Node: socket.connect after "close",
+  // test-net-reconnect.js): the byte counters, addresses and stream states start over; the
+  // idle timeout carries over. Operations of the old connection still in asio's queues belong
+  // to an older generation and complete as no-ops.
+  void reopen() {
+    if (!closeEmitted_ || !loopAlive())
+      throw std::logic_error("evnet: connect() on a socket that is not closed");
+    ++generation_;
+    readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = false;
+    paused_ = readableEnded_ = writableEnded_ = finished_ = false;
+    destroyed_ = hadError_ = closeEmitted_ = false;
+    bytesRead_ = bytesWritten_ = totalQueued_ = 0;
+    unheard_.clear();
+    remote_ = local_ = {};
+    family_ = AF_UNSPEC;
+    if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
+  }
+
   // --- reading ----------------------------------------------------------------------------
 
   // Waits for data with a read into the socket's small slot. A pending read costs asio no
@@ -300,24 +319,24 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (readArmed_ || paused_ || readableEnded_ || destroyed_ || connecting_) return;
     readArmed_ = true;
     ++pendingOps_;
-    socket_->async_receive(asio::buffer(slot_), [this](std::error_code ec, std::size_t n) {
-      readArmed_ = false;
-      --pendingOps_;
-      if (destroyed_) return release();
-      if (ec == asio::error::eof) return onEnd();
-      if (ec) return destroy(ec);
-      bytesRead_ += n;
-      touch();
-      if (paused_) {  // read before pause() took effect: kept for resume()
-        unheard_.append(slot_.data(), n);
-        return;
-      }
-      if (n < slot_.size()) {
-        deliver(Buffer(slot_.data(), n));
-        return armRead();
-      }
-      readNow(n);
-    });
+    socket_->async_receive(asio::buffer(slot_),
+                           [this, gen = generation_](std::error_code ec, std::size_t n) {
+                             if (!current(gen)) return;
+                             readArmed_ = false;
+                             if (ec == asio::error::eof) return onEnd();
+                             if (ec) return destroy(ec);
+                             bytesRead_ += n;
+                             touch();
+                             if (paused_) {  // read before pause() took effect: kept for resume()
+                               unheard_.append(slot_.data(), n);
+                               return;
+                             }
+                             if (n < slot_.size()) {
+                               deliver(Buffer(slot_.data(), n));
+                               return armRead();
+                             }
+                             readNow(n);
+                           });
   }
 
   // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
@@ -394,10 +413,9 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (readPosted_ || readArmed_) return;
     readPosted_ = true;
     ++pendingOps_;
-    asio::post(executor_, [this] {
+    asio::post(executor_, [this, gen = generation_] {
+      if (!current(gen)) return;
       readPosted_ = false;
-      --pendingOps_;
-      if (destroyed_) return release();
       if (!unheard_.empty() && !paused_) {
         std::string held = std::exchange(unheard_, {});
         deliver(Buffer(held));
@@ -586,25 +604,24 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     socket_->open(target.protocol(), ec);
     if (ec) return onFailure(ec);
     ++pendingOps_;
-    socket_->async_connect(
-        target, [this, target, onFailure = std::move(onFailure)](std::error_code error) mutable {
-          --pendingOps_;
-          if (destroyed_) return release();
-          if (error) return onFailure(error);
-          connecting_ = false;
-          remote_ = toAddressInfo(target);
-          opened();
-          try {
-            emit<"connect">();
-            emit<"ready">();  // as Node: also when a "connect" listener destroyed the socket
-          } catch (...) {
-            destroy();  // as for "data": the exception leaves run(), the socket is released
-            throw;
-          }
-          if (destroyed_) return;
-          flush();  // writes made while connecting; also finishes if end() was called
-          if (!paused_) postRead();
-        });
+    socket_->async_connect(target, [this, target, onFailure = std::move(onFailure),
+                                    gen = generation_](std::error_code error) mutable {
+      if (!current(gen)) return;
+      if (error) return onFailure(error);
+      connecting_ = false;
+      remote_ = toAddressInfo(target);
+      opened();
+      try {
+        emit<"connect">();
+        emit<"ready">();  // as Node: also when a "connect" listener destroyed the socket
+      } catch (...) {
+        destroy();  // as for "data": the exception leaves run(), the socket is released
+        throw;
+      }
+      if (destroyed_) return;
+      flush();  // writes made while connecting; also finishes if end() was called
+      if (!paused_) postRead();
+    });
   }
 
   bool writable(const std::function<void(std::error_code)>& callback) {
@@ -634,10 +651,9 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (inDispatch_ || flushPosted_ || connecting_ || writeArmed_ || destroyed_) return;
     flushPosted_ = true;
     ++pendingOps_;
-    asio::defer(executor_, [this] {
+    asio::defer(executor_, [this, gen = generation_] {
+      if (!current(gen)) return;
       flushPosted_ = false;
-      --pendingOps_;
-      if (destroyed_) return release();
       flush();
     });
   }
@@ -645,13 +661,13 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   void armWrite() {
     writeArmed_ = true;
     ++pendingOps_;
-    socket_->async_wait(Protocol::socket::wait_write, [this](std::error_code ec) {
-      writeArmed_ = false;
-      --pendingOps_;
-      if (destroyed_) return release();
-      if (ec) return destroy(ec);
-      flush();
-    });
+    socket_->async_wait(Protocol::socket::wait_write,
+                        [this, gen = generation_](std::error_code ec) {
+                          if (!current(gen)) return;
+                          writeArmed_ = false;
+                          if (ec) return destroy(ec);
+                          flush();
+                        });
   }
 
   void completeWrites(std::error_code ec) {
@@ -678,21 +694,32 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   }
 
   // "error" (when err and someone listens: an unhandled socket error does not throw, unlike
-  // Node; "close" reports it with hadError), then "close", then the listeners are dropped.
+  // Node; "close" reports it with hadError), then "close", then the listeners are dropped —
+  // unless a "close" listener connected the socket again.
   void emitClose(std::error_code err) {
     if (closeEmitted_) return;
     closeEmitted_ = true;
     struct AfterClose {
       SocketImpl& socket;
       ~AfterClose() {
-        socket.removeAllListeners();
         if (ConnectionOwner* owner = std::exchange(socket.owner_, nullptr))
           owner->connectionClosed(socket);
+        if (!socket.closeEmitted_) return;  // reconnected
+        socket.removeAllListeners();
         socket.release();
       }
     } after{*this};
     if (err && listenerCount("error") > 0) emit<"error">(err);
     emit<"close">(hadError_);
+  }
+
+  // An asio operation completed: true if it belongs to the live connection; otherwise it is a
+  // leftover of a closed one, and the last of those lets the socket go.
+  bool current(unsigned gen) noexcept {
+    --pendingOps_;
+    if (gen == generation_ && !destroyed_) return true;
+    release();
+    return false;
   }
 
   // Lets go of the self reference once "close" was emitted and no operation refers to us.
@@ -756,6 +783,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   IdleEntry idle_;
   unsigned timeoutMs_ = 0;
   unsigned pendingOps_ = 0;
+  unsigned generation_ = 0;  // counts connect()s: completions of older ones are ignored
   int family_ = AF_UNSPEC;
 
   bool connecting_ = false;
@@ -856,6 +884,23 @@ class Socket : public evnet::detail::EmitterHandle<Socket, detail::SocketImpl> {
   /// Closes with a TCP RST (Node: socket.resetAndDestroy).
   Socket& resetAndDestroy() {
     impl_->resetAndDestroy();
+    return *this;
+  }
+  /// Connects a closed socket again, to host:port (Node: socket.connect after "close"). Called
+  /// from a "close" listener it keeps every listener; later, they are gone (see README). Throws
+  /// std::logic_error unless the socket has emitted "close".
+  Socket& connect(unsigned short port, std::string host = "localhost",
+                  std::function<void()> connectListener = {}) {
+    impl_->reopen();
+    if (connectListener) once("connect", std::move(connectListener));
+    impl_->connect(impl_, std::move(host), port);
+    return *this;
+  }
+  /// connect() to a Unix domain socket at path (Node: socket.connect(path)).
+  Socket& connectPath(const std::string& path, std::function<void()> connectListener = {}) {
+    impl_->reopen();
+    if (connectListener) once("connect", std::move(connectListener));
+    impl_->connectPath(impl_, path);
     return *this;
   }
   /// Stops reading from the kernel, so the peer feels backpressure (Node: socket.pause).
