@@ -1291,8 +1291,49 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "an exception thrown by a 'timeout' listener leaves run() and other sockets' idle timers keep "
-    "working") {
+    "an exception thrown by an 'end', 'finish' or 'drain' listener leaves run() and closes the "
+    "socket: it is not left half-open") {
+  asio::io_context loop;
+  net::Server server = net::createServer(
+      [](net::Socket socket) {
+        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+        socket.on("end", [socket]() mutable { socket.end("bye"); });
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  Log log;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("close",
+            [&log](bool hadError) { log.push_back(hadError ? "close(true)" : "close(false)"); });
+  client.on("data", [](evnet::Buffer) {});
+  SUBCASE("end") {
+    client.on("connect", [client]() mutable { client.end(); });
+    client.on("end", [] { throw std::runtime_error("listener failed"); });
+  }
+  SUBCASE("finish") {
+    client.on("connect", [client]() mutable { client.end("last words"); });
+    client.on("finish", [] { throw std::runtime_error("listener failed"); });
+  }
+  SUBCASE("drain") {
+    client.on("connect", [client]() mutable {  // the queue fills: the echo is not read
+      client.pause();
+      while (client.write(pattern(1 << 16))) {
+      }
+    });
+    client.on("drain", [] { throw std::runtime_error("listener failed"); });
+  }
+  CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return closed(log); }), "listener failed",
+                       std::runtime_error);
+  CHECK(client.destroyed());
+  REQUIRE(runUntil(loop, [&] { return closed(log) && server.getConnections() == 0; }));
+  CHECK(log == Log{"close(false)"});
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
+TEST_CASE(
+    "an exception thrown by a 'timeout' listener leaves run(), closes that socket, and other "
+    "sockets' idle timers keep working") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   const unsigned short port = listenLocal(loop, server);
@@ -1310,9 +1351,8 @@ TEST_CASE(
   b.setTimeout(30);
   CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return bTimeouts == 1; }), "timeout listener failed",
                        std::runtime_error);
+  CHECK(a.destroyed());
   REQUIRE(runUntil(loop, [&] { return bTimeouts == 1; }));
-  CHECK(!a.destroyed());
-  a.destroy();
   b.destroy();
   server.close();
   CHECK(runToCompletion(loop));

@@ -232,7 +232,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
       : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
     idle_.owner = this;
     idle_.onTimeout = [](IdleEntry* entry) {
-      static_cast<SocketImpl*>(entry->owner)->emit<"timeout">();
+      static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();
     };
     loop_.add(*this);
   }
@@ -276,7 +276,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
               endpoints.empty() ? std::string() : endpoints.front().address().to_string();
           const int family = endpoints.empty() ? 0 : endpoints.front().address().is_v6() ? 6 : 4;
           error = systemError(error);
-          emit<"lookup">(error, address, family, host);
+          emitOrDestroy<"lookup">(error, address, family, host);
           if (error) return destroy(error);
           connectTo(std::move(endpoints), 0);
         });
@@ -390,7 +390,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
 
   void onEnd() {
     readableEnded_ = true;
-    emit<"end">();
+    emitOrDestroy<"end">();
     if (destroyed_) return;
     if (!options_.allowHalfOpen) end();
     if (finished_) destroy();
@@ -422,6 +422,19 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
       }
       readNow();
     });
+  }
+
+  // Emits an event of the connection's life. A listener that throws destroys the socket (as a
+  // throwing "data" listener does) and the exception leaves run(): a socket is never left
+  // half-way through a change of state, e.g. ended on one side only.
+  template <FixedString Name, class... Args>
+  void emitOrDestroy(const Args&... args) {
+    try {
+      emit<Name>(args...);
+    } catch (...) {
+      destroy();
+      throw;
+    }
   }
 
   // --- writing ----------------------------------------------------------------------------
@@ -472,7 +485,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     if (!queue_.empty() || destroyed_) return;
     if (needDrain_) {
       needDrain_ = false;
-      emit<"drain">();
+      emitOrDestroy<"drain">();
     }
     if (writableEnded_ && !finished_ && queue_.empty() && !destroyed_) finish();
   }
@@ -611,13 +624,8 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
       connecting_ = false;
       remote_ = toAddressInfo(target);
       opened();
-      try {
-        emit<"connect">();
-        emit<"ready">();  // as Node: also when a "connect" listener destroyed the socket
-      } catch (...) {
-        destroy();  // as for "data": the exception leaves run(), the socket is released
-        throw;
-      }
+      emitOrDestroy<"connect">();
+      emitOrDestroy<"ready">();  // as Node: also when a "connect" listener destroyed the socket
       if (destroyed_) return;
       flush();  // writes made while connecting; also finishes if end() was called
       if (!paused_) postRead();
@@ -681,7 +689,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   void finish() {
     finished_ = true;
     if (socket_ && socket_->is_open()) ::shutdown(fd(), SHUT_WR);
-    emit<"finish">();
+    emitOrDestroy<"finish">();
     if (readableEnded_ && !destroyed_) destroy();
   }
 
