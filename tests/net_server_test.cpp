@@ -606,6 +606,21 @@ TEST_CASE(
   CHECK(runToCompletion(loop));
 }
 
+TEST_CASE(
+    "destroying the loop of a Unix domain socket server that was not closed unlinks its path") {
+  TempDir dir;
+  const std::string path = dir.file("server.sock");
+  {
+    asio::io_context loop;
+    net::Server server = echoServer(loop);
+    bool listening = false;
+    server.listenPath(path, [&] { listening = true; });
+    REQUIRE(runUntil(loop, [&] { return listening; }));
+    CHECK(std::filesystem::is_socket(path));
+  }
+  CHECK(!std::filesystem::exists(path));
+}
+
 TEST_CASE("connecting to a Unix path nobody listens on gives 'error' then close(true)") {
   asio::io_context loop;
   TempDir dir;

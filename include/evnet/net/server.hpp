@@ -260,6 +260,8 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
     connectionCount_ = 0;
     acceptor_.reset();
     retry_.reset();
+    if (!unixPath_.empty()) ::unlink(unixPath_.c_str());  // no close() came: no stale path left
+    unixPath_.clear();
     // Alive until the listeners, which may hold handles to this server, are dropped.
     const auto keep = weakSelf_.lock();
     self_.reset();
