@@ -182,6 +182,7 @@ class WriteQueue {
     Owned bytes;
     bool copy;
     std::span<const char> view() const noexcept {
+      if (const auto* text = std::get_if<std::string>(&bytes)) return {text->data(), text->size()};
       return std::visit(
           [](const auto& b) {
             return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
@@ -197,9 +198,11 @@ class WriteQueue {
     const bool keep =
         chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kKeep;
     if (keep) {
-      std::swap(chunks_.front(), chunks_.back());
+      if (chunks_.size() > 1) {
+        std::swap(chunks_.front(), chunks_.back());
+        chunks_.resize(1);
+      }
       std::get<std::string>(chunks_.front().bytes).clear();
-      chunks_.resize(1);
       head_ = 1;
     } else {
       chunks_.clear();
