@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <climits>
 #include <string>
 #include <string_view>
@@ -197,6 +198,49 @@ TEST_SUITE("hub::RequestParser") {
     CHECK(parser.buffered() == 0);
   }
 
+  TEST_CASE("pending() is false exactly between requests, however the stream arrives") {
+    // Requests, blank lines and empty arrays; pending() must be false only at their boundaries.
+    const std::vector<std::string> pieces = {"PING\r\n", "*2\r\n$4\r\nECHO\r\n$3\r\nabc\r\n",
+                                             "\r\n",     "*0\r\n",
+                                             "ECHO x\n", "*1\r\n$5\r\n\r\n\0ab\r\n"s};
+    std::string stream;
+    std::vector<std::size_t> boundaries = {0};
+    for (const auto& piece : pieces) boundaries.push_back((stream += piece).size());
+    hub::RequestParser byteByByte;
+    for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+      hub::RequestParser atOnce;
+      atOnce.feed(std::string_view(stream).substr(0, cut));
+      drain(atOnce, {});
+      if (cut > 0) byteByByte.feed(std::string_view(stream).substr(cut - 1, 1));
+      drain(byteByByte, {});
+      const bool between = std::ranges::find(boundaries, cut) != boundaries.end();
+      CHECK_MESSAGE(atOnce.pending() == !between, "cut at " << cut);
+      CHECK_MESSAGE(byteByByte.pending() == !between, "byte " << cut);
+    }
+  }
+
+  TEST_CASE("pending() covers an array whose header lines are consumed and nothing is buffered") {
+    hub::RequestParser parser;
+    Command cmd;
+    CHECK_FALSE(parser.pending());
+    parser.feed("*2\r\n$4\r\nECHO\r\n");
+    CHECK_FALSE(parser.next(cmd));
+    CHECK(parser.buffered() == 0);
+    CHECK(parser.pending());
+    parser.feed("$2\r\nhi\r\n");
+    REQUIRE(parser.next(cmd));
+    CHECK_FALSE(parser.pending());
+  }
+
+  TEST_CASE("a failed parser holds no pending request") {
+    hub::RequestParser parser;
+    Command cmd;
+    parser.feed("*1\r\n$x\r\n$4\r\nPI");
+    CHECK_FALSE(parser.next(cmd));
+    REQUIRE(parser.failed());
+    CHECK_FALSE(parser.pending());
+  }
+
   TEST_CASE("commands before a protocol error are delivered, then the parser stays failed") {
     hub::RequestParser parser;
     Command cmd;
@@ -319,6 +363,35 @@ TEST_SUITE("hub::RequestParser") {
     CHECK(parse("ECHO ab\r\n", small).commands.size() == 1);
     CHECK(parse("ECHO abc\r\n", small).error == "ERR Protocol error: too big inline request");
     CHECK(parse("ECHO abcde", small).error == "ERR Protocol error: too big inline request");
+  }
+
+  TEST_CASE("count lines obey the line limit, however short they are") {
+    hub::Limits tiny;
+    tiny.maxInlineLength = 2;  // "*12" is 3 bytes before its CR
+    CHECK(parse("*12\r\n", tiny).error == "ERR Protocol error: too big mbulk count string");
+    CHECK(parse("*1\r\n$10\r\n", tiny).error == "ERR Protocol error: too big bulk count string");
+    tiny.maxInlineLength = 3;
+    CHECK(parse("*1\r\n$10\r\n0123456789\r\n", tiny).commands ==
+          std::vector<Command>{{"0123456789"}});
+    // 18 digits take the short path, 19 the general one; both end as in Redis.
+    CHECK(parse("*1\r\n$999999999999999999\r\n").error ==
+          "ERR Protocol error: invalid bulk length");
+    CHECK(parse("*1\r\n$9223372036854775807\r\n").error ==
+          "ERR Protocol error: invalid bulk length");
+  }
+
+  TEST_CASE("a Command reused across next() calls holds exactly each command in turn") {
+    hub::RequestParser parser;
+    const std::string big(100000, 'x');  // above what the parser keeps for reuse
+    parser.feed("*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$100000\r\n" + big + "\r\n");
+    parser.feed("*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING a  b\r\n");
+    parser.feed("*3\r\n$1\r\na\r\n$0\r\n\r\n$1\r\nc\r\n");
+    Command cmd{"left", "over", "strings", "from", "the", "caller"};
+    std::vector<Command> got;
+    while (parser.next(cmd)) got.push_back(cmd);
+    CHECK(got ==
+          std::vector<Command>{
+              {"PUBLISH", "c", big}, {"PING"}, {"ECHO", "hi"}, {"PING", "a", "b"}, {"a", "", "c"}});
   }
 
   TEST_CASE("many pipelined commands in one chunk parse in linear time") {

@@ -1,7 +1,15 @@
 // A publish/subscribe hub that speaks the pub/sub subset of Redis RESP2, so redis-cli and every
 // Redis client library can connect services through it (see README "Examples").
 //   hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] [--max-args N]
-//       [--max-subscriber-queue BYTES]                    (default port 6380; 0 picks a free one)
+//       [--max-subscriber-queue BYTES] [--max-clients N] [--timeout SECONDS]
+//       [--request-timeout MS]                            (default port 6380; 0 picks a free one)
+//
+// Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
+// more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
+// default 0 = off): a client idle that long is closed, unless it is subscribed. Beyond Redis,
+// --request-timeout (default 10000, 0 = off): a request must arrive whole within that time of
+// its first byte, else "-ERR request not completed within MS ms" and the connection closes; the
+// idle timeout alone cannot stop a client that trickles in a byte at a time (slowloris).
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. Replies are byte-for-byte
@@ -41,7 +49,9 @@ struct Client {
   Subscriptions channels, patterns;
   std::string out;  // replies to the current chunk of requests, written once
   bool closing = false;
+  evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
 
+  ~Client() { deadline.clear(); }
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
 };
 
@@ -299,6 +309,9 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   hub::Limits limits;
   std::size_t maxSubscriberQueue = 32 * 1024 * 1024;  // Redis: client-output-buffer-limit pubsub
+  std::size_t maxClients = 10000;                     // Redis: maxclients
+  unsigned idleTimeoutMs = 0;                         // Redis: timeout (in seconds there)
+  unsigned requestTimeoutMs = 10000;                  // beyond Redis
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     const auto number = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
@@ -308,28 +321,64 @@ int main(int argc, char** argv) {
     if (flag == "--max-inline") limits.maxInlineLength = number;
     if (flag == "--max-args") limits.maxArguments = number;
     if (flag == "--max-subscriber-queue") maxSubscriberQueue = number;
+    if (flag == "--max-clients") maxClients = number;
+    if (flag == "--timeout") idleTimeoutMs = static_cast<unsigned>(number * 1000);
+    if (flag == "--request-timeout") requestTimeoutMs = static_cast<unsigned>(number);
   }
 
   Hub hub(maxSubscriberQueue);
+  std::size_t clients = 0;
+  // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
+  // messages and is closed once they are out, or after --request-timeout if it does not take them.
+  auto flush = [&](Client& c) {
+    if (!c.out.empty()) c.socket.write(std::move(c.out));
+    c.out.clear();
+    if (!c.closing) return;
+    hub.unsubscribeAll(c);
+    c.socket.destroySoon();
+    c.deadline.clear();
+    if (requestTimeoutMs > 0)
+      c.deadline = evnet::setTimeout([&c] { c.socket.destroy(); }, requestTimeoutMs);
+  };
   auto server = evnet::net::createServer([&](evnet::net::Socket socket) {
+    if (clients >= maxClients) {  // Redis: the error, then close
+      socket.write("-ERR max number of clients reached\r\n");
+      socket.destroySoon();
+      return;
+    }
+    ++clients;
     auto client = std::make_shared<Client>(socket, hub::RequestParser(limits));
-    socket.on("data", [&hub, client](evnet::Buffer chunk) {
+    socket.setTimeout(idleTimeoutMs);
+    socket.on("timeout", [client] {
+      if (client->subscriptions() == 0) client->socket.destroy();  // Redis: subscribers stay
+    });
+    socket.on("data", [&, client](evnet::Buffer chunk) {
       Client& c = *client;
       if (c.closing) return;
       c.parser.feed(chunk);
-      for (hub::Command cmd; !c.closing && c.parser.next(cmd);) hub.execute(c, cmd);
+      bool executed = false;
+      for (hub::Command cmd; !c.closing && c.parser.next(cmd); executed = true) hub.execute(c, cmd);
       if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
         hub::appendError(c.out, c.parser.error());
         c.closing = true;
       }
-      if (!c.out.empty()) c.socket.write(std::move(c.out));
-      c.out.clear();
-      if (c.closing) {  // a closing client receives no more messages
-        hub.unsubscribeAll(c);
-        c.socket.end();
+      // --request-timeout: the clock starts with a request's first bytes and keeps running,
+      // however slowly the rest trickles in, until the parser holds no partial request.
+      if (executed || !c.parser.pending()) c.deadline.clear();
+      if (c.parser.pending() && !c.deadline.pending() && requestTimeoutMs > 0) {
+        c.deadline = evnet::setTimeout(
+            [&flush, &c, ms = requestTimeoutMs] {
+              hub::appendError(c.out,
+                               "ERR request not completed within " + std::to_string(ms) + " ms");
+              c.closing = true;
+              flush(c);
+            },
+            requestTimeoutMs);
       }
+      flush(c);
     });
-    socket.on("close", [&hub, client](bool) {
+    socket.on("close", [&, client](bool) {
+      --clients;
       hub.unsubscribeAll(*client);
       client->socket = {};  // break the cycle socket -> listener -> client -> socket
     });

@@ -156,6 +156,8 @@ class RequestParser {
 
   /// Moves the next complete command into `out` and returns true; returns false when more
   /// bytes are needed or on a protocol error. Empty commands (blank lines, `*0`) are skipped.
+  /// What `out` held becomes storage for the commands to come: a caller that reuses one
+  /// Command for several next() calls saves an allocation per argument.
   bool next(Command& out) {
     while (!failed() && pos_ < buf_.size()) {
       if (!inRequest_) {
@@ -164,9 +166,11 @@ class RequestParser {
       }
       if (!(multibulk_ ? parseMultibulk() : parseInline())) return false;
       inRequest_ = false;
-      if (!args_.empty()) {
-        out = std::move(args_);
-        args_.clear();
+      if (argc_ > 0) {
+        args_.resize(argc_);
+        out.swap(args_);
+        argc_ = 0;
+        dropLargeStorage();
         return true;
       }
     }
@@ -178,6 +182,10 @@ class RequestParser {
   const std::string& error() const { return error_; }
   /// Bytes received and not yet consumed (a partial request).
   std::size_t buffered() const { return buf_.size() - pos_; }
+  /// Whether a request has begun and is not complete yet, once next() returned false: bytes are
+  /// buffered, or an array's header lines were consumed and its elements are awaited. A
+  /// server times such a request (the hub's --request-timeout).
+  bool pending() const { return !failed() && (inRequest_ || buffered() > 0); }
 
  private:
   bool fail(std::string_view what) {
@@ -215,14 +223,38 @@ class RequestParser {
     if (nl == std::string::npos) return tooLong() ? fail("too big inline request") : false;
     std::string_view line(buf_.data() + pos_, nl - pos_);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    args_.clear();
     if (!splitArgs(line, args_)) return fail("unbalanced quotes in request");
+    argc_ = args_.size();
     consumeTo(nl + 1);
+    return true;
+  }
+
+  // The common `*N` / `$N` line in one pass: `kind`, 1 to 18 digits without a leading zero
+  // (so no overflow), '\r' and the byte after it, all received and within the line limit.
+  // Returns false, consuming nothing, for anything else: readCountLine() then decides.
+  bool readShortCount(char kind, long long& n) {
+    if (sawNul_ || buf_[pos_] != kind) return false;
+    const std::size_t end = std::min(buf_.size(), pos_ + 20);  // kind, 18 digits, '\r'
+    std::size_t i = pos_ + 1;
+    long long value = 0;
+    for (; i < end && buf_[i] >= '0' && buf_[i] <= '9'; ++i) value = value * 10 + (buf_[i] - '0');
+    const std::size_t digits = i - pos_ - 1;
+    if (i == end || buf_[i] != '\r' || i + 1 == buf_.size() || digits == 0) return false;
+    if (digits > 1 && buf_[pos_ + 1] == '0') return false;  // invalid: leading zero
+    if (i - pos_ > limits_.maxInlineLength) return false;   // too long (a tiny --max-inline)
+    n = value;
+    consumeTo(i + 2);
     return true;
   }
 
   // Reads the `*N` or `$N` line at pos_ (`kind` is '*' or '$') and consumes it; `valid` tells
   // whether N is an integer. Returns false when more bytes are needed or on an error.
   bool readCountLine(char kind, std::string_view tooLongError, long long& n, bool& valid) {
+    if (readShortCount(kind, n)) {
+      valid = true;
+      return true;
+    }
     const std::size_t cr = findLineEnd('\r');
     if (cr == std::string::npos) return tooLong() ? fail(tooLongError) : false;
     if (cr + 1 == buf_.size()) return false;  // the byte after '\r' (never checked to be '\n')
@@ -257,12 +289,30 @@ class RequestParser {
       }
       const auto need = static_cast<std::size_t>(bulkLength_) + 2;  // data, then 2 skipped bytes
       if (available() < need) return false;
-      args_.emplace_back(buf_.data() + pos_, static_cast<std::size_t>(bulkLength_));
+      addArgument({buf_.data() + pos_, static_cast<std::size_t>(bulkLength_)});
       consumeTo(pos_ + need);
       bulkLength_ = -1;
       --remaining_;
     }
     return true;
+  }
+
+  // Arguments are assigned into the strings left in args_ by earlier commands, reusing them.
+  void addArgument(std::string_view arg) {
+    if (argc_ == args_.size()) args_.emplace_back();
+    args_[argc_++].assign(arg);
+  }
+
+  // What next() got back from the caller is kept for reuse, but not large buffers: one big
+  // request must not stay allocated for the life of the connection.
+  void dropLargeStorage() {
+    static constexpr std::size_t kKeepArguments = 64, kKeepBytes = 4096;
+    if (args_.size() > kKeepArguments) {
+      Command().swap(args_);
+      return;
+    }
+    for (auto& arg : args_)
+      if (arg.capacity() > kKeepBytes) std::string().swap(arg);  // (assigning "" keeps it)
   }
 
   Limits limits_;
@@ -274,7 +324,8 @@ class RequestParser {
   bool multibulk_ = false;
   std::size_t remaining_ = 0;  // bulk strings still to read in the current array
   long long bulkLength_ = -1;  // length of the bulk string being read, -1 before its header
-  Command args_;
+  Command args_;               // the arguments of the command being read: the first argc_
+  std::size_t argc_ = 0;       // arguments read so far (args_ may hold more strings, for reuse)
   std::string error_;
 };
 
