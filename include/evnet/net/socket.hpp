@@ -442,12 +442,13 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
 
   // --- writing ----------------------------------------------------------------------------
 
-  bool write(std::string_view bytes, std::function<void(std::error_code)> callback = {}) {
+  // The callback by reference: the public write() made it, and moving it on costs per message.
+  bool write(std::string_view bytes, std::function<void(std::error_code)>&& callback) {
     if (!writable(callback)) return false;
     queue_.copy(bytes.data(), bytes.size());
     return queued(bytes.size(), std::move(callback));
   }
-  bool write(WriteQueue::Owned&& bytes, std::function<void(std::error_code)> callback = {}) {
+  bool write(WriteQueue::Owned&& bytes, std::function<void(std::error_code)>&& callback) {
     if (!writable(callback)) return false;
     const std::size_t size = std::visit([](const auto& b) { return b.size(); }, bytes);
     queue_.own(std::move(bytes));
@@ -644,7 +645,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     return false;
   }
 
-  bool queued(std::size_t size, std::function<void(std::error_code)> callback) {
+  bool queued(std::size_t size, std::function<void(std::error_code)>&& callback) {
     writableLength_ += size;
     totalQueued_ += size;
     if (callback) callbacks_.push_back({totalQueued_, std::move(callback)});
@@ -847,14 +848,14 @@ class Socket : public evnet::detail::EmitterHandle<Socket, detail::SocketImpl> {
     return impl_->write(detail::WriteQueue::Owned(std::move(bytes)), std::move(callback));
   }
   bool write(std::span<const std::byte> bytes, std::function<void(std::error_code)> callback = {}) {
-    return write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                 std::move(callback));
+    return impl_->write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                        std::move(callback));
   }
   bool write(Buffer bytes, std::function<void(std::error_code)> callback = {}) {
-    return write(std::string_view(bytes), std::move(callback));
+    return impl_->write(std::string_view(bytes), std::move(callback));
   }
   bool write(const char* text, std::function<void(std::error_code)> callback = {}) {
-    return write(std::string_view(text), std::move(callback));
+    return impl_->write(std::string_view(text), std::move(callback));
   }
   /// write() that completes through an asio completion token, e.g. co_await
   /// socket.write(bytes, asio::use_awaitable) (Node: the promise of a write).
