@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <climits>
 #include <cstddef>
 #include <string>
@@ -331,6 +332,27 @@ class RequestParser {
 
 // Reply encoders: each appends one RESP2 value to `out`.
 
+namespace detail {
+
+// A line of `kind` and a decimal number (`:5`, `$5`, `*5`, then CRLF), appended in one step.
+inline void appendNumberLine(std::string& out, char kind, long long value) {
+  char line[24];  // the kind, a sign and 19 digits, CR, LF
+  line[0] = kind;
+  char* end = std::to_chars(line + 1, line + sizeof line - 2, value).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(line, end);
+}
+
+// Makes room for `more` bytes at once, growing geometrically as append() would: a value
+// built up from several appends then allocates once instead of once per append.
+inline void reserveMore(std::string& out, std::size_t more) {
+  if (out.capacity() - out.size() < more)
+    out.reserve(std::max(out.size() + more, 2 * out.capacity()));
+}
+
+}  // namespace detail
+
 /// `s` must not contain CR or LF.
 inline void appendSimpleString(std::string& out, std::string_view s) {
   out += '+';
@@ -351,15 +373,12 @@ inline void appendError(std::string& out, std::string_view message) {
 }
 
 inline void appendInteger(std::string& out, long long value) {
-  out += ':';
-  out += std::to_string(value);
-  out += "\r\n";
+  detail::appendNumberLine(out, ':', value);
 }
 
 inline void appendBulkString(std::string& out, std::string_view s) {
-  out += '$';
-  out += std::to_string(s.size());
-  out += "\r\n";
+  detail::reserveMore(out, s.size() + 32);  // the header, the data, CRLF
+  detail::appendNumberLine(out, '$', static_cast<long long>(s.size()));
   out += s;
   out += "\r\n";
 }
@@ -367,9 +386,7 @@ inline void appendBulkString(std::string& out, std::string_view s) {
 inline void appendNullBulkString(std::string& out) { out += "$-1\r\n"; }
 
 inline void appendArrayHeader(std::string& out, std::size_t count) {
-  out += '*';
-  out += std::to_string(count);
-  out += "\r\n";
+  detail::appendNumberLine(out, '*', static_cast<long long>(count));
 }
 
 /// A command as a client sends it: an array of bulk strings.

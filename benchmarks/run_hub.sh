@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# run_hub.sh — the pub/sub hub (examples/hub) against redis-server, both under redis-benchmark.
+#
+#   benchmarks/run_hub.sh [--quick] [--build-dir DIR] [--no-build] [--results DIR]
+#                         [--rounds N] [--seconds S] [--no-subscriber] [--hub BIN]
+#
+# Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON, examples on, tests
+# off) and builds the target `hub`; --hub BIN measures another hub binary instead (a variant
+# under study). Needs redis-server, redis-benchmark and redis-cli (Debian: apt-get install
+# redis-server redis-tools).
+#
+# Starts redis-server (port picked free, no persistence: --save '' --appendonly no; its
+# defaults otherwise, so one I/O thread) and the hub (--port 0, its "listening on host:port"
+# line gives the port), both pinned to CPU 0 while redis-benchmark runs on CPU 1 when there are
+# two CPUs. Tests, each with 50 clients (-c 50), without and with pipelining (-P 16):
+#   PING_INLINE and PING_MBULK    redis-benchmark -t ping_inline / -t ping_mbulk
+#   PUBLISH                       redis-benchmark PUBLISH nobody <64-byte payload>: no
+#                                 subscriber, so both servers only reply :0. (redis-benchmark
+#                                 7.0's -t has no publish test; -t publish is silently ignored.)
+#   PUBLISH, 1 subscriber         PUBLISH sub <payload> while one connection is subscribed to
+#                                 "sub" and reads everything (unless --no-subscriber).
+# The subscriber is bash's /dev/tcp plus cat, pinned with redis-benchmark: redis-cli would
+# parse and print every message and take CPU 1 from redis-benchmark.
+#
+# A calibration run of each test against both servers (which also warms them up) sets the
+# request count -n so that a run takes about --seconds (2; 0.5 with --quick). Then --rounds
+# rounds (5; 1 with --quick), alternating which server goes first. Reported per test and
+# server: the median requests/s (redis-benchmark --csv) and the median server CPU time per
+# request (utime + stime from /proc/PID/stat over the run), a steadier figure than throughput
+# when the machine is shared; the hub/redis ratio of each, and the range of the hub/redis
+# req/s ratio within single rounds (the two servers back to back), which shows the noise.
+#
+# Prints a markdown table and writes it to DIR/hub.md (DIR: --results, default
+# benchmarks/results). Full run ~3 minutes, --quick ~30 seconds (after the build).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=build/bench
+results_dir=benchmarks/results
+rounds=
+seconds=
+hub_bin=
+quick=0 no_build=0 subscriber=1
+
+usage() {
+  echo "usage: $0 [--quick] [--build-dir DIR] [--no-build] [--results DIR] [--rounds N]" \
+    "[--seconds S] [--no-subscriber] [--hub BIN]" >&2
+  exit 2
+}
+
+while (($#)); do
+  case $1 in
+    --quick) quick=1 ;;
+    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
+    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
+    --rounds) (($# >= 2)) || usage; rounds=$2; shift ;;
+    --seconds) (($# >= 2)) || usage; seconds=$2; shift ;;
+    --hub) (($# >= 2)) || usage; hub_bin=$2; shift ;;
+    --no-build) no_build=1 ;;
+    --no-subscriber) subscriber=0 ;;
+    -h | --help) usage ;;
+    *) echo "run_hub.sh: unknown argument '$1'" >&2; usage ;;
+  esac
+  shift
+done
+
+cd "$repo_root"
+[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
+[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
+[[ -z $hub_bin || $hub_bin == /* ]] || hub_bin=$repo_root/$hub_bin
+if ((quick)); then
+  rounds=${rounds:-1} seconds=${seconds:-0.5}
+else
+  rounds=${rounds:-5} seconds=${seconds:-2}
+fi
+run_started=$SECONDS
+
+for tool in redis-server redis-benchmark redis-cli; do
+  command -v "$tool" >/dev/null || {
+    echo "run_hub.sh: $tool is required (apt-get install redis-server redis-tools)" >&2
+    exit 1
+  }
+done
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+if ((!no_build)) && [[ -z $hub_bin ]]; then
+  # Examples are on by default at top level; say so anyway, a reused cache may have them off.
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
+    -DEVNET_BUILD_EXAMPLES=ON -DEVNET_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build_dir" --parallel "$(nproc)" --target hub >/dev/null
+fi
+[[ -n $hub_bin ]] || hub_bin=$build_dir/examples/hub
+[[ -x $hub_bin ]] || { echo "run_hub.sh: $hub_bin is missing (build it first)" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+
+server_pin=() bench_pin=()
+if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+  server_pin=(taskset -c 0) bench_pin=(taskset -c 1)
+fi
+
+work_dir=$(mktemp -d)
+started_pids=()
+declare -A server_pid server_port subscriber_pid
+
+cleanup() {
+  local pid
+  for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${started_pids[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port: a TCP port nobody listens on. Redis cannot take port 0, so ask the kernel for an
+# ephemeral one and release it (start_redis retries if someone takes it meanwhile).
+free_port() {
+  if command -v python3 >/dev/null; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    return
+  fi
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 30000))
+    # A refused connection means nothing listens there.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  echo "run_hub.sh: found no free port" >&2
+  exit 1
+}
+
+start_redis() {
+  local port pid
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    "${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$work_dir" --logfile "$work_dir/redis.log" >/dev/null 2>&1 &
+    pid=$!
+    started_pids+=("$pid")
+    for _ in $(seq 50); do
+      [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null && [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
+      server_pid[redis]=$pid server_port[redis]=$port
+      return
+    fi
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  echo "run_hub.sh: redis-server did not start:" >&2
+  cat "$work_dir/redis.log" >&2
+  exit 1
+}
+
+start_hub() {
+  local out=$work_dir/hub.out pid port=''
+  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 >"$out" 2>"$work_dir/hub.err" &
+  pid=$!
+  started_pids+=("$pid")
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "run_hub.sh: the hub did not report 'listening on <host>:<port>'" >&2
+    cat "$work_dir/hub.err" >&2
+    exit 1
+  fi
+  server_pid[hub]=$pid server_port[hub]=$port
+}
+
+# start_subscriber NAME: one connection subscribed to "sub" on server NAME, reading and
+# discarding everything; checks with a PUBLISH that the server counts it.
+start_subscriber() {
+  local name=$1 port=${server_port[$1]} receivers=''
+  # shellcheck disable=SC2016  # $1 and $2 are the inner shell's arguments
+  "${bench_pin[@]}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 &&
+    exec cat <&3' _ "$port" $'*2\r\n$9\r\nSUBSCRIBE\r\n$3\r\nsub\r\n' >/dev/null 2>&1 &
+  subscriber_pid[$name]=$!
+  started_pids+=("${subscriber_pid[$name]}")
+  for _ in $(seq 50); do
+    receivers=$(redis-cli -p "$port" publish sub hello 2>/dev/null) || true
+    [[ $receivers == 1 ]] && return
+    sleep 0.1
+  done
+  echo "run_hub.sh: the subscriber to $name is not counted (PUBLISH returned '$receivers')" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tests and runs
+
+payload=$(printf 'x%.0s' $(seq 64))
+tests=(ping_inline ping_inline_p16 ping_mbulk ping_mbulk_p16 publish publish_p16)
+((subscriber)) && tests+=(publish_sub publish_sub_p16)
+# redis-benchmark's options, then the custom command if any (it must come last).
+declare -A test_args=(
+  [ping_inline]="-t ping_inline" [ping_inline_p16]="-P 16 -t ping_inline"
+  [ping_mbulk]="-t ping_mbulk" [ping_mbulk_p16]="-P 16 -t ping_mbulk"
+  [publish]="PUBLISH nobody $payload" [publish_p16]="-P 16 PUBLISH nobody $payload"
+  [publish_sub]="PUBLISH sub $payload" [publish_sub_p16]="-P 16 PUBLISH sub $payload"
+)
+declare -A test_label=(
+  [ping_inline]="PING_INLINE" [ping_inline_p16]="PING_INLINE -P 16"
+  [ping_mbulk]="PING_MBULK" [ping_mbulk_p16]="PING_MBULK -P 16"
+  [publish]="PUBLISH, no subscriber" [publish_p16]="PUBLISH, no subscriber, -P 16"
+  [publish_sub]="PUBLISH, 1 subscriber" [publish_sub_p16]="PUBLISH, 1 subscriber, -P 16"
+)
+servers=(redis hub)
+declare -A requests      # test -> -n for the measured runs
+declare -A rps cpu_us    # "server test" -> one value per round, newline-separated
+
+# cpu_ticks PID: the process's utime + stime (all threads), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# bench NAME TEST N: runs redis-benchmark against server NAME and prints "rps cpu_us_per_req".
+bench() {
+  local name=$1 test=$2 n=$3 before after out status=0
+  before=$(cpu_ticks "${server_pid[$name]}")
+  # shellcheck disable=SC2086  # test_args holds several words
+  out=$("${bench_pin[@]}" redis-benchmark -h 127.0.0.1 -p "${server_port[$name]}" -c 50 -n "$n" \
+    --csv ${test_args[$test]} 2>"$work_dir/bench.err") || status=$?
+  after=$(cpu_ticks "${server_pid[$name]}")
+  # --csv: a header line, then "name","rps",... per test.
+  out=$(awk -F'"' '$2 != "test" && $4 != "" { print $4 }' <<<"$out" | tail -n 1)
+  if ((status != 0)) || [[ -z $out ]] || ! awk -v r="$out" 'BEGIN { exit !(r > 0) }'; then
+    echo "run_hub.sh: FAILED: redis-benchmark against $name, test $test (exit $status)" >&2
+    cat "$work_dir/bench.err" >&2
+    exit 1
+  fi
+  if [[ -n ${subscriber_pid[$name]:-} ]] && ! kill -0 "${subscriber_pid[$name]}" 2>/dev/null; then
+    echo "run_hub.sh: $name disconnected the subscriber during test $test" >&2
+    exit 1
+  fi
+  awk -v r="$out" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    'BEGIN { printf "%s %.3f\n", r, t / hz / n * 1e6 }'
+}
+
+# calibrate TEST: a short run against each server; sets requests[TEST] for --seconds a run.
+calibrate() {
+  local test=$1 n=20000 name sum=0 r
+  [[ ${test_args[$test]} == *"-P 16"* ]] && n=200000
+  for name in "${servers[@]}"; do
+    r=$(bench "$name" "$test" "$n")
+    sum=$(awk -v s="$sum" -v r="${r%% *}" 'BEGIN { print s + r }')
+  done
+  # The mean rate of the two, in thousands, at least 10000 requests.
+  requests[$test]=$(awk -v s="$sum" -v k=${#servers[@]} -v d="$seconds" \
+    'BEGIN { n = int(s / k * d / 1000 + 0.5) * 1000; print (n < 10000 ? 10000 : n) }')
+}
+
+run_one() {
+  local name=$1 test=$2 r
+  r=$(bench "$name" "$test" "${requests[$test]}")
+  rps["$name $test"]+="${r%% *}"$'\n'
+  cpu_us["$name $test"]+="${r##* }"$'\n'
+  printf '  %-16s %-5s n=%-8s req/s=%-10s server CPU us/req=%s\n' "$test" "$name" \
+    "${requests[$test]}" "${r%% *}" "${r##* }" >&2
+}
+
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+  echo "run_hub.sh: WARNING: the machine is busy (load average $load_before);" \
+    "the figures will be noisy" >&2
+fi
+
+start_redis
+start_hub
+if ((subscriber)); then
+  for name in "${servers[@]}"; do start_subscriber "$name"; done
+fi
+echo "servers: redis (port ${server_port[redis]}), hub (port ${server_port[hub]});" \
+  "pinning: servers ${server_pin[*]:-none}, redis-benchmark ${bench_pin[*]:-none};" \
+  "$rounds round(s) of ~${seconds}s per test and server" >&2
+
+echo "calibration" >&2
+for test in "${tests[@]}"; do calibrate "$test"; done
+for ((round = 0; round < rounds; round++)); do
+  echo "round $((round + 1))/$rounds" >&2
+  for test in "${tests[@]}"; do
+    for ((i = 0; i < ${#servers[@]}; i++)); do
+      run_one "${servers[(i + round) % ${#servers[@]}]}" "$test"
+    done
+  done
+done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+
+# ---------------------------------------------------------------------------------------------
+# Table
+
+median() {
+  sort -g | awk 'NF { v[++n] = $1 } END {
+    if (n == 0) print 0; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+# round_ratios TEST: the lowest and highest hub/redis req/s ratio of one round, where both ran
+# back to back: how far the machine's noise moves the figure.
+round_ratios() {
+  paste -d' ' <(printf '%s' "${rps[hub $1]}") <(printf '%s' "${rps[redis $1]}") |
+    awk 'NF == 2 && $2 > 0 { r = $1 / $2; if (n++ == 0 || r < lo) lo = r; if (r > hi) hi = r }
+      END { if (n > 1) printf "%.2f–%.2f", lo, hi; else if (n) printf "%.2f", lo; else print "-" }'
+}
+
+# evnet_version: the commit the headers come from, and whether include/ or the hub has local
+# changes.
+evnet_version() {
+  local commit
+  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  git -C "$repo_root" diff --quiet HEAD -- include examples/hub 2>/dev/null ||
+    commit+=" + uncommitted changes"
+  echo "$commit"
+}
+
+compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
+compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+redis_version=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+
+mkdir -p "$results_dir"
+report=$results_dir/hub.md
+{
+  echo "## The hub against redis-server (redis-benchmark)"
+  echo
+  echo "Median of $rounds round(s) of ~${seconds} s per test and server, servers alternated;" \
+    "$(date -u +%Y-%m-%d); $(nproc) CPUs (${cpu_model:-unknown CPU}), $(uname -srm);" \
+    "${compiler:-unknown compiler}, Release; evnet $(evnet_version); redis-server and" \
+    "redis-benchmark ${redis_version:-unknown} (redis-server: no persistence, one I/O thread);" \
+    "servers pinned to ${server_pin[*]:-no CPU}, redis-benchmark to ${bench_pin[*]:-no CPU};" \
+    "load average $load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
+  if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "The machine was shared with other work (load average $load_before at the start):" \
+      "requests/s are noisy; server CPU per request is the steadier figure."
+  fi
+  echo
+  echo "| test | redis req/s | hub req/s | hub/redis | rounds | redis CPU µs/req | hub CPU µs/req |" \
+    "hub/redis CPU |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for test in "${tests[@]}"; do
+    r_rps=$(median <<<"${rps[redis $test]}") h_rps=$(median <<<"${rps[hub $test]}")
+    r_cpu=$(median <<<"${cpu_us[redis $test]}") h_cpu=$(median <<<"${cpu_us[hub $test]}")
+    printf '| %s | %.0f | %.0f | %s | %s | %.2f | %.2f | %s |\n' "${test_label[$test]}" \
+      "$r_rps" "$h_rps" "$(ratio "$h_rps" "$r_rps")" "$(round_ratios "$test")" "$r_cpu" "$h_cpu" \
+      "$(ratio "$h_cpu" "$r_cpu")"
+  done
+  echo
+  echo "redis-benchmark -c 50 (50 connections), -P 16 where shown (16 requests in flight per" \
+    "connection), -n set per test for ~${seconds} s a run. PUBLISH sends a 64-byte payload to a" \
+    "channel nobody subscribes to, so both servers only look the channel up and reply :0;" \
+    "that is what redis-benchmark measures. \"1 subscriber\" publishes to a channel one" \
+    "connection is subscribed to (it reads and discards everything), so every request" \
+    "also pushes one message. hub/redis is the ratio of the medians; rounds is the range of" \
+    "the ratio within one round (the two servers back to back). Server CPU is utime + stime of" \
+    "the server process over the run, per request (hub/redis above 1.00x: the hub spends more)."
+} >"$report"
+
+echo
+cat "$report"
+echo
+echo "results: $report; took $((SECONDS - run_started)) s"
