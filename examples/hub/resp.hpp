@@ -236,12 +236,13 @@ class RequestParser {
   // Returns false, consuming nothing, for anything else: readCountLine() then decides.
   bool readShortCount(char kind, long long& n) {
     if (sawNul_ || buf_[pos_] != kind) return false;
-    const std::size_t end = std::min(buf_.size(), pos_ + 20);  // kind, 18 digits, '\r'
+    const std::size_t digitsEnd = std::min(buf_.size(), pos_ + 19);  // kind, 18 digits at most
     std::size_t i = pos_ + 1;
     long long value = 0;
-    for (; i < end && buf_[i] >= '0' && buf_[i] <= '9'; ++i) value = value * 10 + (buf_[i] - '0');
+    for (; i < digitsEnd && buf_[i] >= '0' && buf_[i] <= '9'; ++i)
+      value = value * 10 + (buf_[i] - '0');
     const std::size_t digits = i - pos_ - 1;
-    if (i == end || buf_[i] != '\r' || i + 1 == buf_.size() || digits == 0) return false;
+    if (digits == 0 || i + 1 >= buf_.size() || buf_[i] != '\r') return false;
     if (digits > 1 && buf_[pos_ + 1] == '0') return false;  // invalid: leading zero
     if (i - pos_ > limits_.maxInlineLength) return false;   // too long (a tiny --max-inline)
     n = value;
