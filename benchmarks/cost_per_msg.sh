@@ -179,6 +179,46 @@ measure() {
   [[ -s $out ]] || { echo "cost_per_msg.sh: $tool wrote no output for '$name'" >&2; exit 1; }
 }
 
+# full_speed_syscalls NAME SCENARIO: system calls per message with the server at full speed,
+# counted by the kernel's raw_syscalls tracepoint (perf stat), which does not slow the server
+# down as strace does: one server, a short and a long loadgen run, the difference per message.
+# Prints "-" where perf or the tracepoint is unavailable.
+full_speed_syscalls() {
+  local name=$1 scenario=$2 scale=${scenario_scale[$2]} pid port='' n total count
+  declare -A total=()
+  if ! perf stat -e raw_syscalls:sys_enter -x, -o /dev/null true 2>/dev/null; then
+    echo "-"
+    return
+  fi
+  # shellcheck disable=SC2086
+  ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/fast.stdout" 2>/dev/null &
+  pid=$!
+  current_pid=$pid
+  for _ in $(seq 200); do
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$work_dir/fast.stdout")
+    [[ -n $port ]] && break
+    sleep 0.05
+  done
+  [[ -n $port ]] || { echo "cost_per_msg.sh: '$name' did not start" >&2; exit 1; }
+  for n in $((short * scale)) $((long * scale)); do
+    perf stat -e raw_syscalls:sys_enter -x, -o "$work_dir/perf.$n" -p "$pid" &
+    local perf_pid=$!
+    sleep 0.2 # perf attaches
+    # shellcheck disable=SC2086
+    "$loadgen" --host 127.0.0.1 --port "$port" ${scenario_args[$scenario]} --warmup 0 \
+      --messages "$n" --timeout 120 >/dev/null 2>"$work_dir/loadgen.err" ||
+      { cat "$work_dir/loadgen.err" >&2; exit 1; }
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    count=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$work_dir/perf.$n")
+    total[$n]=${count:-0}
+  done
+  kill -TERM "$pid"
+  wait "$pid" || true
+  current_pid=
+  per_msg "${total[$((short * scale))]}" "${total[$((long * scale))]}" $(((long - short) * scale))
+}
+
 # instructions FILE: callgrind's total Ir.
 instructions() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
 # syscalls FILE: the total number of calls in an strace -c summary.
@@ -188,7 +228,7 @@ per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
 
 # per_msg SHORT_TOTAL LONG_TOTAL MESSAGES: the difference per message.
 per_msg() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Runs
@@ -201,7 +241,7 @@ evnet_version() {
   echo "$commit"
 }
 
-declare -A instr sys breakdown counts
+declare -A instr sys fast breakdown counts
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 started=$SECONDS
 for scenario in "${scenarios[@]}"; do
@@ -220,6 +260,7 @@ for scenario in "${scenarios[@]}"; do
     measure strace "$name" "$scenario" "$strace_long"
     sys[$name $scenario]=$(per_msg "$(syscalls "$work_dir/strace.$s.$scenario.$strace_short")" \
       "$(syscalls "$work_dir/strace.$s.$scenario.$strace_long")" "$((strace_long - strace_short))")
+    fast[$name $scenario]=$(full_speed_syscalls "$name" "$scenario")
     # Per system call: (long - short) / messages, the ones that matter (>= 0.005 per message).
     breakdown[$name $scenario]=$(
       join -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
@@ -250,13 +291,20 @@ report=$results_dir/cost_per_msg.md
     "$(strace -V | head -n 1 | sed 's/ -- version//'); evnet $(evnet_version);" \
     "load average $load_before before. Took ${elapsed} s."
   echo
-  echo "| scenario | server | instructions/msg | vs asio | syscalls/msg | vs asio |"
-  echo "|---|---|---:|---:|---:|---:|"
+  echo "strace stops the server at every call, which gives peers time to answer and changes how" \
+    "often a read finds data; \"full speed\" counts the calls of the uninstrumented server" \
+    "(perf stat, tracepoint raw_syscalls:sys_enter), same differencing."
+  echo
+  echo "| scenario | server | instructions/msg | vs asio | syscalls/msg | vs asio |" \
+    "full speed | vs asio |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
   for scenario in "${scenarios[@]}"; do
     for name in "${servers[@]}"; do
-      printf '| %s | %s | %.0f | %s | %.3f | %s |\n' "${scenario_label[$scenario]}" "$name" \
-        "${instr[$name $scenario]}" "$(ratio "${instr[$name $scenario]}" "${instr[asio $scenario]}")" \
-        "${sys[$name $scenario]}" "$(ratio "${sys[$name $scenario]}" "${sys[asio $scenario]}")"
+      printf '| %s | %s | %.0f | %s | %.3f | %s | %s | %s |\n' "${scenario_label[$scenario]}" \
+        "$name" "${instr[$name $scenario]}" \
+        "$(ratio "${instr[$name $scenario]}" "${instr[asio $scenario]}")" \
+        "${sys[$name $scenario]}" "$(ratio "${sys[$name $scenario]}" "${sys[asio $scenario]}")" \
+        "${fast[$name $scenario]}" "$(ratio "${fast[$name $scenario]}" "${fast[asio $scenario]}")"
     done
   done
   echo

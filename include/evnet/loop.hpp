@@ -10,7 +10,7 @@ namespace evnet {
 /// The default loop: the io_context that evnet objects use when given none (Node: the process's
 /// implicit event loop). One thread runs a loop; see the README on threads.
 inline asio::io_context& defaultLoop() {
-  static asio::io_context loop(1);
+  static asio::io_context loop(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   return loop;
 }
 

@@ -5,15 +5,18 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/post.hpp>
 #include <asio/query.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <time.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <new>
 #include <span>
 #include <utility>
 
@@ -53,6 +56,66 @@ struct IdleEntry {
   void* owner = nullptr;  // what onTimeout acts on
 };
 
+// Memory for the operations that sockets keep in asio's queues (a waiting read), recycled within
+// the loop: asio's own cache keeps two blocks per thread, so a loop that re-arms many reads in
+// one turn would otherwise call malloc and free for each. Blocks are kept up to kMaxFree; the
+// pool lives as long as the loop's services, so operations destroyed at shutdown can return
+// their memory. One thread runs a loop, so no locking.
+class OperationPool {
+ public:
+  static constexpr std::size_t kBlockSize = 256;
+  static constexpr std::size_t kMaxFree = 4096;
+
+  OperationPool() = default;
+  OperationPool(const OperationPool&) = delete;
+  OperationPool& operator=(const OperationPool&) = delete;
+  ~OperationPool() {
+    while (free_ != nullptr) ::operator delete(std::exchange(free_, free_->next));
+  }
+
+  void* allocate(std::size_t size) {
+    if (size > kBlockSize) return ::operator new(size);
+    if (free_ == nullptr) return ::operator new(kBlockSize);
+    --freeCount_;
+    return std::exchange(free_, free_->next);
+  }
+  void deallocate(void* block, std::size_t size) noexcept {
+    if (size > kBlockSize || freeCount_ == kMaxFree) return ::operator delete(block);
+    free_ = ::new (block) Node{free_};
+    ++freeCount_;
+  }
+
+ private:
+  struct Node {
+    Node* next;
+  };
+  Node* free_ = nullptr;
+  std::size_t freeCount_ = 0;
+};
+
+// The allocator asio uses for an operation whose handler is bound to it (asio::bind_allocator).
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  explicit PoolAllocator(OperationPool& pool) noexcept : pool(&pool) {}
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>& other) noexcept : pool(other.pool) {}  // NOLINT: rebind
+  T* allocate(std::size_t n) { return static_cast<T*>(pool->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool->deallocate(p, n * sizeof(T)); }
+  friend bool operator==(const PoolAllocator& a, const PoolAllocator& b) noexcept {
+    return a.pool == b.pool;
+  }
+  OperationPool* pool;
+};
+
+// Work put off until the handlers that are ready now have run (see LoopService::later).
+struct Deferred {
+  Deferred* next = nullptr;
+  void (*run)(Deferred*) noexcept = nullptr;
+  void* owner = nullptr;  // what run acts on
+  bool queued = false;
+};
+
 struct IdleList {
   IdleList(const asio::any_io_executor& executor, std::int64_t ms) : ms(ms), timer(executor) {}
   std::int64_t ms;
@@ -82,6 +145,8 @@ class LoopService final : public asio::execution_context::service {
     if (!readBuffer_) readBuffer_ = std::make_unique<char[]>(kReadBufferSize);
     return {readBuffer_.get(), kReadBufferSize};
   }
+
+  OperationPool& operationPool() noexcept { return operationPool_; }
 
   void add(LoopMember& member) noexcept {
     member.nextMember_ = members_;
@@ -124,6 +189,22 @@ class LoopService final : public asio::execution_context::service {
     link(list, entry);
   }
 
+  // Runs entry once the completions that are ready now have run, in one posted handler for all
+  // the entries deferred meanwhile. A socket re-arms its read this way after replying: by then
+  // its peer has often answered, and the read completes at once instead of failing with EAGAIN.
+  void later(Deferred& entry, const asio::any_io_executor& executor) {
+    if (entry.queued) return;
+    entry.queued = true;
+    entry.next = nullptr;
+    if (deferredTail_ != nullptr) {
+      deferredTail_->next = &entry;
+    } else {
+      deferredHead_ = &entry;
+      asio::post(executor, [this] { runDeferred(); });
+    }
+    deferredTail_ = &entry;
+  }
+
   // Leaves the list; the list's timer stops with its last entry, so that a loop with no
   // timed socket left can finish (run() returns).
   void unenroll(IdleEntry& entry) noexcept {
@@ -134,6 +215,17 @@ class LoopService final : public asio::execution_context::service {
   }
 
  private:
+  void runDeferred() {
+    Deferred* entry = std::exchange(deferredHead_, nullptr);
+    deferredTail_ = nullptr;
+    while (entry != nullptr) {
+      Deferred* next = std::exchange(entry->next, nullptr);
+      entry->queued = false;
+      entry->run(entry);
+      entry = next;
+    }
+  }
+
   void shutdown() override {
     while (LoopMember* member = members_) {
       remove(*member);
@@ -187,9 +279,12 @@ class LoopService final : public asio::execution_context::service {
     if (list.head != nullptr && !list.armed) arm(list, list.head->lastActive + list.ms - now);
   }
 
+  OperationPool operationPool_;  // first: destroyed last
   std::unique_ptr<char[]> readBuffer_;
   std::map<std::int64_t, std::unique_ptr<IdleList>> idleLists_;
   LoopMember* members_ = nullptr;
+  Deferred* deferredHead_ = nullptr;
+  Deferred* deferredTail_ = nullptr;
 };
 
 }  // namespace evnet::detail

@@ -10,6 +10,7 @@
 #include "evnet/loop.hpp"
 
 #include <asio/async_result.hpp>
+#include <asio/bind_allocator.hpp>
 #include <asio/defer.hpp>
 #include <asio/error.hpp>
 #include <asio/generic/stream_protocol.hpp>
@@ -31,6 +32,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -79,9 +81,11 @@ class Socket;
 
 namespace detail {
 
+using evnet::detail::Deferred;
 using evnet::detail::IdleEntry;
 using evnet::detail::LoopMember;
 using evnet::detail::LoopService;
+using evnet::detail::PoolAllocator;
 using Protocol = asio::generic::stream_protocol;
 
 using SocketEmitter =
@@ -234,6 +238,17 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   SocketImpl(const asio::any_io_executor& executor, const SocketOptions& options)
       : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
     idle_.owner = this;
+    rearm_.owner = this;
+    rearm_.run = [](Deferred* entry) noexcept {
+      auto* socket = static_cast<SocketImpl*>(entry->owner);
+      --socket->pendingOps_;
+      if (socket->destroyed_) return socket->release();
+      try {
+        socket->armRead();
+      } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
+        socket->destroy(std::make_error_code(std::errc::not_enough_memory));
+      }
+    };
     idle_.onTimeout = [](IdleEntry* entry) {
       static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();
     };
@@ -315,31 +330,46 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   // --- reading ----------------------------------------------------------------------------
 
   // Waits for data with a read into the socket's small slot. A pending read costs asio no
-  // system call to re-arm, where a readability wait costs an epoll_ctl each time. A message
-  // shorter than the slot is delivered from it; a full slot means more is waiting, which is read
-  // into the loop's buffer after it. Armed only once the kernel queue was found empty.
+  // system call to re-arm, where a readability wait costs an epoll_ctl each time. The operation's
+  // memory comes from the loop's pool. Armed only once the kernel queue was found empty.
   void armRead() {
     if (readArmed_ || paused_ || readableEnded_ || destroyed_ || connecting_) return;
     readArmed_ = true;
     ++pendingOps_;
-    socket_->async_receive(asio::buffer(slot_),
-                           [this, gen = generation_](std::error_code ec, std::size_t n) {
-                             if (!current(gen)) return;
-                             readArmed_ = false;
-                             if (ec == asio::error::eof) return onEnd();
-                             if (ec) return destroy(ec);
-                             bytesRead_ += n;
-                             touch();
-                             if (paused_) {  // read before pause() took effect: kept for resume()
-                               unheard_.append(slot_.data(), n);
-                               return;
-                             }
-                             if (n < slot_.size()) {
-                               deliver(Buffer(slot_.data(), n));
-                               return armRead();
-                             }
-                             readNow(n);
-                           });
+    socket_->async_receive(
+        asio::buffer(slot_),
+        asio::bind_allocator(PoolAllocator<void>(loop_.operationPool()),
+                             [this, gen = generation_](std::error_code ec, std::size_t n) {
+                               if (current(gen)) onSlotRead(ec, n);
+                             }));
+  }
+
+  // A message shorter than the slot is delivered from it; a full slot means more is waiting,
+  // which is read into the loop's buffer after it.
+  void onSlotRead(std::error_code ec, std::size_t n) {
+    readArmed_ = false;
+    if (ec == asio::error::eof) return onEnd();
+    if (ec) return destroy(ec);
+    bytesRead_ += n;
+    touch();
+    if (paused_) {  // read before pause() took effect: kept for resume()
+      unheard_.append(slot_.data(), n);
+      return;
+    }
+    if (n < slot_.size()) {
+      deliver(Buffer(slot_.data(), n));
+      return armReadLater();
+    }
+    readNow(n);
+  }
+
+  // armRead() once the loop has run the other completions that are ready now. After a message
+  // was answered, the peer's next one is often in by then, and asio's first, speculative read
+  // finds it; re-armed at once, that read fails with EAGAIN: a system call per message more.
+  void armReadLater() {
+    if (rearm_.queued) return;
+    ++pendingOps_;
+    loop_.later(rearm_, executor_);
   }
 
   // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
@@ -357,7 +387,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
         const std::size_t total = carried + static_cast<std::size_t>(n);
         carried = 0;
         deliver(Buffer(buffer.data(), total));
-        if (total < buffer.size()) return armRead();
+        if (total < buffer.size()) return armReadLater();
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -463,16 +493,28 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     scheduleFlush();
   }
 
+  // Buffers per system call: Linux's IOV_MAX, so that many small owned buffers (a subscriber's
+  // messages) go out in one call.
+  static constexpr int kMaxGather = 1024;
+
   // Sends the queue with as few system calls as the kernel allows.
   void flush() {
     if (destroyed_ || connecting_ || writeArmed_) return;
     const int fd = socket_->native_handle();
     while (!queue_.empty()) {
-      iovec iov[64];
-      msghdr message{};
-      message.msg_iov = iov;
-      message.msg_iovlen = static_cast<std::size_t>(queue_.gather(iov, 64));
-      const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+      // One buffer goes with send(): the kernel's sendmsg first copies in the message header and
+      // the iovec array, which costs more than the send of a short message itself.
+      std::array<iovec, kMaxGather> iov;
+      const int count = queue_.gather(iov.data(), kMaxGather);
+      ssize_t n = 0;
+      if (count == 1) {
+        n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+      } else {
+        msghdr message{};
+        message.msg_iov = iov.data();
+        message.msg_iovlen = static_cast<std::size_t>(count);
+        n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+      }
       if (n >= 0) {
         queue_.consume(static_cast<std::size_t>(n));
         writableLength_ -= static_cast<std::size_t>(n);
@@ -793,6 +835,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   AddressInfo remote_;
   AddressInfo local_;
   IdleEntry idle_;
+  Deferred rearm_;  // armReadLater()'s place in the loop's list
   unsigned timeoutMs_ = 0;
   unsigned pendingOps_ = 0;
   unsigned generation_ = 0;  // counts connect()s: completions of older ones are ignored
