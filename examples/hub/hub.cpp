@@ -47,7 +47,8 @@ struct Client {
   evnet::net::Socket socket;
   hub::RequestParser parser;
   Subscriptions channels, patterns;
-  std::string out;  // replies to the current chunk of requests, written once
+  std::string out;       // replies to the current chunk of requests, written once
+  hub::Command command;  // the request being executed; its strings are reused
   bool closing = false;
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
 
@@ -232,10 +233,10 @@ class Hub {
   // publisher never waits for it.
   void deliver(Client& c, std::span<const std::string_view> fields) {
     if (c.socket.destroyed()) return;
-    std::string push;
-    hub::appendArrayHeader(push, fields.size());
-    for (auto f : fields) hub::appendBulkString(push, f);
-    c.socket.write(std::move(push));
+    push_.clear();  // reused: formatting a push allocates nothing
+    hub::appendArrayHeader(push_, fields.size());
+    for (auto f : fields) hub::appendBulkString(push_, f);
+    c.socket.write(std::string_view(push_));  // copied: a subscriber's pushes join one buffer
     if (c.socket.writableLength() > maxQueue_) c.socket.destroy();
   }
 
@@ -286,6 +287,7 @@ class Hub {
   }
 
   std::size_t maxQueue_;
+  std::string push_;
   std::map<std::string, Channel> channels_, patterns_;  // std::map: emitters never move
   // name -> {arity (negative: at least), handler}, as in Redis' command table.
   const std::unordered_map<std::string, std::pair<int, Handler>> commands_ = {
@@ -331,7 +333,8 @@ int main(int argc, char** argv) {
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.
   auto flush = [&](Client& c) {
-    if (!c.out.empty()) c.socket.write(std::move(c.out));
+    if (!c.out.empty())
+      c.socket.write(std::string_view(c.out));  // copied: c.out keeps its capacity
     c.out.clear();
     if (!c.closing) return;
     hub.unsubscribeAll(c);
@@ -357,7 +360,7 @@ int main(int argc, char** argv) {
       if (c.closing) return;
       c.parser.feed(chunk);
       bool executed = false;
-      for (hub::Command cmd; !c.closing && c.parser.next(cmd); executed = true) hub.execute(c, cmd);
+      for (; !c.closing && c.parser.next(c.command); executed = true) hub.execute(c, c.command);
       if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
         hub::appendError(c.out, c.parser.error());
         c.closing = true;
