@@ -333,9 +333,9 @@ int main(int argc, char** argv) {
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.
   auto flush = [&](Client& c) {
-    if (!c.out.empty())
-      c.socket.write(std::string_view(c.out));  // copied: c.out keeps its capacity
+    if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
     c.out.clear();
+    if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
     if (!c.closing) return;
     hub.unsubscribeAll(c);
     c.socket.destroySoon();
