@@ -241,12 +241,24 @@ median() {
     if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# median_of KEY "server scenario": the median of KEY over the rounds.
-median_of() {
+# per_round KEY "server scenario": KEY of each round, one per line, in round order.
+per_round() {
   local key=$1 line
   while IFS= read -r line; do
     [[ -z $line ]] || field "$key" "$line"
-  done <<<"${results[$2]:-}" | median
+  done <<<"${results[$2]:-}"
+}
+
+# median_of KEY "server scenario": the median of KEY over the rounds.
+median_of() { per_round "$1" "$2" | median; }
+
+# round_ratio KEY "server scenario" "baseline scenario": the median over the rounds of the ratio
+# between the two servers within one round. They run back to back in a round, so the slow swings
+# of a shared machine's load cancel, where a ratio of medians taken from different rounds would
+# keep them.
+round_ratio() {
+  paste -d' ' <(per_round "$1" "$2") <(per_round "$1" "$3") |
+    awk '$2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
 }
 
 # cpu_per_million "server scenario": server CPU seconds per million messages, median.
@@ -285,7 +297,8 @@ data=$results_dir/echo.dat
     "server, servers alternated; $(date -u +%Y-%m-%d); $(nproc) CPUs (${cpu_model:-unknown CPU})," \
     "$(uname -srm); ${compiler:-unknown compiler}, Release; evnet $(evnet_version); server pinned to" \
     "${server_pin[*]:-no CPU}, loadgen to ${loadgen_pin[*]:-no CPU};" \
-    "load average $load_before before, $load_after after.$( ((evnet_timeout)) &&
+    "load average $load_before before, $load_after after. \"vs asio\" and \"vs node\": the" \
+    "median over the rounds of the ratio within one round.$( ((evnet_timeout)) &&
       echo " evnet with an idle timeout of $evnet_timeout ms on every socket.")"
   if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
     echo "The machine was shared with other work (load average $load_before at the start):" \
@@ -297,16 +310,14 @@ data=$results_dir/echo.dat
   printf '|---|---|---:|---:|%s---:|---:|---:|\n' "$( ((has_node)) && echo "---:|")"
   for scenario in "${scenarios[@]}"; do
     metric=${scenario_metric[$scenario]}
-    base=$(median_of "$metric" "asio $scenario")
-    node_value=$(median_of "$metric" "node $scenario")
     base_cpu=$(cpu_per_million "asio $scenario")
     for name in "${servers[@]}"; do
       value=$(median_of "$metric" "$name $scenario")
       printf '| %s | %s | %s | %s |%s %s | %.3f | %s |\n' "${scenario_label[$scenario]}" "$name" \
         "$(awk -v v="$value" -v m="$metric" 'BEGIN { printf "%.0f %s", v,
           (m == "mb_per_s" ? "MB/s" : m == "conns_per_s" ? "conn/s" : "msg/s") }')" \
-        "$(ratio "$value" "$base")" \
-        "$( ((has_node)) && echo " $(ratio "$value" "$node_value") |")" \
+        "$(round_ratio "$metric" "$name $scenario" "asio $scenario")" \
+        "$( ((has_node)) && echo " $(round_ratio "$metric" "$name $scenario" "node $scenario") |")" \
         "$(median_of p99_us "$name $scenario")" "$(cpu_per_million "$name $scenario")" \
         "$(ratio "$(cpu_per_million "$name $scenario")" "$base_cpu")"
     done

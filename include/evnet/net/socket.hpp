@@ -329,38 +329,54 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
 
   // --- reading ----------------------------------------------------------------------------
 
-  // Waits for data with a read into the socket's small slot. A pending read costs asio no
-  // system call to re-arm, where a readability wait costs an epoll_ctl each time. The operation's
-  // memory comes from the loop's pool. Armed only once the kernel queue was found empty.
+  // Waits for data with a read into the socket's small slot, or its large buffer while its
+  // messages are long. A pending read costs asio no system call to re-arm, where a readability
+  // wait costs an epoll_ctl each time. The operation's memory comes from the loop's pool. Armed
+  // only once the kernel queue was found empty.
   void armRead() {
     if (readArmed_ || paused_ || readableEnded_ || destroyed_ || connecting_) return;
     readArmed_ = true;
     ++pendingOps_;
     socket_->async_receive(
-        asio::buffer(slot_),
+        asio::buffer(readSpace().data(), readSpace().size()),
         asio::bind_allocator(PoolAllocator<void>(loop_.operationPool()),
                              [this, gen = generation_](std::error_code ec, std::size_t n) {
-                               if (current(gen)) onSlotRead(ec, n);
+                               if (current(gen)) onRead(ec, n);
                              }));
   }
 
-  // A message shorter than the slot is delivered from it; a full slot means more is waiting,
-  // which is read into the loop's buffer after it.
-  void onSlotRead(std::error_code ec, std::size_t n) {
+  // A message that leaves room in the read space is delivered from it. A full slot means more
+  // is waiting: it is read into the loop's buffer after the slot's bytes, and the next reads go
+  // to a large buffer (one system call for a pipelined batch, not two), kept until messages are
+  // short again. A full large buffer is delivered, and reading continues into the loop's buffer.
+  void onRead(std::error_code ec, std::size_t n) {
     readArmed_ = false;
     if (ec == asio::error::eof) return onEnd();
     if (ec) return destroy(ec);
     bytesRead_ += n;
     touch();
+    const std::span<char> space = readSpace();
     if (paused_) {  // read before pause() took effect: kept for resume()
-      unheard_.append(slot_.data(), n);
+      unheard_.append(space.data(), n);
       return;
     }
-    if (n < slot_.size()) {
-      deliver(Buffer(slot_.data(), n));
+    if (n < space.size()) {
+      deliver(Buffer(space.data(), n));
+      shortReads_ = n < slot_.size() ? shortReads_ + 1 : 0;
+      if (shortReads_ == kShortReadsToShrink) large_.reset();
       return armReadLater();
     }
+    shortReads_ = 0;
+    if (large_) {
+      deliver(Buffer(space.data(), n));
+      return readNow();
+    }
+    large_ = std::make_unique<char[]>(kLargeReadSize);
     readNow(n);
+  }
+  std::span<char> readSpace() noexcept {
+    if (large_) return {large_.get(), kLargeReadSize};
+    return slot_;
   }
 
   // armRead() once the loop has run the other completions that are ready now. After a message
@@ -826,8 +842,12 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
  private:
   WriteQueue queue_;
   std::vector<std::pair<std::uint64_t, std::function<void(std::error_code)>>> callbacks_;
-  std::string unheard_;           // data that arrived while nobody listened, or while paused
-  std::array<char, 256> slot_{};  // where a waiting read lands; a short message stays here
+  std::string unheard_;            // data that arrived while nobody listened, or while paused
+  std::array<char, 256> slot_{};   // where a waiting read lands; a short message stays here
+  std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
+  static constexpr std::size_t kLargeReadSize = 16 * 1024;
+  static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
+  unsigned shortReads_ = 0;
   std::size_t writableLength_ = 0;
   std::uint64_t totalQueued_ = 0;
   std::uint64_t bytesRead_ = 0;
