@@ -2,9 +2,10 @@
 #
 #   gnuplot -e "datafile='echo.dat'; outfile='echo.png'; nservers=3; subtitle='...'" plot.gnuplot
 #
-# datafile: a header line "scenario asio evnet node", then one line per scenario: its quoted
-# label and each server's messages/s (stream: 16 KiB chunks/s; connect: connections/s).
-# Top: messages/s, log scale; bottom: each server relative to asio (column 2).
+# datafile: a header line "scenario asio evnet node asio/asio evnet/asio node/asio", then one
+# line per scenario: its quoted label, each server's messages/s (stream: 16 KiB chunks/s;
+# connect: connections/s), then each server's ratio to asio (run_echo.sh: the median over the
+# rounds of the ratio within a round). Top: messages/s, log scale; bottom: the ratios.
 if (!exists("subtitle")) subtitle = ''
 
 set terminal pngcairo size 1000,720 font "DejaVu Sans,10"
@@ -36,7 +37,7 @@ set format y "%.1fx"
 set ylabel "relative to raw asio"
 set yrange [0:*]
 set key outside right top
-plot for [i=2:nservers+1] datafile using (column(i)/column(2)):xtic(1) title columnheader(i), \
+plot for [i=2:nservers+1] datafile using (column(i+nservers)):xtic(1) title columnheader(i), \
      1 with lines dt 2 lc rgb "#333333" notitle
 
 unset multiplot

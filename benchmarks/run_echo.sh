@@ -256,10 +256,10 @@ median_of() { per_round "$1" "$2" | median; }
 # between the two servers within one round. They run back to back in a round, so the slow swings
 # of a shared machine's load cancel, where a ratio of medians taken from different rounds would
 # keep them.
-round_ratio() {
-  paste -d' ' <(per_round "$1" "$2") <(per_round "$1" "$3") |
-    awk '$2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
+round_ratio_value() {
+  paste -d' ' <(per_round "$1" "$2") <(per_round "$1" "$3") | awk '$2 > 0 { print $1 / $2 }' | median
 }
+round_ratio() { round_ratio_value "$@" | awk '{ printf "%.2fx", $1 }'; }
 
 # cpu_per_million "server scenario": server CPU seconds per million messages, median.
 cpu_per_million() {
@@ -328,14 +328,19 @@ data=$results_dir/echo.dat
     "the measured window per million messages (stream: 16 KiB chunks; connect: connections)."
 } >"$table"
 
-# Chart data: messages/s (stream: chunks/s, connect: connections/s) per scenario and server.
+# Chart data: messages/s (stream: chunks/s, connect: connections/s) per scenario and server,
+# then each server's ratio to asio as in the table.
 {
   printf 'scenario'
   printf ' %s' "${servers[@]}"
+  printf ' %s/asio' "${servers[@]}"
   echo
   for scenario in "${scenarios[@]}"; do
     printf '"%s"' "${scenario_label[$scenario]}"
     for name in "${servers[@]}"; do printf ' %s' "$(median_of msgs_per_s "$name $scenario")"; done
+    for name in "${servers[@]}"; do
+      printf ' %.4f' "$(round_ratio_value msgs_per_s "$name $scenario" "asio $scenario")"
+    done
     echo
   done
 } >"$data"

@@ -27,8 +27,8 @@
 # rounds (5; 1 with --quick), alternating which server goes first. Reported per test and
 # server: the median requests/s (redis-benchmark --csv) and the median server CPU time per
 # request (utime + stime from /proc/PID/stat over the run), a steadier figure than throughput
-# when the machine is shared; the hub/redis ratio of each, and the range of the hub/redis
-# req/s ratio within single rounds (the two servers back to back), which shows the noise.
+# when the machine is shared; the hub/redis ratio (req/s: the median of the ratios within single
+# rounds; CPU: the ratio of the medians), and the range of the hub/redis req/s ratio within single rounds (the two servers back to back), which shows the noise.
 #
 # Prints a markdown table and writes it to DIR/hub.md (DIR: --results, default
 # benchmarks/results). Full run ~3 minutes, --quick ~30 seconds (after the build).
@@ -311,6 +311,13 @@ round_ratios() {
       END { if (n > 1) printf "%.2f–%.2f", lo, hi; else if (n) printf "%.2f", lo; else print "-" }'
 }
 
+# round_ratio TEST: the median over the rounds of the hub/redis req/s ratio within one round, as
+# run_echo.sh reports it: the slow swings of a shared machine's load cancel.
+round_ratio() {
+  paste -d' ' <(printf '%s' "${rps[hub $1]}") <(printf '%s' "${rps[redis $1]}") |
+    awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
+}
+
 # evnet_version: the commit the headers come from, and whether include/ or the hub has local
 # changes.
 evnet_version() {
@@ -349,7 +356,7 @@ report=$results_dir/hub.md
     r_rps=$(median <<<"${rps[redis $test]}") h_rps=$(median <<<"${rps[hub $test]}")
     r_cpu=$(median <<<"${cpu_us[redis $test]}") h_cpu=$(median <<<"${cpu_us[hub $test]}")
     printf '| %s | %.0f | %.0f | %s | %s | %.2f | %.2f | %s |\n' "${test_label[$test]}" \
-      "$r_rps" "$h_rps" "$(ratio "$h_rps" "$r_rps")" "$(round_ratios "$test")" "$r_cpu" "$h_cpu" \
+      "$r_rps" "$h_rps" "$(round_ratio "$test")" "$(round_ratios "$test")" "$r_cpu" "$h_cpu" \
       "$(ratio "$h_cpu" "$r_cpu")"
   done
   echo
@@ -358,7 +365,7 @@ report=$results_dir/hub.md
     "channel nobody subscribes to, so both servers only look the channel up and reply :0;" \
     "that is what redis-benchmark measures. \"1 subscriber\" publishes to a channel one" \
     "connection is subscribed to (it reads and discards everything), so every request" \
-    "also pushes one message. hub/redis is the ratio of the medians; rounds is the range of" \
+    "also pushes one message. hub/redis is the median over the rounds of the ratio within one round; rounds is the range of" \
     "the ratio within one round (the two servers back to back). Server CPU is utime + stime of" \
     "the server process over the run, per request (hub/redis above 1.00x: the hub spends more)."
 } >"$report"
