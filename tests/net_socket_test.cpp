@@ -215,6 +215,52 @@ TEST_CASE("an echo of 4 MiB of patterned data comes back byte for byte") {
   CHECK(runToCompletion(loop));
 }
 
+TEST_CASE(
+    "request/response with message sizes that switch the server's reads between its slot and "
+    "its large buffer and back: every byte echoed in order, the server's chunks whole") {
+  asio::io_context loop;
+  std::vector<std::size_t> serverChunks;
+  net::Server server = net::createServer(
+      [&serverChunks](net::Socket socket) {
+        socket.on("data", [socket, &serverChunks](evnet::Buffer chunk) mutable {
+          serverChunks.push_back(chunk.size());
+          socket.write(chunk);
+        });
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  // Long messages (the slot fills: large buffer), then short ones (16 in a row: back to the
+  // slot), then long ones again; one message in flight at a time.
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 8; ++i) sizes.push_back(1000 + 100 * i);
+  for (int i = 0; i < 24; ++i) sizes.push_back(10 + i);
+  for (int i = 0; i < 8; ++i) sizes.push_back(3000 + 7 * i);
+  std::size_t next = 0;
+  std::size_t offset = 0;  // of the current message in the whole patterned stream
+  std::string echoed;
+  bool done = false;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  client.on("connect", [&] { client.write(pattern(sizes[0])); });
+  client.on("data", [&](evnet::Buffer chunk) {
+    echoed.append(chunk);
+    if (echoed.size() < offset + sizes[next]) return;
+    offset += sizes[next];
+    if (++next == sizes.size()) {
+      done = true;
+      client.end();
+      return;
+    }
+    client.write(pattern(sizes[next], offset));
+  });
+  REQUIRE(runUntil(loop, [&] { return done; }));
+  CHECK(echoed.size() == offset);
+  CHECK(firstPatternMismatch(echoed) == echoed.size());
+  // Each message fits the large buffer, so the server saw each one as a single chunk.
+  CHECK(serverChunks == sizes);
+  server.close();
+  CHECK(runToCompletion(loop));
+}
+
 // --- event order (N1, N2, N5) ------------------------------------------------------------------
 
 TEST_CASE(
