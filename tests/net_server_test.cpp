@@ -79,10 +79,7 @@ TEST_CASE(
 }
 
 TEST_CASE("listen with no host listens on '::', dual-stack: IPv4 clients connect too (S6)") {
-  if (!hasIPv6Loopback()) {
-    MESSAGE("skipped: no IPv6 on this machine");
-    return;
-  }
+  if (!hasIPv6Loopback()) return skipTest("no IPv6 on this machine");
   asio::io_context loop;
   std::optional<net::Socket> accepted;
   net::Server server({}, loop);
@@ -97,8 +94,7 @@ TEST_CASE("listen with no host listens on '::', dual-stack: IPv4 clients connect
   CHECK(accepted->remoteAddress() == "::ffff:127.0.0.1");
   CHECK(accepted->remotePort() == client.localPort());
   client.destroy();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("listen on a host name resolves it") {
@@ -107,16 +103,9 @@ TEST_CASE("listen on a host name resolves it") {
   const unsigned short port = listenLocal(loop, server, "localhost");
   const std::string address = server.address().address;
   CHECK((address == "127.0.0.1" || address == "::1"));
-  std::string reply;
   auto client = net::connect(port, "localhost", {}, {}, loop);
-  client.on("connect", [&] { client.end("via localhost"); });
-  client.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
-  bool clientClosed = false;
-  client.on("close", [&](bool) { clientClosed = true; });
-  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
-  CHECK(reply == "via localhost");
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(endAndReadReply(loop, client, "via localhost") == "via localhost");
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -131,16 +120,9 @@ TEST_CASE(
   server.close([&] { serverClosed = true; });
   REQUIRE(runUntil(loop, [&] { return serverClosed; }));
   const unsigned short port = listenLocal(loop, server);
-  std::string reply;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  client.on("connect", [&] { client.end("again"); });
-  client.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
-  bool clientClosed = false;
-  client.on("close", [&](bool) { clientClosed = true; });
-  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
-  CHECK(reply == "again");
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(endAndReadReply(loop, client, "again") == "again");
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -161,8 +143,8 @@ TEST_CASE(
   CHECK(!second.listening());
   CHECK(second.address() == net::AddressInfo{});
 
-  first.close();
-  CHECK(runToCompletion(loop));  // everything settles: still no "close" for the failed server
+  CHECK(closeAndRunToCompletion(
+      loop, first));  // everything settles: still no "close" for the failed server
   CHECK(secondCloses == 0);
   CHECK(errors.size() == 1);
 
@@ -173,8 +155,7 @@ TEST_CASE(
   CHECK(second.address().port == port);
   auto client = connectLocal(loop, port);
   client.destroy();
-  second.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, second));
   CHECK(secondCloses == 1);
 }
 
@@ -192,8 +173,7 @@ TEST_CASE("a listen error with no 'error' listener throws std::system_error out 
     thrown = e.code();
   }
   CHECK(thrown == std::errc::address_in_use);
-  first.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, first));
 }
 
 TEST_CASE(
@@ -446,8 +426,7 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return received == "hello"; }));
   CHECK(accepted->bytesRead() == 5);
   client.destroy();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("the server's highWaterMark applies to its accepted sockets (S16)") {
@@ -471,8 +450,7 @@ TEST_CASE("the server's highWaterMark applies to its accepted sockets (S16)") {
   REQUIRE(runUntil(loop, [&] { return reply == "hello world" && drains == 1; }));
   CHECK(writeResults == std::vector<bool>{false});
   client.destroy();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -481,8 +459,7 @@ TEST_CASE(
   if (underUBSan()) {
     // UBSan's vptr check opens a pipe to probe memory, and reports false errors when no
     // descriptor is left; this case runs in the builds without UBSan.
-    MESSAGE("skipped: UBSan cannot run with every file descriptor taken");
-    return;
+    return skipTest("UBSan cannot run with every file descriptor taken");
   }
   asio::io_context loop;        // the server's
   asio::io_context clientLoop;  // the client's: it connects while the server's loop stands still
@@ -533,8 +510,7 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return server.getConnections() == 1; }));
   client.destroy();
   CHECK(runToCompletion(clientLoop));
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -545,7 +521,7 @@ TEST_CASE(
   net::Server server({}, loop);
   server.on("connection", [&](net::Socket socket) {
     if (++connections == 1) throw std::runtime_error("connection listener failed");
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    echoBack(socket);
   });
   const unsigned short port = listenLocal(loop, server);
   bool firstClosed = false;
@@ -556,17 +532,10 @@ TEST_CASE(
                        std::runtime_error);
   REQUIRE(runUntil(loop, [&] { return firstClosed; }));
 
-  std::string reply;
-  bool secondClosed = false;
   auto second = net::connect(port, "127.0.0.1", {}, {}, loop);
-  second.on("connect", [&] { second.end("still accepting"); });
-  second.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
-  second.on("close", [&](bool) { secondClosed = true; });
-  REQUIRE(runUntil(loop, [&] { return secondClosed; }));
-  CHECK(reply == "still accepting");
+  CHECK(endAndReadReply(loop, second, "still accepting") == "still accepting");
   CHECK(connections == 2);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- transports -------------------------------------------------------------------------------
@@ -585,17 +554,9 @@ TEST_CASE(
   CHECK(server.address().family == "Unix");
   CHECK(std::filesystem::is_socket(path));
 
-  std::string reply;
-  bool clientClosed = false;
   auto client = net::connectPath(path, {}, {}, loop);
-  client.on("connect", [&] { client.end("over a unix socket"); });
-  client.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
-  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
-  CHECK(reply == "over a unix socket");
+  client.on("close", [](bool hadError) { CHECK(!hadError); });
+  CHECK(endAndReadReply(loop, client, "over a unix socket") == "over a unix socket");
   CHECK(client.remoteFamily() == "Unix");
   CHECK(client.remoteAddress() == path);
 
@@ -640,27 +601,18 @@ TEST_CASE("connecting to a Unix path nobody listens on gives 'error' then close(
 }
 
 TEST_CASE("an IPv6 server on ::1 reports IPv6 addresses on both ends") {
-  if (!hasIPv6Loopback()) {
-    MESSAGE("skipped: ::1 cannot be bound on this machine");
-    return;
-  }
+  if (!hasIPv6Loopback()) return skipTest("::1 cannot be bound on this machine");
   asio::io_context loop;
   std::optional<net::Socket> accepted;
   net::Server server({}, loop);
   server.on("connection", [&](net::Socket socket) {
     accepted = socket;
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    echoBack(socket);
   });
   const unsigned short port = listenLocal(loop, server, "::1");
   CHECK(server.address() == net::AddressInfo{"::1", "IPv6", port});
-  std::string reply;
-  bool clientClosed = false;
   auto client = net::connect(port, "::1", {}, {}, loop);
-  client.on("connect", [&] { client.end("six"); });
-  client.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
-  client.on("close", [&](bool) { clientClosed = true; });
-  REQUIRE(runUntil(loop, [&] { return clientClosed; }));
-  CHECK(reply == "six");
+  CHECK(endAndReadReply(loop, client, "six") == "six");
   CHECK(client.remoteAddress() == "::1");
   CHECK(client.remoteFamily() == "IPv6");
   CHECK(client.localAddress() == "::1");
@@ -668,8 +620,7 @@ TEST_CASE("an IPv6 server on ::1 reports IPv6 addresses on both ends") {
   CHECK(accepted->remoteAddress() == "::1");
   CHECK(accepted->remoteFamily() == "IPv6");
   CHECK(accepted->remotePort() == client.localPort());
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- interop ------------------------------------------------------------------------------------
@@ -678,26 +629,18 @@ TEST_CASE(
     "interop: Node.js's net client sends 1 MiB to an evnet echo server and gets every byte "
     "back") {
   const std::string node = nodeExecutable();
-  if (node.empty()) {
-    MESSAGE("skipped: node is not installed");
-    return;
-  }
+  if (node.empty()) return skipTest("node is not installed");
   asio::io_context loop;
   constexpr std::size_t kSize = 1 << 20;
-  std::size_t received = 0;
-  bool patternOk = true;
+  PatternStream received;
   bool serverSideClosed = false;
   net::Server server({}, loop);
   server.on("connection", [&](net::Socket socket) {
     socket.on("data", [&, socket](evnet::Buffer chunk) mutable {
-      patternOk = patternOk && firstPatternMismatch(chunk, received) == chunk.size();
-      received += chunk.size();
+      received.add(chunk);
       socket.write(chunk);
     });
-    socket.on("close", [&](bool hadError) {
-      CHECK(!hadError);
-      serverSideClosed = true;
-    });
+    expectCleanClose(socket, serverSideClosed);
   });
   const unsigned short port = listenLocal(loop, server);
   ChildProcess child(
@@ -719,8 +662,7 @@ TEST_CASE(
        std::to_string(port)});
   REQUIRE(runUntil(loop, [&] { return child.outputEnded() && serverSideClosed; }));
   CHECK(child.firstLine() == "OK 1048576");
-  CHECK(received == kSize);
-  CHECK(patternOk);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(received.size() == kSize);
+  CHECK(received.intact());
+  CHECK(closeAndRunToCompletion(loop, server));
 }

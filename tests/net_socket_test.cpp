@@ -50,6 +50,21 @@ void record(net::Socket& socket, Log& log, std::error_code* error = nullptr) {
 
 bool closed(const Log& log) { return !log.empty() && log.back().starts_with("close"); }
 
+// A server whose accepted sockets record their events in log; cases add what the server does.
+net::Server recordingServer(asio::io_context& loop, Log& log, net::ServerOptions options = {}) {
+  net::Server server(options, loop);
+  server.on("connection", [&log](net::Socket socket) { record(socket, log); });
+  return server;
+}
+
+// A client connecting to 127.0.0.1:port that records its events in log (see record).
+net::Socket connectRecorded(asio::io_context& loop, unsigned short port, Log& log,
+                            std::error_code* error = nullptr, net::SocketOptions options = {}) {
+  auto socket = net::connect(port, "127.0.0.1", {}, options, loop);
+  record(socket, log, error);
+  return socket;
+}
+
 // test-net-pingpong.js: N PING/PONG round trips, then a final PING with end(); the server is
 // half-open (allowHalfOpen) and ends when the client's FIN arrives. Every byte is checked.
 void pingPong(asio::io_context& loop, const std::function<void(net::Server&)>& listen,
@@ -119,10 +134,7 @@ void pingPong(asio::io_context& loop, const std::function<void(net::Server&)>& l
     }
   });
   client.on("error", [](std::error_code ec) { FAIL("client error: ", ec.message()); });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
 
   REQUIRE(runUntil(loop, [&] { return clientClosed && serverClosed; }));
   CHECK(count == kRounds + 1);
@@ -162,10 +174,7 @@ TEST_CASE("pingpong over a Unix domain socket") {
 }
 
 TEST_CASE("pingpong over IPv6 ::1") {
-  if (!hasIPv6Loopback()) {
-    MESSAGE("skipped: ::1 cannot be bound on this machine");
-    return;
-  }
+  if (!hasIPv6Loopback()) return skipTest("::1 cannot be bound on this machine");
   asio::io_context loop;
   unsigned short port = 0;
   pingPong(
@@ -194,10 +203,8 @@ TEST_CASE("pingpong to localhost: the name is resolved, 'lookup' reports it, con
   CHECK((lookups[0] == "127.0.0.1" || lookups[0] == "::1"));
 }
 
-TEST_CASE("an echo of 4 MiB of patterned data comes back byte for byte") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "an echo of 4 MiB of patterned data comes back byte for byte") {
   constexpr std::size_t kSize = 4 << 20;
   std::string received;
   bool closedClean = false;
@@ -211,8 +218,7 @@ TEST_CASE("an echo of 4 MiB of patterned data comes back byte for byte") {
   CHECK(firstPatternMismatch(received) == received.size());
   CHECK(client.bytesWritten() == kSize);
   CHECK(client.bytesRead() == kSize);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -257,8 +263,7 @@ TEST_CASE(
   CHECK(firstPatternMismatch(echoed) == echoed.size());
   // Each message fits the large buffer, so the server saw each one as a single chunk.
   CHECK(serverChunks == sizes);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- event order (N1, N2, N5) ------------------------------------------------------------------
@@ -268,16 +273,12 @@ TEST_CASE(
     "accepting side data, end, finish, close(false) (N1)") {
   asio::io_context loop;
   Log serverLog;
-  net::Server server({}, loop);
-  server.on("connection", [&](net::Socket socket) {
-    record(socket, serverLog);
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-  });
+  net::Server server = recordingServer(loop, serverLog);
+  server.on("connection", [](net::Socket socket) { echoBack(socket); });
   const unsigned short port = listenLocal(loop, server);
 
   Log clientLog;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, clientLog);
+  auto client = connectRecorded(loop, port, clientLog);
   client.on("connect", [&] { client.write("hello"); });
   client.on("data", [&](evnet::Buffer chunk) {
     CHECK(std::string_view(chunk) == "hello");
@@ -286,16 +287,14 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
   CHECK(clientLog == Log{"connect", "ready", "data", "finish", "end", "close(false)"});
   CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});  // never "connect" (S2)
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("ECONNREFUSED on a closed port: error then close(true), no connect, no end (N2)") {
   asio::io_context loop;
   Log log;
   std::error_code error;
-  auto client = net::connect(closedPort(), "127.0.0.1", {}, {}, loop);
-  record(client, log, &error);
+  auto client = connectRecorded(loop, closedPort(), log, &error);
   REQUIRE(runUntil(loop, [&] { return closed(log); }));
   CHECK(log == Log{"error", "close(true)"});
   CHECK(error == std::errc::connection_refused);
@@ -307,40 +306,33 @@ TEST_CASE("ECONNREFUSED on a closed port: error then close(true), no connect, no
 TEST_CASE("a peer's RST (resetAndDestroy) gives ECONNRESET then close(true), no end (N2, N12)") {
   asio::io_context loop;
   Log serverLog;
-  net::Server server({}, loop);
+  net::Server server = recordingServer(loop, serverLog);
   server.on("connection", [&](net::Socket socket) {
-    record(socket, serverLog);
     socket.on("data", [socket](evnet::Buffer) mutable { socket.resetAndDestroy(); });
   });
   const unsigned short port = listenLocal(loop, server);
 
   Log clientLog;
   std::error_code error;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, clientLog, &error);
+  auto client = connectRecorded(loop, port, clientLog, &error);
   client.on("connect", [&] { client.write("x"); });
   REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
   CHECK(clientLog == Log{"connect", "ready", "error", "close(true)"});
   CHECK(error == std::errc::connection_reset);
   CHECK(serverLog == Log{"data", "close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE("destroy() before the connection is made emits only close(false) (N5)") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "destroy() before the connection is made emits only close(false) (N5)") {
   Log log;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, log);
+  auto client = connectRecorded(loop, port, log);
   CHECK(client.pending());
   client.destroy();
   CHECK(client.destroyed());
   REQUIRE(runUntil(loop, [&] { return closed(log); }));
   CHECK(log == Log{"close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -354,8 +346,7 @@ TEST_CASE(
   Log log;
   std::error_code error;
   std::error_code writeError;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, log, &error);
+  auto client = connectRecorded(loop, port, log, &error);
   client.on("ready", [&] {
     while (client.write(pattern(64 * 1024))) {
     }
@@ -376,15 +367,13 @@ TEST_CASE("destroySoon() ends, then destroys once the FIN is out (N11)") {
   asio::io_context loop;
   Log serverLog;
   std::string received;
-  net::Server server({}, loop);
+  net::Server server = recordingServer(loop, serverLog);
   server.on("connection", [&](net::Socket socket) {
-    record(socket, serverLog);
     socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
   });
   const unsigned short port = listenLocal(loop, server);
   Log clientLog;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, clientLog);
+  auto client = connectRecorded(loop, port, clientLog);
   client.on("connect", [&] {
     client.write("goodbye");
     client.destroySoon();
@@ -393,8 +382,7 @@ TEST_CASE("destroySoon() ends, then destroys once the FIN is out (N11)") {
   CHECK(clientLog == Log{"connect", "ready", "finish", "close(false)"});
   CHECK(received == "goodbye");
   CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- writing (N6, N7, N9) ------------------------------------------------------------------------
@@ -407,15 +395,11 @@ TEST_CASE(
   options.pauseOnConnect = true;  // the peer does not read
   net::Server server(options, loop);
   std::optional<net::Socket> peer;
-  std::size_t received = 0;
-  bool patternOk = true;
+  PatternStream received;
   bool peerEnded = false;
   server.on("connection", [&](net::Socket socket) {
     peer = socket;
-    socket.on("data", [&](evnet::Buffer chunk) {
-      patternOk = patternOk && firstPatternMismatch(chunk, received) == chunk.size();
-      received += chunk.size();
-    });
+    socket.on("data", [&](evnet::Buffer chunk) { received.add(chunk); });
     socket.on("end", [&] { peerEnded = true; });
   });
   const unsigned short port = listenLocal(loop, server);
@@ -427,10 +411,7 @@ TEST_CASE(
   bool clientClosed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.on("drain", [&] { ++drains; });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
   client.on("connect", [&] {
     bool below = true;
     while (below && written < (512u << 20)) {
@@ -460,24 +441,21 @@ TEST_CASE(
   peer->resume();
   REQUIRE(runUntil(loop, [&] { return clientClosed && peerEnded; }));
   CHECK(drains == 1);
-  CHECK(received == written);
-  CHECK(patternOk);
+  CHECK(received.size() == written);
+  CHECK(received.intact());
   CHECK(client.bytesWritten() == written);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
     "writes made while connecting are queued and sent after connect "
     "(test-net-connect-buffer.js)") {
   asio::io_context loop;
-  std::string received;
-  bool serverSawEnd = false;
+  Received received;
   net::Server server({}, loop);
   server.on("connection", [&](net::Socket socket) {
     server.close();  // the server stops accepting; this connection lives on
-    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
-    socket.on("end", [&] { serverSawEnd = true; });
+    collect(socket, received);
   });
   bool serverClosed = false;
   server.on("close", [&] { serverClosed = true; });
@@ -508,15 +486,12 @@ TEST_CASE(
   CHECK(client.writableLength() == a.size() + b.size());
 
   bool clientClosed = false;
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
   REQUIRE(runUntil(loop, [&] { return clientClosed && serverClosed; }));
   CHECK(connectHappened);
   CHECK(dataWritten);
-  CHECK(serverSawEnd);
-  CHECK(received == "L'\xC3\x89tat, c'est moi");
+  CHECK(received.ended);
+  CHECK(received.data == "L'\xC3\x89tat, c'est moi");
   CHECK(client.bytesWritten() == a.size() + b.size());
   CHECK(drains == 1);
   CHECK(runToCompletion(loop));
@@ -530,9 +505,8 @@ TEST_CASE(
   options.allowHalfOpen = true;
   std::string request;
   Log serverLog;
-  net::Server server(options, loop);
+  net::Server server = recordingServer(loop, serverLog, options);
   server.on("connection", [&](net::Socket socket) {
-    record(socket, serverLog);
     socket.on("data", [&](evnet::Buffer chunk) { request.append(chunk); });
     socket.on("end", [&, socket]() mutable {
       CHECK(request == "request");
@@ -546,8 +520,7 @@ TEST_CASE(
   Log clientLog;
   std::string response;
   bool finishCallback = false;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, clientLog);
+  auto client = connectRecorded(loop, port, clientLog);
   client.on("data", [&](evnet::Buffer chunk) { response.append(chunk); });
   client.end("request", [&] { finishCallback = true; });  // allowed while connecting
   REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
@@ -555,8 +528,7 @@ TEST_CASE(
   CHECK(clientLog == Log{"connect", "ready", "finish", "data", "end", "close(false)"});
   CHECK(response == "response after the peer's FIN");
   CHECK(serverLog == Log{"data", "end", "finish", "close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -564,17 +536,13 @@ TEST_CASE(
     "destroyed (test-net-allow-half-open.js)") {
   asio::io_context loop;
   Log serverLog;
-  net::Server server({}, loop);
-  server.on("connection", [&](net::Socket socket) {
-    record(socket, serverLog);
-    socket.end(std::string(1024, '\0'));
-  });
+  net::Server server = recordingServer(loop, serverLog);
+  server.on("connection", [](net::Socket socket) { socket.end(std::string(1024, '\0')); });
   const unsigned short port = listenLocal(loop, server);
 
   Log clientLog;
   std::size_t received = 0;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, clientLog);
+  auto client = connectRecorded(loop, port, clientLog);
   client.on("data", [&](evnet::Buffer chunk) { received += chunk.size(); });
   client.on("finish", [&] { CHECK(!client.destroyed()); });
   REQUIRE(runUntil(loop, [&] { return closed(clientLog) && closed(serverLog); }));
@@ -582,22 +550,17 @@ TEST_CASE(
   CHECK(clientLog == Log{"connect", "ready", "data", "end", "finish", "close(false)"});
   // The server got a FIN (an "end"), not a reset.
   CHECK(serverLog == Log{"finish", "end", "close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
     "allowHalfOpen true: after 'end' the socket stays writable until it calls end() "
     "(N17, test-net-connect-options-allowhalfopen.js)") {
   asio::io_context loop;
-  std::string serverReceived;
-  bool serverSawEnd = false;
-  bool serverClosed = false;
+  Received serverReceived;
   net::Server server({}, loop);
   server.on("connection", [&](net::Socket socket) {
-    socket.on("data", [&](evnet::Buffer chunk) { serverReceived.append(chunk); });
-    socket.on("end", [&] { serverSawEnd = true; });
-    socket.on("close", [&](bool) { serverClosed = true; });
+    collect(socket, serverReceived);
     socket.end("hello");
   });
   const unsigned short port = listenLocal(loop, server);
@@ -606,8 +569,7 @@ TEST_CASE(
   options.allowHalfOpen = true;
   Log clientLog;
   bool clientEnded = false;
-  auto client = net::connect(port, "127.0.0.1", {}, options, loop);
-  record(client, clientLog);
+  auto client = connectRecorded(loop, port, clientLog, nullptr, options);
   client.on("end", [&] {
     CHECK(client.readyState() == "writeOnly");
     clientEnded = true;
@@ -617,26 +579,23 @@ TEST_CASE(
   runFor(loop, 20ms);
   CHECK(!client.destroyed());
   CHECK(client.readyState() == "writeOnly");
-  CHECK(!serverSawEnd);
+  CHECK(!serverReceived.ended);
   CHECK(client.write("late reply"));
   client.end();
-  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && serverClosed; }));
+  REQUIRE(runUntil(loop, [&] { return closed(clientLog) && serverReceived.closed; }));
   CHECK(clientLog == Log{"connect", "ready", "data", "end", "finish", "close(false)"});
-  CHECK(serverReceived == "late reply");
-  CHECK(serverSawEnd);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(serverReceived.data == "late reply");
+  CHECK(serverReceived.ended);
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE("write after end() fails with Errc::writeAfterEnd: callback, 'error', close(true) (N7)") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
+    "write after end() fails with Errc::writeAfterEnd: callback, 'error', close(true) (N7)") {
   Log log;
   std::error_code error;
   std::error_code callbackError;
-  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  record(client, log, &error);
+  auto client = connectRecorded(loop, port, log, &error);
   client.on("ready", [&] {
     client.end();
     CHECK(!client.write("too late", [&](std::error_code ec) { callbackError = ec; }));
@@ -645,16 +604,13 @@ TEST_CASE("write after end() fails with Errc::writeAfterEnd: callback, 'error', 
   CHECK(log == Log{"connect", "ready", "finish", "error", "close(true)"});
   CHECK(error == evnet::Errc::writeAfterEnd);
   CHECK(callbackError == evnet::Errc::writeAfterEnd);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "a handle used after close is safe: write fails with Errc::socketDestroyed through its "
     "callback, every other call is harmless") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
   bool clientClosed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.on("connect", [&] { client.end(); });
@@ -675,21 +631,16 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return errors.size() == 2; }));
   CHECK(errors[0] == evnet::Errc::socketDestroyed);
   CHECK(errors[1] == evnet::Errc::socketDestroyed);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
     "write accepts string views, spans, Buffers, and owning strings and vectors by move, and the "
     "bytes arrive in call order") {
   asio::io_context loop;
-  std::string received;
-  bool serverSawEnd = false;
+  Received received;
   net::Server server({}, loop);
-  server.on("connection", [&](net::Socket socket) {
-    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
-    socket.on("end", [&] { serverSawEnd = true; });
-  });
+  server.on("connection", [&](net::Socket socket) { collect(socket, received); });
   const unsigned short port = listenLocal(loop, server);
   bool clientClosed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
@@ -707,26 +658,18 @@ TEST_CASE(
     client.write("k");
     client.end(std::string("l"));
   });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
-  REQUIRE(runUntil(loop, [&] { return clientClosed && serverSawEnd; }));
-  CHECK(received == "abcdefghi" + std::string(100000, 'j') + "kl");
-  CHECK(client.bytesWritten() == received.size());
-  server.close();
-  CHECK(runToCompletion(loop));
+  expectCleanClose(client, clientClosed);
+  REQUIRE(runUntil(loop, [&] { return clientClosed && received.ended; }));
+  CHECK(received.data == "abcdefghi" + std::string(100000, 'j') + "kl");
+  CHECK(client.bytesWritten() == received.data.size());
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("an empty write completes its callback and does not stall the socket") {
   asio::io_context loop;
-  std::string received;
-  bool serverSawEnd = false;
+  Received received;
   net::Server server({}, loop);
-  server.on("connection", [&](net::Socket socket) {
-    socket.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
-    socket.on("end", [&] { serverSawEnd = true; });
-  });
+  server.on("connection", [&](net::Socket socket) { collect(socket, received); });
   const unsigned short port = listenLocal(loop, server);
   int callbacks = 0;
   bool clientClosed = false;
@@ -746,15 +689,11 @@ TEST_CASE("an empty write completes its callback and does not stall the socket")
     }));
     asio::post(loop, [&] { client.end("done"); });
   });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
-  REQUIRE(runUntil(loop, [&] { return clientClosed && serverSawEnd; }));
+  expectCleanClose(client, clientClosed);
+  REQUIRE(runUntil(loop, [&] { return clientClosed && received.ended; }));
   CHECK(callbacks == 3);
-  CHECK(received == "done");
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(received.data == "done");
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -765,16 +704,12 @@ TEST_CASE(
   net::ServerOptions sinkOptions;
   sinkOptions.pauseOnConnect = true;
   std::optional<net::Socket> sinkSide;
-  std::size_t sunk = 0;
-  bool patternOk = true;
+  PatternStream sunk;
   bool sinkEnded = false;
   net::Server sink(sinkOptions, loop);
   sink.on("connection", [&](net::Socket socket) {
     sinkSide = socket;
-    socket.on("data", [&](evnet::Buffer chunk) {
-      patternOk = patternOk && firstPatternMismatch(chunk, sunk) == chunk.size();
-      sunk += chunk.size();
-    });
+    socket.on("data", [&](evnet::Buffer chunk) { sunk.add(chunk); });
     socket.on("end", [&] { sinkEnded = true; });
   });
   const unsigned short sinkPort = listenLocal(loop, sink);
@@ -797,10 +732,7 @@ TEST_CASE(
       client.write(pattern(256 * 1024, offset));
     client.end();
   });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
   // Connected upstream, and paused because the upstream's queue is full: the sink reads nothing.
   REQUIRE(runUntil(
       loop, [&] { return upstream.has_value() && !upstream->pending() && proxySide->isPaused(); }));
@@ -809,8 +741,8 @@ TEST_CASE(
   CHECK(sinkSide->bytesRead() == 0);
   sinkSide->resume();
   REQUIRE(runUntil(loop, [&] { return sinkEnded && clientClosed; }));
-  CHECK(sunk == kSize);
-  CHECK(patternOk);
+  CHECK(sunk.size() == kSize);
+  CHECK(sunk.intact());
   sink.close();
   proxy.close();
   CHECK(runToCompletion(loop));
@@ -841,18 +773,14 @@ TEST_CASE(
   });
   const unsigned short port = listenLocal(loop, server);
 
-  std::size_t received = 0;
-  bool patternOk = true;
+  PatternStream received;
   int pauses = 0;
   bool clientEnded = false;
   bool clientClosed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.on("connect", [&] { client.pause(); });
   client.on("end", [&] { clientEnded = true; });
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
 
   // The server fills the kernel's buffers while the client is paused from its connect on.
   REQUIRE(runUntil(loop, [&] { return throttled; }));
@@ -868,16 +796,15 @@ TEST_CASE(
   bool paused = false;
   client.on("data", [&](evnet::Buffer chunk) {
     CHECK(!paused);
-    patternOk = patternOk && firstPatternMismatch(chunk, received) == chunk.size();
-    received += chunk.size();
+    received.add(chunk);
     if (pauses < 20) {
       client.pause();
       paused = true;
       ++pauses;
-      const std::size_t atPause = received;
+      const std::uint64_t atPause = received.size();
       evnet::setTimeout(
           [&, atPause] {
-            CHECK(received == atPause);
+            CHECK(received.size() == atPause);
             paused = false;
             client.resume();
           },
@@ -888,10 +815,9 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return clientClosed; }));
   CHECK(clientEnded);
   CHECK(pauses > 1);
-  CHECK(received == total);
-  CHECK(patternOk);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(received.size() == total);
+  CHECK(received.intact());
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -918,8 +844,7 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return closed(log); }));
   CHECK(received == "held bytes");
   CHECK(log == Log{"data", "end", "close"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- setTimeout (N4) -------------------------------------------------------------------------
@@ -986,10 +911,7 @@ TEST_CASE(
   // A destroy in the callback form, as the Node test does: it fires once, then never again.
   int callbackTimeouts = 0;
   bool clientClosed = false;
-  client.on("close", [&](bool hadError) {
-    CHECK(!hadError);
-    clientClosed = true;
-  });
+  expectCleanClose(client, clientClosed);
   client.setTimeout(1, [&] {
     ++callbackTimeouts;
     client.destroy();
@@ -1003,18 +925,15 @@ TEST_CASE(
   CHECK(runToCompletion(loop));
 }
 
-TEST_CASE("setTimeout armed while connecting fires on a connection that stays idle (N18)") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "setTimeout armed while connecting fires on a connection that stays idle (N18)") {
   int timeouts = 0;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.setTimeout(50);  // armed before the connection exists
   client.on("timeout", [&] { ++timeouts; });
   REQUIRE(runUntil(loop, [&] { return timeouts == 1; }));
   client.destroy();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- properties (N14, N15, N16)
@@ -1051,8 +970,7 @@ TEST_CASE(
   CHECK(accepted->remoteFamily() == "IPv4");
   CHECK(accepted->localAddress() == "127.0.0.1");
   CHECK(accepted->localPort() == port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("bytesRead and bytesWritten count the bytes of both directions (N15)") {
@@ -1085,8 +1003,7 @@ TEST_CASE("bytesRead and bytesWritten count the bytes of both directions (N15)")
   REQUIRE(accepted.has_value());
   CHECK(accepted->bytesRead() == 1234);
   CHECK(accepted->bytesWritten() == 2468);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -1130,16 +1047,12 @@ TEST_CASE(
   CHECK(client.destroyed());
   CHECK(client.pending());  // Node: no handle any more, so pending again
   CHECK(!client.connecting());
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE(
-    "tcpInfo() reports the round-trip time of a live TCP socket and nothing on Unix "
-    "sockets or after close") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "tcpInfo() reports the round-trip time of a live TCP socket and nothing on Unix "
+                  "sockets or after close") {
   bool echoed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.on("connect", [&] { client.write("ping"); });
@@ -1166,8 +1079,7 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return connected; }));
   CHECK(!unixClient.tcpInfo().has_value());
   unixClient.destroy();
-  unixServer.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, unixServer));
 }
 
 // --- lifetime -----------------------------------------------------------------------------------
@@ -1229,13 +1141,10 @@ TEST_CASE("a socket connects again from its 'close' listener, keeping its listen
   CHECK(listenersReleased);  // the last "close" did not reconnect: its listeners were dropped
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "connect() on an open socket throws; after 'close' (listeners dropped) it connects anew, "
     "and a lookup cut short by destroy() does not reach the new connection") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
-
   auto client = net::connect(port, "localhost", {}, {}, loop);
   CHECK_THROWS_AS(client.connect(port, "127.0.0.1"), std::logic_error);  // still connecting
   int lookups = 0;
@@ -1264,15 +1173,12 @@ TEST_CASE(
   CHECK_THROWS_AS(client.connect(port, "127.0.0.1"), std::logic_error);  // open
   CHECK(client.readyState() == "open");
   client.end();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
   CHECK(client.destroyed());
 }
 
-TEST_CASE("a listener capturing its own socket is released after 'close': no leak") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "a listener capturing its own socket is released after 'close': no leak") {
   bool listenerReleased = false;
   bool clientClosed = false;
   {
@@ -1284,8 +1190,7 @@ TEST_CASE("a listener capturing its own socket is released after 'close': no lea
   }  // only the socket itself holds the handle now, through its listeners
   REQUIRE(runUntil(loop, [&] { return clientClosed; }));
   CHECK(listenerReleased);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -1316,12 +1221,10 @@ TEST_CASE(
   CHECK(runToCompletion(loop));
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "an exception thrown by a 'connect' listener leaves run() and the socket is closed on the next "
     "run") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
   Log log;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   client.on("connect", [] { throw std::runtime_error("connect listener failed"); });
@@ -1332,8 +1235,7 @@ TEST_CASE(
                        std::runtime_error);
   REQUIRE(runUntil(loop, [&] { return closed(log); }));
   CHECK(log == Log{"close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -1342,7 +1244,7 @@ TEST_CASE(
   asio::io_context loop;
   net::Server server = net::createServer(
       [](net::Socket socket) {
-        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+        echoBack(socket);
         socket.on("end", [socket]() mutable { socket.end("bye"); });
       },
       loop);
@@ -1373,16 +1275,13 @@ TEST_CASE(
   CHECK(client.destroyed());
   REQUIRE(runUntil(loop, [&] { return closed(log) && server.getConnections() == 0; }));
   CHECK(log == Log{"close(false)"});
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "an exception thrown by a 'timeout' listener leaves run(), closes that socket, and other "
     "sockets' idle timers keep working") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
   bool connected = false;
   auto a = net::connect(port, "127.0.0.1", {}, {}, loop);
   auto b = net::connect(port, "127.0.0.1", {}, {}, loop);
@@ -1400,8 +1299,7 @@ TEST_CASE(
   CHECK(a.destroyed());
   REQUIRE(runUntil(loop, [&] { return bTimeouts == 1; }));
   b.destroy();
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("destroying the loop with connections open and no handles left is safe") {
@@ -1448,10 +1346,8 @@ TEST_CASE(
 
 // --- coroutines -------------------------------------------------------------------------------
 
-TEST_CASE("co_await forms: connect, write and once<\"data\"> with asio::use_awaitable") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "co_await forms: connect, write and once<\"data\"> with asio::use_awaitable") {
   std::string reply;
   bool closeHadError = true;
   bool done = false;
@@ -1474,8 +1370,7 @@ TEST_CASE("co_await forms: connect, write and once<\"data\"> with asio::use_awai
   if (failure) std::rethrow_exception(failure);
   CHECK(reply == "ping");
   CHECK(!closeHadError);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE("co_await connect to a closed port throws std::system_error with ECONNREFUSED") {
@@ -1500,10 +1395,8 @@ TEST_CASE("co_await connect to a closed port throws std::system_error with ECONN
   CHECK(runToCompletion(loop));
 }
 
-TEST_CASE("co_await write on a destroyed socket throws Errc::socketDestroyed") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
+TEST_CASE_FIXTURE(EchoServerFixture,
+                  "co_await write on a destroyed socket throws Errc::socketDestroyed") {
   std::error_code caught;
   bool done = false;
   asio::co_spawn(
@@ -1523,8 +1416,7 @@ TEST_CASE("co_await write on a destroyed socket throws Errc::socketDestroyed") {
       });
   REQUIRE(runUntil(loop, [&] { return done; }));
   CHECK(caught == evnet::Errc::socketDestroyed);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- interop ------------------------------------------------------------------------------------
@@ -1533,10 +1425,7 @@ TEST_CASE(
     "interop: an evnet client sends 1 MiB to a Node.js net echo server and gets every byte "
     "back") {
   const std::string node = nodeExecutable();
-  if (node.empty()) {
-    MESSAGE("skipped: node is not installed");
-    return;
-  }
+  if (node.empty()) return skipTest("node is not installed");
   asio::io_context loop;
   ChildProcess child(loop, node,
                      {"-e",

@@ -1,5 +1,6 @@
 // Helpers shared by the net tests: running a loop against a deadline (a hang fails the test
-// instead of blocking), patterned data, temporary paths, and a spawned Node.js peer.
+// instead of blocking), patterned data and its checks, echo and clean-close set-ups, temporary
+// paths, and a spawned Node.js peer.
 #ifndef EVNET_TESTS_NET_TEST_UTIL_HPP
 #define EVNET_TESTS_NET_TEST_UTIL_HPP
 
@@ -7,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -20,6 +22,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -111,6 +114,56 @@ inline std::size_t firstPatternMismatch(std::string_view bytes, std::size_t offs
   return bytes.size();
 }
 
+/// A count and an FNV-1a hash of a byte stream: two streams match when both do.
+struct Digest {
+  std::uint64_t count = 0;
+  std::uint64_t hash = 14695981039346656037ull;
+  void add(std::string_view bytes) {
+    for (const char c : bytes) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ull;
+    }
+    count += bytes.size();
+  }
+  friend bool operator==(const Digest&, const Digest&) = default;
+};
+
+/// A patterned stream checked as it arrives in chunks: its digest, and where it first differs
+/// from pattern() (npos while it does not).
+struct PatternStream {
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  Digest digest;
+  std::size_t mismatchAt = npos;
+  void add(std::string_view chunk) {
+    const std::size_t at = firstPatternMismatch(chunk, digest.count);
+    if (mismatchAt == npos && at != chunk.size()) mismatchAt = digest.count + at;
+    digest.add(chunk);
+  }
+  std::uint64_t size() const noexcept { return digest.count; }
+  bool intact() const noexcept { return mismatchAt == npos; }
+};
+
+namespace detail {
+inline void readPatternMore(asio::ip::tcp::socket& socket, PatternStream& into, bool& eof,
+                            const std::shared_ptr<std::vector<char>>& buffer) {
+  socket.async_read_some(asio::buffer(*buffer),
+                         [&socket, &into, &eof, buffer](std::error_code ec, std::size_t n) {
+                           into.add({buffer->data(), n});
+                           if (ec) {
+                             eof = ec == asio::error::eof;
+                             return;
+                           }
+                           readPatternMore(socket, into, eof, buffer);
+                         });
+}
+}  // namespace detail
+
+/// Reads a plain asio socket on its loop into `into` until the stream ends; `eof` is set if it
+/// ended cleanly (EOF rather than an error).
+inline void readPatternToEnd(asio::ip::tcp::socket& socket, PatternStream& into, bool& eof) {
+  detail::readPatternMore(socket, into, eof, std::make_shared<std::vector<char>>(256 * 1024));
+}
+
 /// Listens on host, port 0, runs the loop until "listening" and returns the port.
 inline unsigned short listenLocal(asio::io_context& loop, evnet::net::Server& server,
                                   std::string_view host = "127.0.0.1") {
@@ -121,15 +174,66 @@ inline unsigned short listenLocal(asio::io_context& loop, evnet::net::Server& se
   return server.address().port;
 }
 
+/// Makes the socket write back every chunk it reads.
+inline void echoBack(evnet::net::Socket socket) {
+  socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+}
+
 /// A server that echoes every byte back (and, allowHalfOpen being false, ends when its peer ends).
 inline evnet::net::Server echoServer(asio::io_context& loop,
                                      evnet::net::ServerOptions options = {}) {
   return evnet::net::createServer(
-      options,
-      [](evnet::net::Socket socket) {
-        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-      },
-      loop);
+      options, [](evnet::net::Socket socket) { echoBack(socket); }, loop);
+}
+
+/// Once the client connects, writes `message` and ends; runs the loop until the client closed
+/// (REQUIRE) and returns everything it read: what an echo server sent back.
+inline std::string endAndReadReply(asio::io_context& loop, evnet::net::Socket& client,
+                                   std::string message) {
+  auto reply = std::make_shared<std::string>();
+  auto closed = std::make_shared<bool>(false);
+  client.on("connect", [&client, message = std::move(message)] { client.end(message); });
+  client.on("data", [reply](evnet::Buffer chunk) { reply->append(chunk); });
+  client.on("close", [closed](bool) { *closed = true; });
+  REQUIRE(runUntil(loop, [&] { return *closed; }));
+  return *reply;
+}
+
+/// What a peer sent on one connection, as collect() saw it.
+struct Received {
+  std::string data;
+  bool ended = false;   // its "end" came
+  bool closed = false;  // its "close" came
+};
+
+/// Makes the socket append what it reads to into.data and note its "end" and "close".
+inline void collect(evnet::net::Socket& socket, Received& into) {
+  socket.on("data", [&into](evnet::Buffer chunk) { into.data.append(chunk); });
+  socket.on("end", [&into] { into.ended = true; });
+  socket.on("close", [&into](bool) { into.closed = true; });
+}
+
+/// For TEST_CASE_FIXTURE, the start of many cases: a loop, and on it an echo server (echoServer)
+/// listening on 127.0.0.1 at `port`.
+struct EchoServerFixture {
+  asio::io_context loop;
+  evnet::net::Server server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+};
+
+/// The end of most cases: closes the server, then runs the loop until it has no work left.
+/// False, as runToCompletion, if work was left at the deadline.
+inline bool closeAndRunToCompletion(asio::io_context& loop, evnet::net::Server& server) {
+  server.close();
+  return runToCompletion(loop);
+}
+
+/// Sets `closed` at the socket's "close", checking that it closed without an error.
+inline void expectCleanClose(evnet::net::Socket& socket, bool& closed) {
+  socket.on("close", [&closed](bool hadError) {
+    CHECK(!hadError);
+    closed = true;
+  });
 }
 
 /// A port on 127.0.0.1 that nobody listens on (bound, then released).
@@ -138,6 +242,10 @@ inline unsigned short closedPort() {
   asio::ip::tcp::acceptor acceptor(context, {asio::ip::make_address("127.0.0.1"), 0});
   return acceptor.local_endpoint().port();
 }
+
+/// Reports a skipped case (a missing tool or facility); the caller returns right after it:
+/// `if (!available) return skipTest("why");`.
+inline void skipTest(std::string_view why) { MESSAGE("skipped: ", std::string(why)); }
 
 /// Whether ::1 can be bound here (IPv6 tests skip otherwise).
 inline bool hasIPv6Loopback() {

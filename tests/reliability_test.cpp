@@ -74,20 +74,6 @@ bool underUBSan() { return &__ubsan_handle_dynamic_type_cache_miss != nullptr; }
 constexpr std::size_t kHighWaterMark = net::SocketOptions{}.highWaterMark;
 constexpr std::size_t kReadChunk = evnet::detail::LoopService::kReadBufferSize;
 
-// A count and an FNV-1a hash of a byte stream: two streams match when both do.
-struct Digest {
-  std::uint64_t count = 0;
-  std::uint64_t hash = 14695981039346656037ull;
-  void add(std::string_view bytes) {
-    for (const char c : bytes) {
-      hash ^= static_cast<unsigned char>(c);
-      hash *= 1099511628211ull;
-    }
-    count += bytes.size();
-  }
-  friend bool operator==(const Digest&, const Digest&) = default;
-};
-
 Digest patternDigest(std::size_t size) {
   Digest digest;
   digest.add(pattern(size));
@@ -137,32 +123,26 @@ class HealthyClient {
     socket_ = net::connect(port, "127.0.0.1", {}, {}, loop);
     socket_.on("connect", [this] { pump(); });
     socket_.on("drain", [this] { pump(); });
-    socket_.on("data", [this](evnet::Buffer data) {
-      const std::string_view bytes(data);
-      if (mismatchAt_ == npos && firstPatternMismatch(bytes, received_.count) != bytes.size())
-        mismatchAt_ = received_.count + firstPatternMismatch(bytes, received_.count);
-      received_.add(bytes);
-    });
+    socket_.on("data", [this](evnet::Buffer data) { received_.add(data); });
     socket_.on("error", [this](std::error_code ec) { error_ = ec; });
     socket_.on("close", [this](bool) { closed_ = true; });
   }
   HealthyClient(const HealthyClient&) = delete;
   HealthyClient& operator=(const HealthyClient&) = delete;
 
-  bool done() const { return received_.count >= total_ || closed_; }
+  bool done() const { return received_.size() >= total_ || closed_; }
   bool closed() const { return closed_; }
   void check() const {
     CHECK(!error_);
     CHECK(!closed_);
     CHECK(sent_.count == total_);
-    CHECK(received_.count == total_);
-    CHECK(received_ == sent_);
-    CHECK(mismatchAt_ == npos);
+    CHECK(received_.size() == total_);
+    CHECK(received_.digest == sent_);
+    CHECK(received_.intact());
   }
   net::Socket& socket() { return socket_; }
 
  private:
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   void pump() {
     while (sent_.count < total_) {
       std::string bytes = pattern(std::min(chunk_, total_ - sent_.count), sent_.count);
@@ -175,8 +155,7 @@ class HealthyClient {
   std::size_t total_;
   std::size_t chunk_;
   Digest sent_;
-  Digest received_;
-  std::size_t mismatchAt_ = npos;
+  PatternStream received_;
   std::error_code error_;
   bool closed_ = false;
 };
@@ -188,6 +167,15 @@ void checkServes(asio::io_context& loop, unsigned short port) {
   client.check();
   client.socket().destroy();
   REQUIRE(runUntil(loop, [&] { return client.closed(); }));
+}
+
+// The end of the cases whose server is not an echo server: once its connections are gone, it is
+// made one, and it still serves.
+void checkServesAsEcho(asio::io_context& loop, net::Server& server, unsigned short port) {
+  REQUIRE(runUntil(loop, [&] { return server.getConnections() == 0; }));
+  server.removeAllListeners("connection");
+  server.on("connection", echoBack);
+  checkServes(loop, port);
 }
 
 // A blocking-connected asio socket (loopback connects complete in the backlog, no waiting on
@@ -414,8 +402,7 @@ TEST_CASE(
   CHECK(fixture.server.getConnections() == 1);  // the healthy client only
   checkServes(loop, port);
   healthy.socket().destroy();
-  fixture.server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, fixture.server));
   CHECK(fixture.server.getConnections() == 0);
 }
 
@@ -470,8 +457,7 @@ TEST_CASE(
   CHECK(fixture.server.getConnections() == 1);
   checkServes(loop, port);
   healthy.socket().destroy();
-  fixture.server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, fixture.server));
 }
 
 TEST_CASE(
@@ -513,8 +499,7 @@ TEST_CASE(
   CHECK(fixture.server.getConnections() == 1);
   checkServes(loop, port);
   healthy.socket().destroy();
-  fixture.server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, fixture.server));
 }
 
 // --- 2. slow readers -----------------------------------------------------------------------------
@@ -562,41 +547,20 @@ TEST_CASE(
   CHECK(produced == producedWhileStalled);  // and stays stopped while nobody reads
   MESSAGE("stalled after producing ", producedWhileStalled, " bytes");
 
-  Digest received;
-  std::size_t mismatchAt = kTotal;
-  std::vector<char> buffer(256 * 1024);
+  PatternStream received;
   bool eof = false;
-  std::function<void()> readMore = [&] {
-    reader.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t n) {
-      const std::string_view bytes(buffer.data(), n);
-      if (mismatchAt == kTotal && firstPatternMismatch(bytes, received.count) != n)
-        mismatchAt = received.count + firstPatternMismatch(bytes, received.count);
-      received.add(bytes);
-      if (ec) {
-        eof = ec == asio::error::eof;
-        return;
-      }
-      readMore();
-    });
-  };
-  readMore();
+  readPatternToEnd(reader, received, eof);
   REQUIRE(runUntil(loop, [&] { return eof; }));
-  CHECK(received == patternDigest(kTotal));
-  CHECK(mismatchAt == kTotal);
+  CHECK(received.digest == patternDigest(kTotal));
+  CHECK(received.intact());
   CHECK(maxQueued <= kHighWaterMark + kChunk);
   MESSAGE("largest queue seen: ", maxQueued, " bytes");
 
   sampler.clear();
   reader.close();
   producerSocket = net::Socket();
-  REQUIRE(runUntil(loop, [&] { return server.getConnections() == 0; }));
-  server.removeAllListeners("connection");
-  server.on("connection", [](net::Socket socket) {
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-  });
-  checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  checkServesAsEcho(loop, server, port);
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 TEST_CASE(
@@ -642,30 +606,15 @@ TEST_CASE(
   CHECK(readWhileStalled < kTotal);
   MESSAGE("source paused after ", readWhileStalled, " bytes");
 
-  Digest received;
-  std::size_t mismatchAt = kTotal;
-  std::vector<char> buffer(256 * 1024);
+  PatternStream received;
   bool eof = false;
-  std::function<void()> readMore = [&] {
-    slow.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t n) {
-      const std::string_view bytes(buffer.data(), n);
-      if (mismatchAt == kTotal && firstPatternMismatch(bytes, received.count) != n)
-        mismatchAt = received.count + firstPatternMismatch(bytes, received.count);
-      received.add(bytes);
-      if (ec) {
-        eof = ec == asio::error::eof;
-        return;
-      }
-      readMore();
-    });
-  };
-  readMore();
+  readPatternToEnd(slow, received, eof);
   // Everything arrived: the source's end now ends the destination (pipe), so EOF follows.
-  REQUIRE(runUntil(loop, [&] { return received.count >= kTotal; }));
+  REQUIRE(runUntil(loop, [&] { return received.size() >= kTotal; }));
   fast.socket().end();
   REQUIRE(runUntil(loop, [&] { return eof; }));
-  CHECK(received == patternDigest(kTotal));
-  CHECK(mismatchAt == kTotal);
+  CHECK(received.digest == patternDigest(kTotal));
+  CHECK(received.intact());
   CHECK(maxDestQueued <= kHighWaterMark + kReadChunk);
   CHECK(maxFastQueued <= kHighWaterMark + 64 * 1024);
   MESSAGE("largest destination queue seen: ", maxDestQueued, " bytes");
@@ -673,14 +622,8 @@ TEST_CASE(
   sampler.clear();
   slow.close();
   dest = source = net::Socket();
-  REQUIRE(runUntil(loop, [&] { return server.getConnections() == 0; }));
-  server.removeAllListeners("connection");
-  server.on("connection", [](net::Socket socket) {
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-  });
-  checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  checkServesAsEcho(loop, server, port);
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- 3. descriptor exhaustion ------------------------------------------------------------------
@@ -691,8 +634,7 @@ TEST_CASE(
   if (underUBSan()) {
     // UBSan's vptr check opens a pipe to probe memory, and reports false errors when no
     // descriptor is left; this case runs in the builds without UBSan.
-    MESSAGE("skipped: UBSan cannot run with every file descriptor taken");
-    return;
+    return skipTest("UBSan cannot run with every file descriptor taken");
   }
   Child child([]() -> std::string {
     std::string failures;
@@ -705,9 +647,7 @@ TEST_CASE(
 
     asio::io_context loop;
     net::Server server({}, loop);
-    server.on("connection", [](net::Socket socket) {
-      socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
-    });
+    server.on("connection", echoBack);
     bool listening = false;
     server.listen(0, "127.0.0.1", [&] { listening = true; });
     if (!expect(childRunUntil(
@@ -799,16 +739,14 @@ TEST_CASE(
 
 // --- 4. churn ----------------------------------------------------------------------------------
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "connection churn: connect/exchange/close cycles leave no connection, no descriptor and no "
     "memory behind") {
   // The issue asks for 50,000 cycles: EVNET_CHURN=50000. CI runs 5,000 to stay fast.
   const std::size_t cycles = envSize("EVNET_CHURN", 5000);
   static constexpr std::size_t kConcurrent = 16;
   static constexpr std::size_t kMessage = 100;
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
   const std::size_t descriptorsAtStart = openDescriptors();
 
   std::size_t started = 0;
@@ -866,8 +804,7 @@ TEST_CASE(
     CHECK(rssAfter <= rssAfterWarmUp + 8 * 1024);
   }
   checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
   CHECK(openDescriptors() == descriptorsAtStart - 1);  // the listening socket is gone too
 }
 
@@ -961,8 +898,7 @@ TEST_CASE("many concurrent connections (clients in a forked child), each exchang
   CHECK(peak == many);  // every connection was open at once
   REQUIRE(runUntil(loop, [&] { return server.getConnections() == 0; }));
   checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- 6. a listener that throws -----------------------------------------------------------------
@@ -1008,8 +944,7 @@ TEST_CASE(
   checkServes(loop, port);
   healthy.socket().destroy();
   REQUIRE(runUntil(loop, [&] { return tracked[healthyPort].expired(); }));
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- 7. idle peers -----------------------------------------------------------------------------
@@ -1026,7 +961,7 @@ TEST_CASE(
       ++timeouts;
       socket.destroy();
     });
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    echoBack(socket);
   });
   const unsigned short port = listenLocal(loop, server);
 
@@ -1082,18 +1017,15 @@ TEST_CASE(
   active.socket().destroy();
   REQUIRE(runUntil(loop, [&] { return server.getConnections() == 0; }));
   checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- 8. closing the server, destroying the loop -------------------------------------------------
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
     "server close() with live connections: new connections are refused, the live ones finish "
     "their exchange, 'close' waits for them, and listening again serves") {
-  asio::io_context loop;
-  net::Server server = echoServer(loop);
-  const unsigned short port = listenLocal(loop, server);
   HealthyClient a(loop, port, 4 * 1024 * 1024);
   HealthyClient b(loop, port, 4 * 1024 * 1024);
   REQUIRE(runUntil(loop, [&] { return server.getConnections() == 2; }));
@@ -1125,8 +1057,7 @@ TEST_CASE(
   server.listen(port, "127.0.0.1", [&] { listening = true; });
   REQUIRE(runUntil(loop, [&] { return listening; }));
   checkServes(loop, port);
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 namespace {
@@ -1190,8 +1121,7 @@ TEST_CASE(
   asio::io_context loop;
   net::Server server = echoServer(loop);
   checkServes(loop, listenLocal(loop, server));
-  server.close();
-  CHECK(runToCompletion(loop));
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // The loop's shutdown drops pending write callbacks too: one that captures its own socket, as
