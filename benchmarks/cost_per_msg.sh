@@ -32,7 +32,10 @@
 # --keep leaves the callgrind and strace outputs in DIR/cost_per_msg/ (for callgrind_annotate).
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script=cost_per_msg.sh
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 build_dir=build/bench
 results_dir=benchmarks/results
 short=20000
@@ -56,18 +59,15 @@ while (($#)); do
     --node) with_node=1 ;;
     --keep) keep=1 ;;
     -h | --help) usage ;;
-    *) echo "cost_per_msg.sh: unknown argument '$1'" >&2; usage ;;
+    *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-((long > short)) || { echo "cost_per_msg.sh: --long must exceed --short" >&2; exit 2; }
-
-cd "$repo_root"
-[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
-[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
+((long > short)) || { echo "$script: --long must exceed --short" >&2; exit 2; }
+absolute build_dir results_dir
 
 for tool in valgrind strace; do
-  command -v "$tool" >/dev/null || { echo "cost_per_msg.sh: $tool is required" >&2; exit 1; }
+  command -v "$tool" >/dev/null || die "$tool is required"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ fi
 loadgen=$build_dir/benchmarks/loadgen
 for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
   "$build_dir/benchmarks/evnet_echo_server" "$build_dir/examples/echo_server"; do
-  [[ -x $bin ]] || { echo "cost_per_msg.sh: $bin is missing (build it first)" >&2; exit 1; }
+  [[ -x $bin ]] || die "$bin is missing (build it first)"
 done
 
 servers=(asio evnet evnet+timeout)
@@ -91,7 +91,7 @@ declare -A server_cmd=(
   [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000"
 )
 if ((with_node)); then
-  command -v node >/dev/null || { echo "cost_per_msg.sh: node not found" >&2; exit 1; }
+  command -v node >/dev/null || die "node not found"
   servers+=(node)
   server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
 fi
@@ -104,15 +104,6 @@ declare -A scenario_args=(
 )
 declare -A scenario_label=([echo_c50]="echo c=50" [pipeline_c50]="pipeline c=50 d=16")
 declare -A scenario_scale=([echo_c50]=1 [pipeline_c50]=5) # message counts: --short/--long times this
-
-work_dir=$(mktemp -d)
-current_pid=
-cleanup() {
-  if [[ -n $current_pid ]]; then kill -KILL "$current_pid" 2>/dev/null || true; fi
-  rm -rf "$work_dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------------------------------------
 # One measured run
@@ -137,18 +128,9 @@ measure() {
       ;;
   esac
   wrapper=$!
-  current_pid=$wrapper
-  for _ in $(seq 600); do # node under valgrind needs ~20 s to start
-    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$stdout")
-    [[ -n $port ]] && break
-    kill -0 "$wrapper" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z $port ]]; then
-    echo "cost_per_msg.sh: '$name' under $tool did not start listening" >&2
-    cat "$stderr" >&2
-    exit 1
-  fi
+  started "$wrapper"
+  # node under valgrind needs ~20 s to start
+  port=$(listening_port "$wrapper" "$stdout" "$stderr" "$name under $tool" 600)
   # valgrind runs the server in its own process; strace runs it as its child.
   if [[ $tool == strace ]]; then
     pid=$(cut -d' ' -f1 "/proc/$wrapper/task/$wrapper/children")
@@ -160,7 +142,7 @@ measure() {
     --messages "$n" --timeout 120 >"$work_dir/loadgen.out" 2>"$work_dir/loadgen.err" ||
     status=$?
   if ((status != 0)); then
-    echo "cost_per_msg.sh: FAILED: loadgen against '$name' under $tool (exit $status)" >&2
+    echo "$script: FAILED: loadgen against '$name' under $tool (exit $status)" >&2
     cat "$work_dir/loadgen.err" >&2
     exit 1
   fi
@@ -169,14 +151,10 @@ measure() {
     kill -0 "$wrapper" 2>/dev/null || break
     sleep 0.1
   done
-  if kill -0 "$wrapper" 2>/dev/null; then
-    echo "cost_per_msg.sh: '$name' under $tool did not exit on SIGTERM" >&2
-    exit 1
-  fi
+  kill -0 "$wrapper" 2>/dev/null && die "'$name' under $tool did not exit on SIGTERM"
   wait "$wrapper" || true
-  current_pid=
   echo "    $tool, $n messages: $((SECONDS - began)) s" >&2
-  [[ -s $out ]] || { echo "cost_per_msg.sh: $tool wrote no output for '$name'" >&2; exit 1; }
+  [[ -s $out ]] || die "$tool wrote no output for '$name'"
 }
 
 # full_speed_syscalls NAME SCENARIO: system calls per message with the server at full speed,
@@ -191,15 +169,11 @@ full_speed_syscalls() {
     return
   fi
   # shellcheck disable=SC2086
-  ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/fast.stdout" 2>/dev/null &
+  ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/fast.stdout" \
+    2>"$work_dir/fast.stderr" &
   pid=$!
-  current_pid=$pid
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$work_dir/fast.stdout")
-    [[ -n $port ]] && break
-    sleep 0.05
-  done
-  [[ -n $port ]] || { echo "cost_per_msg.sh: '$name' did not start" >&2; exit 1; }
+  started "$pid"
+  port=$(listening_port "$pid" "$work_dir/fast.stdout" "$work_dir/fast.stderr" "$name")
   for n in $((short * scale)) $((long * scale)); do
     perf stat -e raw_syscalls:sys_enter -x, -o "$work_dir/perf.$n" -p "$pid" &
     local perf_pid=$!
@@ -215,7 +189,6 @@ full_speed_syscalls() {
   done
   kill -TERM "$pid"
   wait "$pid" || true
-  current_pid=
   per_msg "${total[$((short * scale))]}" "${total[$((long * scale))]}" $(((long - short) * scale))
 }
 
@@ -228,21 +201,12 @@ per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
 
 # per_msg SHORT_TOTAL LONG_TOTAL MESSAGES: the difference per message.
 per_msg() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Runs
 
-# evnet_version: the commit the headers come from, and whether include/ has local changes.
-evnet_version() {
-  local commit
-  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
-  git -C "$repo_root" diff --quiet HEAD -- include 2>/dev/null || commit+=" + uncommitted changes"
-  echo "$commit"
-}
-
 declare -A instr sys fast breakdown counts
-load_before=$(cut -d' ' -f1 /proc/loadavg)
+load_before=$(load_average)
 started=$SECONDS
 for scenario in "${scenarios[@]}"; do
   scale=${scenario_scale[$scenario]}
@@ -276,8 +240,6 @@ elapsed=$((SECONDS - started))
 # ---------------------------------------------------------------------------------------------
 # Table
 
-compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
-compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
 mkdir -p "$results_dir"
 report=$results_dir/cost_per_msg.md
 {
@@ -286,9 +248,9 @@ report=$results_dir/cost_per_msg.md
   echo "User-space instructions (\`valgrind --tool=callgrind\`, Ir) and system calls" \
     "(\`strace -c -f\`) per echoed 64-byte message: (long run − short run) / (difference in" \
     "messages), so start-up cancels; messages: $(for sc in "${scenarios[@]}"; do
-      printf '%s: %s; ' "${scenario_label[$sc]}" "${counts[$sc]}"; done)$(date -u +%Y-%m-%d), $(uname -srm)," \
-    "$(nproc) CPUs, ${compiler:-unknown compiler}, Release; $(valgrind --version)," \
-    "$(strace -V | head -n 1 | sed 's/ -- version//'); evnet $(evnet_version);" \
+      printf '%s: %s; ' "${scenario_label[$sc]}" "${counts[$sc]}"; done)$(date -u +%Y-%m-%d)," \
+    "$(machine "$build_dir"), Release; $(valgrind --version)," \
+    "$(strace -V | head -n 1 | sed 's/ -- version//'); evnet $(evnet_version include examples/echo_server.cpp);" \
     "load average $load_before before. Took ${elapsed} s."
   echo
   echo "strace stops the server at every call, which gives peers time to answer and changes how" \

@@ -17,7 +17,10 @@
 # benchmarks/results). Takes ~20 seconds.
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script=idle_memory.sh
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 build_dir=build/bench
 results_dir=benchmarks/results
 connections=10000
@@ -37,21 +40,17 @@ while (($#)); do
     --hold) (($# >= 2)) || usage; hold=$2; shift ;;
     --no-build) no_build=1 ;;
     -h | --help) usage ;;
-    *) echo "idle_memory.sh: unknown argument '$1'" >&2; usage ;;
+    *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-
-cd "$repo_root"
-[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
-[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
+absolute build_dir results_dir
 
 wanted_files=$((connections + 1024))
 hard_limit=$(ulimit -Hn)
 if [[ $hard_limit != unlimited ]] && ((hard_limit < wanted_files)); then
-  echo "idle_memory.sh: the hard open-file limit is $hard_limit; $connections connections" \
-    "need $wanted_files (raise it, or pass a smaller --connections)" >&2
-  exit 1
+  die "the hard open-file limit is $hard_limit; $connections connections need" \
+    "$wanted_files (raise it, or pass a smaller --connections)"
 fi
 ulimit -n "$wanted_files"
 
@@ -63,7 +62,7 @@ fi
 loadgen=$build_dir/benchmarks/loadgen
 for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
   "$build_dir/benchmarks/evnet_echo_server"; do
-  [[ -x $bin ]] || { echo "idle_memory.sh: $bin is missing (build it first)" >&2; exit 1; }
+  [[ -x $bin ]] || die "$bin is missing (build it first)"
 done
 
 servers=(asio evnet evnet+timeout)
@@ -76,66 +75,35 @@ if command -v node >/dev/null; then
   servers+=(node)
   server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
 else
-  echo "idle_memory.sh: node not found; Node.js is left out" >&2
+  echo "$script: node not found; Node.js is left out" >&2
 fi
 
-work_dir=$(mktemp -d)
-current_pid=
-stop_server() {
-  [[ -n $current_pid ]] || return 0
-  kill -TERM "$current_pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$current_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$current_pid" 2>/dev/null || true
-  wait "$current_pid" 2>/dev/null || true
-  current_pid=
-}
-cleanup() {
-  stop_server
-  rm -rf "$work_dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 declare -A before after
-started=$SECONDS
+began=$SECONDS
 for name in "${servers[@]}"; do
   # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
   ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/server.out" 2>"$work_dir/server.err" &
-  current_pid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$work_dir/server.out")
-    [[ -n $port ]] && break
-    kill -0 "$current_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z $port ]]; then
-    echo "idle_memory.sh: server '$name' did not report 'listening on <host>:<port>'" >&2
-    cat "$work_dir/server.err" >&2
-    exit 1
-  fi
+  pid=$!
+  started "$pid"
+  port=$(listening_port "$pid" "$work_dir/server.out" "$work_dir/server.err" "$name")
   sleep 0.2 # let it settle (node finishes loading after it listens)
   status=0
   line=$("$loadgen" --host 127.0.0.1 --port "$port" --mode idle --connections "$connections" \
-    --size 64 --duration "$hold" --timeout 30 --server-pid "$current_pid" \
+    --size 64 --duration "$hold" --timeout 30 --server-pid "$pid" \
     2>"$work_dir/loadgen.err") || status=$?
   if ((status != 0)) || [[ $line != RESULT* ]]; then
-    echo "idle_memory.sh: FAILED: loadgen --mode idle against '$name' (exit $status)" >&2
+    echo "$script: FAILED: loadgen --mode idle against '$name' (exit $status)" >&2
     cat "$work_dir/loadgen.err" >&2
     exit 1
   fi
   before[$name]=$(sed -n 's/.* server_rss_kb_start=\([0-9]*\).*/\1/p' <<<"$line")
   after[$name]=$(sed -n 's/.* server_rss_kb_end=\([0-9]*\).*/\1/p' <<<"$line")
   echo "  $name: VmRSS ${before[$name]} kB -> ${after[$name]} kB" >&2
-  stop_server
+  stop_pid "$pid"
 done
-elapsed=$((SECONDS - started))
+elapsed=$((SECONDS - began))
 
 per_conn() { awk -v a="$1" -v b="$2" -v n="$connections" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 mkdir -p "$results_dir"
 report=$results_dir/idle_memory.md

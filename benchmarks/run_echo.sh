@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run_echo.sh — the echo servers side by side: raw asio, evnet and Node.js under one load.
 #
-#   benchmarks/run_echo.sh [--quick] [--build-dir DIR] [--results DIR] [--evnet BIN]
-#                          [--timeout MS] [--no-idle] [--no-chart]
+#   benchmarks/run_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--results DIR]
+#                          [--evnet BIN] [--timeout MS] [--no-control] [--no-idle] [--no-chart]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds
 # loadgen, asio_echo_server and evnet_echo_server with `cmake --build DIR`; if that fails,
@@ -12,14 +12,18 @@
 #
 # Starts every server once on an ephemeral port (each must accept --port 0 --host 127.0.0.1
 # and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs on CPU 1 when
-# there are two CPUs, then runs the scenarios
+# there are two CPUs: raw asio, "control" (a second process of the raw asio server, unless
+# --no-control), evnet and Node. Then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
-# for every server in turn, rotating the order of the servers from round to round, 3 rounds
-# (1 with --quick). Prints the median of each figure, its ratio to raw asio and to Node, and
-# the server's CPU seconds per million messages (utime + stime from /proc/PID/stat over the
-# measured window; in stream mode a message is a 16 KiB chunk, in connect mode a connection),
-# a steadier figure than throughput on a shared machine. Any loadgen failure (a wrong echo, a
-# premature close, a refused connection) aborts the run.
+# for every server in turn, rotating the order of the servers from round to round, --rounds
+# rounds (5; 1 with --quick) of 0.5 s warm-up + 1.5 s. Prints the median of each figure, the
+# median over the rounds of its ratio to raw asio and to Node within a round, the range of the
+# ratio to asio, and the server's CPU seconds per million messages (utime + stime from
+# /proc/PID/stat over the measured window; in stream mode a message is a 16 KiB chunk, in
+# connect mode a connection), a steadier figure than throughput on a shared machine. The
+# control's ratio to asio shows how far this machine's noise alone moves two identical
+# servers apart. Any loadgen failure (a wrong echo, a premature close, a refused connection)
+# aborts the run.
 #
 # Then (unless --no-idle) benchmarks/idle_memory.sh: resident memory per idle connection
 # with 10,000 connections to each server.
@@ -30,46 +34,48 @@
 # it), idle_memory.md, and performance.md: echo.md, idle_memory.md and, if present, the
 # cost_per_msg.md of benchmarks/cost_per_msg.sh, in one file for the README.
 #
-# Full run ~4.5 minutes, --quick ~50 seconds (after the build).
+# Full run ~4 minutes, --quick ~45 seconds (after the build).
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script=run_echo.sh
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 build_dir=build/bench
 results_dir=benchmarks/results
 evnet_bin=
 evnet_timeout=0
-quick=0 idle=1 chart=1
+rounds=
+quick=0 idle=1 chart=1 control=1
 
 usage() {
-  echo "usage: $0 [--quick] [--build-dir DIR] [--results DIR] [--evnet BIN] [--timeout MS]" \
-    "[--no-idle] [--no-chart]" >&2
+  echo "usage: $0 [--quick] [--rounds N] [--build-dir DIR] [--results DIR] [--evnet BIN]" \
+    "[--timeout MS] [--no-control] [--no-idle] [--no-chart]" >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
     --quick) quick=1 ;;
+    --rounds) (($# >= 2)) || usage; rounds=$2; shift ;;
     --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
     --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
     --evnet) (($# >= 2)) || usage; evnet_bin=$2; shift ;;
     --timeout) (($# >= 2)) || usage; evnet_timeout=$2; shift ;;
+    --no-control) control=0 ;;
     --no-idle) idle=0 ;;
     --no-chart) chart=0 ;;
     -h | --help) usage ;;
-    *) echo "run_echo.sh: unknown argument '$1'" >&2; usage ;;
+    *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-
-cd "$repo_root"
-[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
-[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
-[[ -z $evnet_bin || $evnet_bin == /* ]] || evnet_bin=$PWD/$evnet_bin
+absolute build_dir results_dir evnet_bin
 
 if ((quick)); then
-  rounds=1 warmup=0.5 duration=1.5 idle_hold=0.5
+  rounds=${rounds:-1} warmup=0.3 duration=1.2 idle_hold=0.5
 else
-  rounds=3 warmup=1 duration=4 idle_hold=2
+  rounds=${rounds:-5} warmup=0.5 duration=1.5 idle_hold=2
 fi
 run_started=$SECONDS
 
@@ -93,76 +99,53 @@ find_bin() {
 }
 
 if ! build; then
-  echo "run_echo.sh: building in $build_dir failed; using the binaries already there" >&2
+  echo "$script: building in $build_dir failed; using the binaries already there" >&2
 fi
 loadgen=$(find_bin loadgen)
 asio_bin=$(find_bin asio_echo_server)
-[[ -n $loadgen ]] || { echo "run_echo.sh: no loadgen in $build_dir" >&2; exit 1; }
-[[ -n $asio_bin ]] || { echo "run_echo.sh: no asio_echo_server in $build_dir" >&2; exit 1; }
+[[ -n $loadgen ]] || die "no loadgen in $build_dir"
+[[ -n $asio_bin ]] || die "no asio_echo_server in $build_dir"
 [[ -n $evnet_bin ]] || evnet_bin=$(find_bin evnet_echo_server)
 [[ -n $evnet_bin ]] || evnet_bin=$(find_bin echo_server)
 
 # ---------------------------------------------------------------------------------------------
 # Servers
 
+# "control" is a second process of the raw asio server, measured like the others: its ratio
+# to asio is what this machine's noise alone makes of two identical servers.
 servers=(asio)
 declare -A server_cmd=([asio]="$asio_bin")
+if ((control)); then
+  servers+=(control)
+  server_cmd[control]=$asio_bin
+fi
 if [[ -n $evnet_bin ]]; then
-  [[ -x $evnet_bin ]] || { echo "run_echo.sh: $evnet_bin is not executable" >&2; exit 1; }
+  [[ -x $evnet_bin ]] || die "$evnet_bin is not executable"
   servers+=(evnet)
   server_cmd[evnet]=$evnet_bin
   ((evnet_timeout == 0)) || server_cmd[evnet]+=" --timeout $evnet_timeout"
 else
-  echo "run_echo.sh: no evnet echo server in $build_dir; evnet is left out" >&2
+  echo "$script: no evnet echo server in $build_dir; evnet is left out" >&2
 fi
 if command -v node >/dev/null; then
   servers+=(node)
   server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
 else
-  echo "run_echo.sh: node not found; Node.js is left out" >&2
+  echo "$script: node not found; Node.js is left out" >&2
 fi
 
-server_pin=() loadgen_pin=()
-if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0) loadgen_pin=(taskset -c 1)
-fi
-
-work_dir=$(mktemp -d)
-started_pids=()
 declare -A server_pid server_port
-
-cleanup() {
-  local pid
-  for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${started_pids[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work_dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # start_server NAME: starts it, waits for its "listening on" line, records its pid and port.
 start_server() {
-  local name=$1 out=$work_dir/$1.out pid port=''
+  local name=$1 pid
   # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
-  "${server_pin[@]}" ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$out" 2>"$work_dir/$name.err" &
+  "${server_pin[@]}" ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/$name.out" \
+    2>"$work_dir/$name.err" &
   pid=$!
-  started_pids+=("$pid")
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z $port ]]; then
-    echo "run_echo.sh: server '$name' did not report 'listening on <host>:<port>'" >&2
-    cat "$work_dir/$name.err" >&2
-    exit 1
-  fi
+  started "$pid"
+  server_port[$name]=$(listening_port "$pid" "$work_dir/$name.out" "$work_dir/$name.err" "$name")
   server_pid[$name]=$pid
-  server_port[$name]=$port
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -196,30 +179,30 @@ log=$results_dir/echo.log
 run_one() {
   local name=$1 scenario=$2 line status=0
   # shellcheck disable=SC2086  # scenario_args holds several flags
-  line=$("${loadgen_pin[@]}" "$loadgen" --host 127.0.0.1 --port "${server_port[$name]}" \
+  line=$("${client_pin[@]}" "$loadgen" --host 127.0.0.1 --port "${server_port[$name]}" \
     ${scenario_args[$scenario]} --warmup "$warmup" --duration "$duration" \
     --server-pid "${server_pid[$name]}" 2>"$work_dir/loadgen.err") || status=$?
   if ((status != 0)) || [[ $line != RESULT* ]]; then
-    echo "run_echo.sh: FAILED: loadgen against '$name' in scenario $scenario (exit $status)" >&2
+    echo "$script: FAILED: loadgen against '$name' in scenario $scenario (exit $status)" >&2
     cat "$work_dir/loadgen.err" >&2
     exit 1
   fi
   echo "server=$name scenario=$scenario $line" >>"$log"
   results["$name $scenario"]+="$line"$'\n'
-  printf '  %-13s %-6s %s=%s p99_us=%s server_cpu_s=%s\n' "$scenario" "$name" \
+  printf '  %-13s %-7s %s=%s p99_us=%s server_cpu_s=%s\n' "$scenario" "$name" \
     "${scenario_metric[$scenario]}" "$(field "${scenario_metric[$scenario]}" "$line")" \
     "$(field p99_us "$line")" "$(field server_cpu_s "$line")" >&2
 }
 
-load_before=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
-  echo "run_echo.sh: WARNING: the machine is busy (load average $load_before);" \
+load_before=$(load_average)
+if busy "$load_before"; then
+  echo "$script: WARNING: the machine is busy (load average $load_before);" \
     "the figures will be noisy" >&2
 fi
 
 for name in "${servers[@]}"; do start_server "$name"; done
 echo "servers: $(for n in "${servers[@]}"; do printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
-echo "pinning: server ${server_pin[*]:-none}, loadgen ${loadgen_pin[*]:-none};" \
+echo "pinning: server ${server_pin[*]:-none}, loadgen ${client_pin[*]:-none};" \
   "$rounds round(s) of ${warmup}s warm-up + ${duration}s" >&2
 
 count=${#servers[@]}
@@ -231,15 +214,10 @@ for ((round = 0; round < rounds; round++)); do
     done
   done
 done
-load_after=$(cut -d' ' -f1 /proc/loadavg)
+load_after=$(load_average)
 
 # ---------------------------------------------------------------------------------------------
 # Table
-
-median() {
-  sort -g | awk '{v[NR] = $1} END {
-    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # per_round KEY "server scenario": KEY of each round, one per line, in round order.
 per_round() {
@@ -252,13 +230,11 @@ per_round() {
 # median_of KEY "server scenario": the median of KEY over the rounds.
 median_of() { per_round "$1" "$2" | median; }
 
-# round_ratio KEY "server scenario" "baseline scenario": the median over the rounds of the ratio
-# between the two servers within one round. They run back to back in a round, so the slow swings
-# of a shared machine's load cancel, where a ratio of medians taken from different rounds would
-# keep them.
-round_ratio_value() {
-  paste -d' ' <(per_round "$1" "$2") <(per_round "$1" "$3") | awk '$2 > 0 { print $1 / $2 }' | median
-}
+# round_ratios KEY "server scenario" "baseline scenario": the ratio between the two servers
+# within each round. They run back to back in a round, so the slow swings of a shared machine's
+# load cancel, where a ratio of medians taken from different rounds would keep them.
+round_ratios() { pair_ratios "$(per_round "$1" "$2")" "$(per_round "$1" "$3")"; }
+round_ratio_value() { round_ratios "$@" | median; }
 round_ratio() { round_ratio_value "$@" | awk '{ printf "%.2fx", $1 }'; }
 
 # cpu_per_million "server scenario": server CPU seconds per million messages, median.
@@ -271,22 +247,8 @@ cpu_per_million() {
   done <<<"${results[$1]:-}" | median
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-
-# evnet_version: the commit the headers come from, and whether include/ has local changes.
-evnet_version() {
-  local commit
-  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
-  git -C "$repo_root" diff --quiet HEAD -- include 2>/dev/null || commit+=" + uncommitted changes"
-  echo "$commit"
-}
-
 has_node=0
 [[ -n ${server_cmd[node]:-} ]] && has_node=1
-
-compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
-compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
-cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 
 table=$results_dir/echo.md
 data=$results_dir/echo.dat
@@ -294,29 +256,35 @@ data=$results_dir/echo.dat
   echo "## Echo servers: throughput"
   echo
   echo "Median of $rounds round(s) of ${warmup} s warm-up + ${duration} s per scenario and" \
-    "server, servers alternated; $(date -u +%Y-%m-%d); $(nproc) CPUs (${cpu_model:-unknown CPU})," \
-    "$(uname -srm); ${compiler:-unknown compiler}, Release; evnet $(evnet_version); server pinned to" \
-    "${server_pin[*]:-no CPU}, loadgen to ${loadgen_pin[*]:-no CPU};" \
-    "load average $load_before before, $load_after after. \"vs asio\" and \"vs node\": the" \
-    "median over the rounds of the ratio within one round.$( ((evnet_timeout)) &&
+    "server, servers alternated; $(date -u +%Y-%m-%d); $(machine "$build_dir"), Release;" \
+    "evnet $(evnet_version include); server pinned to ${server_pin[*]:-no CPU}, loadgen to" \
+    "${client_pin[*]:-no CPU}; load average $load_before before, $load_after after." \
+    "\"vs asio\" and \"vs node\": the median over the rounds of the ratio within one round;" \
+    "\"rounds\": the lowest and highest of those ratios to asio.$( ((evnet_timeout)) &&
       echo " evnet with an idle timeout of $evnet_timeout ms on every socket.")"
-  if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+  if ((control)); then
+    echo "\"control\" is a second process of the raw asio server: its ratio to asio is the" \
+      "noise of this machine alone, the margin within which two servers cannot be told apart."
+  fi
+  if busy "$load_before"; then
     echo "The machine was shared with other work (load average $load_before at the start):" \
       "throughput is noisy; server CPU per message and cost_per_msg.sh are the steadier figures."
   fi
   echo
-  printf '| scenario | server | throughput | vs asio |%s p99 µs | server CPU s / M msgs | CPU vs asio |\n' \
+  printf '| scenario | server | throughput | vs asio | rounds |%s p99 µs | server CPU s / M msgs | CPU vs asio |\n' \
     "$( ((has_node)) && echo " vs node |")"
-  printf '|---|---|---:|---:|%s---:|---:|---:|\n' "$( ((has_node)) && echo "---:|")"
+  printf '|---|---|---:|---:|---:|%s---:|---:|---:|\n' "$( ((has_node)) && echo "---:|")"
   for scenario in "${scenarios[@]}"; do
     metric=${scenario_metric[$scenario]}
     base_cpu=$(cpu_per_million "asio $scenario")
     for name in "${servers[@]}"; do
       value=$(median_of "$metric" "$name $scenario")
-      printf '| %s | %s | %s | %s |%s %s | %.3f | %s |\n' "${scenario_label[$scenario]}" "$name" \
-        "$(awk -v v="$value" -v m="$metric" 'BEGIN { printf "%.0f %s", v,
+      spread=-
+      [[ $name == asio ]] || spread=$(round_ratios "$metric" "$name $scenario" "asio $scenario" | range)
+      printf '| %s | %s | %s | %s | %s |%s %s | %.3f | %s |\n' "${scenario_label[$scenario]}" \
+        "$name" "$(awk -v v="$value" -v m="$metric" 'BEGIN { printf "%.0f %s", v,
           (m == "mb_per_s" ? "MB/s" : m == "conns_per_s" ? "conn/s" : "msg/s") }')" \
-        "$(round_ratio "$metric" "$name $scenario" "asio $scenario")" \
+        "$(round_ratio "$metric" "$name $scenario" "asio $scenario")" "$spread" \
         "$( ((has_node)) && echo " $(round_ratio "$metric" "$name $scenario" "node $scenario") |")" \
         "$(median_of p99_us "$name $scenario")" "$(cpu_per_million "$name $scenario")" \
         "$(ratio "$(cpu_per_million "$name $scenario")" "$base_cpu")"
@@ -350,19 +318,19 @@ cat "$table"
 
 if ((chart)); then
   if command -v gnuplot >/dev/null; then
-    gnuplot -e "datafile='$data'; outfile='$results_dir/echo.png'; nservers=${#servers[@]};" \
+    gnuplot -e "datafile='$data'; outfile='$results_dir/echo.png'; nservers=${#servers[@]}; control=$control;" \
       -e "subtitle='$(date -u +%Y-%m-%d), $(nproc) CPUs, median of $rounds round(s), load average $load_before'" \
       "$repo_root/benchmarks/plot.gnuplot"
     echo "chart: $results_dir/echo.png" >&2
   else
-    echo "run_echo.sh: gnuplot not found (apt-get install gnuplot-nox); no chart" >&2
+    echo "$script: gnuplot not found (apt-get install gnuplot-nox); no chart" >&2
   fi
 fi
 
 # ---------------------------------------------------------------------------------------------
 # Idle memory, and everything in one file
 
-for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
 if ((idle)); then
   echo >&2
   echo "idle memory:" >&2

@@ -2,7 +2,7 @@
 # run_hub.sh — the pub/sub hub (examples/hub) against redis-server, both under redis-benchmark.
 #
 #   benchmarks/run_hub.sh [--quick] [--build-dir DIR] [--no-build] [--results DIR]
-#                         [--rounds N] [--seconds S] [--no-subscriber] [--hub BIN]
+#                         [--rounds N] [--seconds S] [--no-subscriber] [--no-control] [--hub BIN]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON, examples on, tests
 # off) and builds the target `hub`; --hub BIN measures another hub binary instead (a variant
@@ -10,7 +10,9 @@
 # redis-server redis-tools).
 #
 # Starts redis-server (port picked free, no persistence: --save '' --appendonly no; its
-# defaults otherwise, so one I/O thread) and the hub (--port 0, its "listening on host:port"
+# defaults otherwise, so one I/O thread), "control" (a second redis-server, the same way,
+# unless --no-control: its ratio to the first is what this machine's noise alone makes of two
+# identical servers) and the hub (--port 0, its "listening on host:port"
 # line gives the port), both pinned to CPU 0 while redis-benchmark runs on CPU 1 when there are
 # two CPUs. Tests, each with 50 clients (-c 50), without and with pipelining (-P 16):
 #   PING_INLINE and PING_MBULK    redis-benchmark -t ping_inline / -t ping_mbulk
@@ -34,17 +36,20 @@
 # benchmarks/results). Full run ~3 minutes, --quick ~30 seconds (after the build).
 set -euo pipefail
 
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+script=run_hub.sh
+# shellcheck source=benchmarks/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 build_dir=build/bench
 results_dir=benchmarks/results
 rounds=
 seconds=
 hub_bin=
-quick=0 no_build=0 subscriber=1
+quick=0 no_build=0 subscriber=1 control=1
 
 usage() {
   echo "usage: $0 [--quick] [--build-dir DIR] [--no-build] [--results DIR] [--rounds N]" \
-    "[--seconds S] [--no-subscriber] [--hub BIN]" >&2
+    "[--seconds S] [--no-subscriber] [--no-control] [--hub BIN]" >&2
   exit 2
 }
 
@@ -58,28 +63,23 @@ while (($#)); do
     --hub) (($# >= 2)) || usage; hub_bin=$2; shift ;;
     --no-build) no_build=1 ;;
     --no-subscriber) subscriber=0 ;;
+    --no-control) control=0 ;;
     -h | --help) usage ;;
-    *) echo "run_hub.sh: unknown argument '$1'" >&2; usage ;;
+    *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
   shift
 done
-
-cd "$repo_root"
-[[ $build_dir == /* ]] || build_dir=$repo_root/$build_dir
-[[ $results_dir == /* ]] || results_dir=$repo_root/$results_dir
-[[ -z $hub_bin || $hub_bin == /* ]] || hub_bin=$repo_root/$hub_bin
+absolute build_dir results_dir hub_bin
 if ((quick)); then
   rounds=${rounds:-1} seconds=${seconds:-0.5}
 else
-  rounds=${rounds:-5} seconds=${seconds:-2}
+  rounds=${rounds:-5} seconds=${seconds:-1.5}
 fi
 run_started=$SECONDS
 
 for tool in redis-server redis-benchmark redis-cli; do
-  command -v "$tool" >/dev/null || {
-    echo "run_hub.sh: $tool is required (apt-get install redis-server redis-tools)" >&2
-    exit 1
-  }
+  command -v "$tool" >/dev/null ||
+    die "$tool is required (apt-get install redis-server redis-tools)"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -92,31 +92,12 @@ if ((!no_build)) && [[ -z $hub_bin ]]; then
   cmake --build "$build_dir" --parallel "$(nproc)" --target hub >/dev/null
 fi
 [[ -n $hub_bin ]] || hub_bin=$build_dir/examples/hub
-[[ -x $hub_bin ]] || { echo "run_hub.sh: $hub_bin is missing (build it first)" >&2; exit 1; }
+[[ -x $hub_bin ]] || die "$hub_bin is missing (build it first)"
 
 # ---------------------------------------------------------------------------------------------
 # Servers
 
-server_pin=() bench_pin=()
-if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0) bench_pin=(taskset -c 1)
-fi
-
-work_dir=$(mktemp -d)
-started_pids=()
 declare -A server_pid server_port subscriber_pid
-
-cleanup() {
-  local pid
-  for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${started_pids[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work_dir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # free_port: a TCP port nobody listens on. Redis cannot take port 0, so ask the kernel for an
 # ephemeral one and release it (start_redis retries if someone takes it meanwhile).
@@ -131,51 +112,43 @@ free_port() {
     # A refused connection means nothing listens there.
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
-  echo "run_hub.sh: found no free port" >&2
-  exit 1
+  die "found no free port"
 }
 
+# start_redis NAME: a redis-server on a free port, recorded as server NAME.
 start_redis() {
-  local port pid
+  local name=$1 port pid
   for _ in 1 2 3 4 5; do
     port=$(free_port)
+    mkdir -p "$work_dir/$name"
     "${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$work_dir" --logfile "$work_dir/redis.log" >/dev/null 2>&1 &
+      --dir "$work_dir/$name" --logfile "$work_dir/$name.log" >/dev/null 2>&1 &
     pid=$!
-    started_pids+=("$pid")
+    started "$pid"
     for _ in $(seq 50); do
       [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null && [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-      server_pid[redis]=$pid server_port[redis]=$port
+      server_pid[$name]=$pid server_port[$name]=$port
       return
     fi
     kill -KILL "$pid" 2>/dev/null || true
   done
-  echo "run_hub.sh: redis-server did not start:" >&2
-  cat "$work_dir/redis.log" >&2
+  echo "$script: redis-server did not start:" >&2
+  cat "$work_dir/$name.log" >&2
   exit 1
 }
 
 start_hub() {
-  local out=$work_dir/hub.out pid port=''
-  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 >"$out" 2>"$work_dir/hub.err" &
+  local pid
+  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 >"$work_dir/hub.out" \
+    2>"$work_dir/hub.err" &
   pid=$!
-  started_pids+=("$pid")
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
-    [[ -n $port ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z $port ]]; then
-    echo "run_hub.sh: the hub did not report 'listening on <host>:<port>'" >&2
-    cat "$work_dir/hub.err" >&2
-    exit 1
-  fi
-  server_pid[hub]=$pid server_port[hub]=$port
+  started "$pid"
+  server_port[hub]=$(listening_port "$pid" "$work_dir/hub.out" "$work_dir/hub.err" hub)
+  server_pid[hub]=$pid
 }
 
 # start_subscriber NAME: one connection subscribed to "sub" on server NAME, reading and
@@ -183,17 +156,16 @@ start_hub() {
 start_subscriber() {
   local name=$1 port=${server_port[$1]} receivers=''
   # shellcheck disable=SC2016  # $1 and $2 are the inner shell's arguments
-  "${bench_pin[@]}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 &&
+  "${client_pin[@]}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "%s" "$2" >&3 &&
     exec cat <&3' _ "$port" $'*2\r\n$9\r\nSUBSCRIBE\r\n$3\r\nsub\r\n' >/dev/null 2>&1 &
   subscriber_pid[$name]=$!
-  started_pids+=("${subscriber_pid[$name]}")
+  started "${subscriber_pid[$name]}"
   for _ in $(seq 50); do
     receivers=$(redis-cli -p "$port" publish sub hello 2>/dev/null) || true
     [[ $receivers == 1 ]] && return
     sleep 0.1
   done
-  echo "run_hub.sh: the subscriber to $name is not counted (PUBLISH returned '$receivers')" >&2
-  exit 1
+  die "the subscriber to $name is not counted (PUBLISH returned '$receivers')"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +188,7 @@ declare -A test_label=(
   [publish_sub]="PUBLISH, 1 subscriber" [publish_sub_p16]="PUBLISH, 1 subscriber, -P 16"
 )
 servers=(redis hub)
+((control)) && servers=(redis control hub)
 declare -A requests      # test -> -n for the measured runs
 declare -A rps cpu_us    # "server test" -> one value per round, newline-separated
 
@@ -227,19 +200,18 @@ bench() {
   local name=$1 test=$2 n=$3 before after out status=0
   before=$(cpu_ticks "${server_pid[$name]}")
   # shellcheck disable=SC2086  # test_args holds several words
-  out=$("${bench_pin[@]}" redis-benchmark -h 127.0.0.1 -p "${server_port[$name]}" -c 50 -n "$n" \
+  out=$("${client_pin[@]}" redis-benchmark -h 127.0.0.1 -p "${server_port[$name]}" -c 50 -n "$n" \
     --csv ${test_args[$test]} 2>"$work_dir/bench.err") || status=$?
   after=$(cpu_ticks "${server_pid[$name]}")
   # --csv: a header line, then "name","rps",... per test.
   out=$(awk -F'"' '$2 != "test" && $4 != "" { print $4 }' <<<"$out" | tail -n 1)
   if ((status != 0)) || [[ -z $out ]] || ! awk -v r="$out" 'BEGIN { exit !(r > 0) }'; then
-    echo "run_hub.sh: FAILED: redis-benchmark against $name, test $test (exit $status)" >&2
+    echo "$script: FAILED: redis-benchmark against $name, test $test (exit $status)" >&2
     cat "$work_dir/bench.err" >&2
     exit 1
   fi
   if [[ -n ${subscriber_pid[$name]:-} ]] && ! kill -0 "${subscriber_pid[$name]}" 2>/dev/null; then
-    echo "run_hub.sh: $name disconnected the subscriber during test $test" >&2
-    exit 1
+    die "$name disconnected the subscriber during test $test"
   fi
   awk -v r="$out" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
     'BEGIN { printf "%s %.3f\n", r, t / hz / n * 1e6 }'
@@ -253,7 +225,7 @@ calibrate() {
     r=$(bench "$name" "$test" "$n")
     sum=$(awk -v s="$sum" -v r="${r%% *}" 'BEGIN { print s + r }')
   done
-  # The mean rate of the two, in thousands, at least 10000 requests.
+  # The mean rate of the servers, in thousands, at least 10000 requests.
   requests[$test]=$(awk -v s="$sum" -v k=${#servers[@]} -v d="$seconds" \
     'BEGIN { n = int(s / k * d / 1000 + 0.5) * 1000; print (n < 10000 ? 10000 : n) }')
 }
@@ -267,19 +239,20 @@ run_one() {
     "${requests[$test]}" "${r%% *}" "${r##* }" >&2
 }
 
-load_before=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
-  echo "run_hub.sh: WARNING: the machine is busy (load average $load_before);" \
+load_before=$(load_average)
+if busy "$load_before"; then
+  echo "$script: WARNING: the machine is busy (load average $load_before);" \
     "the figures will be noisy" >&2
 fi
 
-start_redis
+start_redis redis
+((control)) && start_redis control
 start_hub
 if ((subscriber)); then
   for name in "${servers[@]}"; do start_subscriber "$name"; done
 fi
-echo "servers: redis (port ${server_port[redis]}), hub (port ${server_port[hub]});" \
-  "pinning: servers ${server_pin[*]:-none}, redis-benchmark ${bench_pin[*]:-none};" \
+echo "servers: $(for n in "${servers[@]}"; do printf '%s(port %s) ' "$n" "${server_port[$n]}"; done);" \
+  "pinning: servers ${server_pin[*]:-none}, redis-benchmark ${client_pin[*]:-none};" \
   "$rounds round(s) of ~${seconds}s per test and server" >&2
 
 echo "calibration" >&2
@@ -292,45 +265,17 @@ for ((round = 0; round < rounds; round++)); do
     done
   done
 done
-load_after=$(cut -d' ' -f1 /proc/loadavg)
+load_after=$(load_average)
 
 # ---------------------------------------------------------------------------------------------
 # Table
 
-median() {
-  sort -g | awk 'NF { v[++n] = $1 } END {
-    if (n == 0) print 0; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+# round_ratios NAME TEST: server NAME's req/s over redis's within each round, where both ran
+# back to back, so that the slow swings of a shared machine's load cancel.
+round_ratios() { pair_ratios "${rps[$1 $2]}" "${rps[redis $2]}"; }
+# round_ratio NAME TEST: the median of those, as run_echo.sh reports it.
+round_ratio() { round_ratios "$1" "$2" | median | awk '{ printf "%.2fx", $1 }'; }
 
-# round_ratios TEST: the lowest and highest hub/redis req/s ratio of one round, where both ran
-# back to back: how far the machine's noise moves the figure.
-round_ratios() {
-  paste -d' ' <(printf '%s' "${rps[hub $1]}") <(printf '%s' "${rps[redis $1]}") |
-    awk 'NF == 2 && $2 > 0 { r = $1 / $2; if (n++ == 0 || r < lo) lo = r; if (r > hi) hi = r }
-      END { if (n > 1) printf "%.2f–%.2f", lo, hi; else if (n) printf "%.2f", lo; else print "-" }'
-}
-
-# round_ratio TEST: the median over the rounds of the hub/redis req/s ratio within one round, as
-# run_echo.sh reports it: the slow swings of a shared machine's load cancel.
-round_ratio() {
-  paste -d' ' <(printf '%s' "${rps[hub $1]}") <(printf '%s' "${rps[redis $1]}") |
-    awk 'NF == 2 && $2 > 0 { print $1 / $2 }' | median | awk '{ printf "%.2fx", $1 }'
-}
-
-# evnet_version: the commit the headers come from, and whether include/ or the hub has local
-# changes.
-evnet_version() {
-  local commit
-  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
-  git -C "$repo_root" diff --quiet HEAD -- include examples/hub 2>/dev/null ||
-    commit+=" + uncommitted changes"
-  echo "$commit"
-}
-
-compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)
-compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
-cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 redis_version=$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')
 
 mkdir -p "$results_dir"
@@ -339,25 +284,33 @@ report=$results_dir/hub.md
   echo "## The hub against redis-server (redis-benchmark)"
   echo
   echo "Median of $rounds round(s) of ~${seconds} s per test and server, servers alternated;" \
-    "$(date -u +%Y-%m-%d); $(nproc) CPUs (${cpu_model:-unknown CPU}), $(uname -srm);" \
-    "${compiler:-unknown compiler}, Release; evnet $(evnet_version); redis-server and" \
-    "redis-benchmark ${redis_version:-unknown} (redis-server: no persistence, one I/O thread);" \
-    "servers pinned to ${server_pin[*]:-no CPU}, redis-benchmark to ${bench_pin[*]:-no CPU};" \
-    "load average $load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
-  if awk -v l="$load_before" 'BEGIN { exit !(l > 0.5) }'; then
+    "$(date -u +%Y-%m-%d); $(machine "$build_dir"), Release; evnet" \
+    "$(evnet_version include examples/hub); redis-server and redis-benchmark" \
+    "${redis_version:-unknown} (redis-server: no persistence, one I/O thread); servers pinned" \
+    "to ${server_pin[*]:-no CPU}, redis-benchmark to ${client_pin[*]:-no CPU}; load average" \
+    "$load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
+  if busy "$load_before"; then
     echo "The machine was shared with other work (load average $load_before at the start):" \
       "requests/s are noisy; server CPU per request is the steadier figure."
   fi
   echo
-  echo "| test | redis req/s | hub req/s | hub/redis | rounds | redis CPU µs/req | hub CPU µs/req |" \
-    "hub/redis CPU |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  if ((control)); then
+    echo "| test | redis req/s | hub req/s | hub/redis | rounds | control/redis | rounds |" \
+      "redis CPU µs/req | hub CPU µs/req | hub/redis CPU |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  else
+    echo "| test | redis req/s | hub req/s | hub/redis | rounds | redis CPU µs/req |" \
+      "hub CPU µs/req | hub/redis CPU |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  fi
   for test in "${tests[@]}"; do
-    r_rps=$(median <<<"${rps[redis $test]}") h_rps=$(median <<<"${rps[hub $test]}")
     r_cpu=$(median <<<"${cpu_us[redis $test]}") h_cpu=$(median <<<"${cpu_us[hub $test]}")
-    printf '| %s | %.0f | %.0f | %s | %s | %.2f | %.2f | %s |\n' "${test_label[$test]}" \
-      "$r_rps" "$h_rps" "$(round_ratio "$test")" "$(round_ratios "$test")" "$r_cpu" "$h_cpu" \
-      "$(ratio "$h_cpu" "$r_cpu")"
+    printf '| %s | %.0f | %.0f | %s | %s |' "${test_label[$test]}" \
+      "$(median <<<"${rps[redis $test]}")" "$(median <<<"${rps[hub $test]}")" \
+      "$(round_ratio hub "$test")" "$(round_ratios hub "$test" | range)"
+    ((control)) && printf ' %s | %s |' "$(round_ratio control "$test")" \
+      "$(round_ratios control "$test" | range)"
+    printf ' %.2f | %.2f | %s |\n' "$r_cpu" "$h_cpu" "$(ratio "$h_cpu" "$r_cpu")"
   done
   echo
   echo "redis-benchmark -c 50 (50 connections), -P 16 where shown (16 requests in flight per" \
@@ -365,9 +318,14 @@ report=$results_dir/hub.md
     "channel nobody subscribes to, so both servers only look the channel up and reply :0;" \
     "that is what redis-benchmark measures. \"1 subscriber\" publishes to a channel one" \
     "connection is subscribed to (it reads and discards everything), so every request" \
-    "also pushes one message. hub/redis is the median over the rounds of the ratio within one round; rounds is the range of" \
-    "the ratio within one round (the two servers back to back). Server CPU is utime + stime of" \
-    "the server process over the run, per request (hub/redis above 1.00x: the hub spends more)."
+    "also pushes one message. hub/redis is the median over the rounds of the ratio within one" \
+    "round; rounds is the range of the ratio within one round (the two servers back to back)." \
+    "Server CPU is utime + stime of the server process over the run, per request (hub/redis" \
+    "above 1.00x: the hub spends more)."
+  if ((control)); then
+    echo "control is a second redis-server measured like the others: control/redis is what" \
+      "this machine's noise alone makes of two identical servers."
+  fi
 } >"$report"
 
 echo

@@ -1,0 +1,117 @@
+# shellcheck shell=bash
+# lib.sh — what the benchmark scripts share: paths, CPU pinning, starting and stopping servers,
+# medians and ratios, and the description of the machine a result was measured on.
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # after setting `script` (for messages)
+#
+# Sets repo_root and cd's there; the variables it sets for the scripts are: repo_root,
+# server_pin, client_pin, work_dir, started_pids. The scripts keep their own options and their own tables.
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root" || exit 1
+: "${script:=${0##*/}}"
+
+die() {
+  echo "$script: $*" >&2
+  exit 1
+}
+
+# absolute VAR...: makes each named variable's path absolute, relative to the repository.
+absolute() {
+  local var
+  for var in "$@"; do
+    [[ -z ${!var} || ${!var} == /* ]] || printf -v "$var" '%s/%s' "$repo_root" "${!var}"
+  done
+}
+
+# Servers run on CPU 0 and the load on CPU 1 when there are two CPUs: server_pin and
+# client_pin are the commands to put in front.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+server_pin=() client_pin=()
+if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+  # shellcheck disable=SC2034
+  server_pin=(taskset -c 0) client_pin=(taskset -c 1)
+fi
+
+# A scratch directory, and every process started with `started`, are gone when the script
+# exits: SIGTERM first, SIGKILL after a second.
+work_dir=$(mktemp -d)
+started_pids=()
+started() { started_pids+=("$1"); }
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
+  rm -rf "$work_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# listening_port PID OUT ERR NAME [TRIES]: waits (TRIES tenths of a second, 100 by default) for
+# the "listening on <host>:<port>" line every server prints in OUT, and prints the port; shows
+# ERR and stops the script if process PID exits or says nothing in time.
+listening_port() {
+  local pid=$1 out=$2 err=$3 name=$4 tries=${5:-100} port=''
+  for _ in $(seq "$tries"); do
+    port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+    [[ -n $port ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -z $port ]]; then
+    echo "$script: server '$name' did not report 'listening on <host>:<port>'" >&2
+    cat "$err" >&2
+    exit 1
+  fi
+  echo "$port"
+}
+
+# median: the median of the numbers on stdin, one per line (blank lines ignored; 0 if none).
+median() {
+  sort -g | awk 'NF { v[++n] = $1 } END {
+    if (n == 0) print 0; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
+# ratio A B: "A/Bx" with two decimals, "-" if B is not positive or A is "-".
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
+
+# pair_ratios A B: the ratio of line i of A to line i of B (A and B: numbers, one per line):
+# figures of two servers measured back to back in the same round.
+pair_ratios() {
+  paste -d' ' <(printf '%s\n' "$1") <(printf '%s\n' "$2") | awk 'NF == 2 && $2 > 0 { print $1 / $2 }'
+}
+
+# range: "lowest–highest" of the numbers on stdin, two decimals ("-" if none).
+range() {
+  awk 'NF { if (n++ == 0 || $1 < lo) lo = $1; if (n == 1 || $1 > hi) hi = $1 }
+    END { if (n > 1) printf "%.2f–%.2f", lo, hi; else if (n) printf "%.2f", lo; else print "-" }'
+}
+
+# evnet_version PATH...: the commit measured, "+ uncommitted changes" if any of the PATHs (the
+# code measured: include, and the example if it is one) differ from it.
+evnet_version() {
+  local commit
+  commit=$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+  git -C "$repo_root" diff --quiet HEAD -- "$@" 2>/dev/null || commit+=" + uncommitted changes"
+  echo "$commit"
+}
+
+# machine BUILD_DIR: "N CPUs (model), kernel; compiler" for a result's header line.
+machine() {
+  local compiler cpu_model
+  compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$1/CMakeCache.txt" 2>/dev/null)
+  compiler=$("${compiler:-c++}" --version 2>/dev/null | head -n 1)
+  cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  echo "$(nproc) CPUs (${cpu_model:-unknown CPU}), $(uname -srm); ${compiler:-unknown compiler}"
+}
+
+load_average() { cut -d' ' -f1 /proc/loadavg; }
+# busy LOAD: true when the machine had other work (load average above 0.5).
+busy() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
