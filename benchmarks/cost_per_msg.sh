@@ -10,14 +10,16 @@
 # every socket); --node adds node_echo_server.js (slow under valgrind: ~2 minutes more, and
 # its JIT makes the count less repeatable).
 #
-# Scenarios: echo c=50 and pipeline c=50 d=16 (--echo-only: echo alone), 64-byte messages.
+# Scenarios: echo c=50 and pipeline c=50 d=16 (--echo-only: echo alone), 64-byte messages, and
+# connect c=50 (open, one 64-byte echo, close: the figures are per connection).
 # Each server is started fresh under the tool for a short run (--short, 20000 messages) and
 # again for a long run (--long, 120000), loadgen --messages N sending one message per
 # connection as a warm-up and then exactly N messages, and the server is stopped with SIGTERM
 # so that the tool reports its totals. The figure is (long - short) / (long - short messages):
 # start-up, connection set-up and shutdown cancel. strace stops the server at every system
 # call (~6000 messages/s in echo), so its runs send a fifth of those counts (4000 and 24000 by
-# default); pipeline runs, cheaper per message, send five times as many.
+# default); pipeline runs, cheaper per message, send five times as many, connect runs a tenth
+# as many connections (2000 and 12000 under callgrind).
 # Instructions are callgrind's Ir (user space only: the kernel's work is not counted); system
 # calls are every call of every thread. Both tools slow the server down, which lets more
 # events gather per epoll_wait than at full speed: the syscall figure is the one under
@@ -26,7 +28,7 @@
 # Instructions per message repeat to within ~3% from run to run (how many events one
 # epoll_wait returns varies with timing, and with it the per-message share of the loop's
 # fixed costs); system calls to within ~0.1 per message in echo (asio's speculative reads
-# that find nothing vary the most). Takes ~1.5 minutes on an idle 2-core machine (~4 with
+# that find nothing vary the most). Takes ~2 minutes on an idle 2-core machine (~5 with
 # --node). Prints a markdown table and writes it, with the
 # per-syscall breakdown, to DIR/cost_per_msg.md (DIR: --results, default benchmarks/results).
 # --keep leaves the callgrind and strace outputs in DIR/cost_per_msg/ (for callgrind_annotate).
@@ -97,13 +99,16 @@ if ((with_node)); then
 fi
 
 scenarios=(echo_c50)
-((echo_only)) || scenarios+=(pipeline_c50)
+((echo_only)) || scenarios+=(pipeline_c50 connect_c50)
 declare -A scenario_args=(
   [echo_c50]="--mode echo --connections 50 --size 64"
   [pipeline_c50]="--mode pipeline --connections 50 --size 64 --depth 16"
+  [connect_c50]="--mode connect --connections 50 --size 64"
 )
-declare -A scenario_label=([echo_c50]="echo c=50" [pipeline_c50]="pipeline c=50 d=16")
-declare -A scenario_scale=([echo_c50]=1 [pipeline_c50]=5) # message counts: --short/--long times this
+declare -A scenario_label=([echo_c50]="echo c=50" [pipeline_c50]="pipeline c=50 d=16"
+  [connect_c50]="connect c=50 (per connection)")
+# Message counts: --short/--long times scale / 10 (connect: connections, a tenth as many).
+declare -A scenario_scale=([echo_c50]=10 [pipeline_c50]=50 [connect_c50]=1)
 
 # ---------------------------------------------------------------------------------------------
 # One measured run
@@ -174,7 +179,7 @@ full_speed_syscalls() {
   pid=$!
   started "$pid"
   port=$(listening_port "$pid" "$work_dir/fast.stdout" "$work_dir/fast.stderr" "$name")
-  for n in $((short * scale)) $((long * scale)); do
+  for n in $((short * scale / 10)) $((long * scale / 10)); do
     perf stat -e raw_syscalls:sys_enter -x, -o "$work_dir/perf.$n" -p "$pid" &
     local perf_pid=$!
     sleep 0.2 # perf attaches
@@ -189,7 +194,8 @@ full_speed_syscalls() {
   done
   kill -TERM "$pid"
   wait "$pid" || true
-  per_msg "${total[$((short * scale))]}" "${total[$((long * scale))]}" $(((long - short) * scale))
+  per_msg "${total[$((short * scale / 10))]}" "${total[$((long * scale / 10))]}" \
+    $(((long - short) * scale / 10))
 }
 
 # instructions FILE: callgrind's total Ir.
@@ -210,8 +216,8 @@ load_before=$(load_average)
 started=$SECONDS
 for scenario in "${scenarios[@]}"; do
   scale=${scenario_scale[$scenario]}
-  cg_short=$((short * scale)) cg_long=$((long * scale))
-  strace_short=$((short * scale / 5)) strace_long=$((long * scale / 5))
+  cg_short=$((short * scale / 10)) cg_long=$((long * scale / 10))
+  strace_short=$((short * scale / 50)) strace_long=$((long * scale / 50))
   counts[$scenario]="callgrind $cg_long − $cg_short, strace $strace_long − $strace_short"
   for name in "${servers[@]}"; do
     s=${name//+/_}

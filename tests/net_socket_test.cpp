@@ -11,6 +11,9 @@
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -971,6 +974,18 @@ TEST_CASE(
   CHECK(accepted->localAddress() == "127.0.0.1");
   CHECK(accepted->localPort() == port);
   CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("IPv4 addresses are written as inet_ntop writes them") {
+  for (const char* text : {"0.0.0.0", "127.0.0.1", "9.10.99.100", "192.168.1.255",
+                           "255.255.255.255", "10.0.100.7", "1.22.203.44"}) {
+    in_addr address{};
+    REQUIRE(::inet_pton(AF_INET, text, &address) == 1);
+    char expected[INET_ADDRSTRLEN] = {};
+    REQUIRE(::inet_ntop(AF_INET, &address, expected, sizeof expected) != nullptr);
+    CHECK(net::detail::formatIPv4(address) == expected);
+    CHECK(net::detail::formatIPv4(address) == text);
+  }
 }
 
 TEST_CASE("bytesRead and bytesWritten count the bytes of both directions (N15)") {

@@ -191,7 +191,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
       emit<"drop">(drop);
       return;
     }
-    auto impl = std::make_shared<SocketImpl>(executor_, options_);
+    auto impl = std::make_shared<SocketImpl>(executor_, loop_, options_);
     impl->adopt(impl, std::move(socket), peer, this);
     link(*impl);
     if (options_.pauseOnConnect) impl->startPaused();

@@ -96,27 +96,80 @@ using SocketEmitter =
                  Event<"lookup", void(std::error_code, std::string_view address, int family,
                                       std::string_view host)>>;
 
-inline AddressInfo toAddressInfo(const Protocol::endpoint& endpoint) {
+// Dotted decimal; inet_ntop goes through sprintf, which costs more than accepting a connection.
+inline std::string formatIPv4(const in_addr& address) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&address.s_addr);
+  std::string text;
+  text.reserve(INET_ADDRSTRLEN - 1);
+  for (int i = 0; i < 4; ++i) {
+    if (i != 0) text += '.';
+    const unsigned byte = bytes[i];
+    if (byte >= 100) text += static_cast<char>('0' + byte / 100);
+    if (byte >= 10) text += static_cast<char>('0' + byte / 10 % 10);
+    text += static_cast<char>('0' + byte % 10);
+  }
+  return text;
+}
+
+inline AddressInfo toAddressInfo(const sockaddr* sa, std::size_t size) {
   AddressInfo info;
-  const sockaddr* sa = endpoint.data();
-  char text[INET6_ADDRSTRLEN] = {};
   if (sa->sa_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    info = {text, "IPv4", ntohs(in->sin_port)};
+    info = {formatIPv4(in->sin_addr), "IPv4", ntohs(in->sin_port)};
   } else if (sa->sa_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    char text[INET6_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
     info = {text, "IPv6", ntohs(in6->sin6_port)};
   } else if (sa->sa_family == AF_UNIX) {
     const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
-    const std::size_t max = endpoint.size() > offsetof(sockaddr_un, sun_path)
-                                ? endpoint.size() - offsetof(sockaddr_un, sun_path)
-                                : 0;
+    const std::size_t max =
+        size > offsetof(sockaddr_un, sun_path) ? size - offsetof(sockaddr_un, sun_path) : 0;
     info = {std::string(un->sun_path, ::strnlen(un->sun_path, max)), "Unix", 0};
   }
   return info;
 }
+inline AddressInfo toAddressInfo(const Protocol::endpoint& endpoint) {
+  return toAddressInfo(endpoint.data(), endpoint.size());
+}
+
+// A socket's address as the kernel gave it, turned into an AddressInfo only when first asked
+// for: most servers never read it, and its strings would cost more than the rest of accepting
+// a connection. 40 bytes where an AddressInfo takes 72.
+class LazyAddress {
+ public:
+  void set(const Protocol::endpoint& endpoint) {
+    reset();
+    const sockaddr* sa = endpoint.data();
+    if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && endpoint.size() <= sizeof raw_) {
+      std::memcpy(&raw_, sa, endpoint.size());
+      size_ = static_cast<std::uint8_t>(endpoint.size());
+    } else {
+      info_ = std::make_unique<AddressInfo>(toAddressInfo(endpoint));  // a path: no formatting
+    }
+  }
+  void reset() noexcept {
+    info_.reset();
+    size_ = 0;
+  }
+  const AddressInfo& get() const {
+    if (!info_) {
+      static const AddressInfo none;
+      if (size_ == 0) return none;
+      info_ = std::make_unique<AddressInfo>(
+          toAddressInfo(reinterpret_cast<const sockaddr*>(&raw_), size_));
+    }
+    return *info_;
+  }
+
+ private:
+  union {
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  } raw_{};
+  std::uint8_t size_ = 0;
+  mutable std::unique_ptr<AddressInfo> info_;
+};
 
 inline std::error_code lastError() noexcept { return {errno, std::system_category()}; }
 
@@ -236,7 +289,11 @@ class ConnectionOwner {
 class SocketImpl final : public SocketEmitter, public LoopMember {
  public:
   SocketImpl(const asio::any_io_executor& executor, const SocketOptions& options)
-      : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
+      : SocketImpl(executor, LoopService::of(executor), options) {}
+  // With the executor's LoopService already at hand (a server's accepted sockets): finding it
+  // takes asio's service registry lock.
+  SocketImpl(const asio::any_io_executor& executor, LoopService& loop, const SocketOptions& options)
+      : executor_(executor), loop_(loop), options_(options) {
     idle_.owner = this;
     rearm_.owner = this;
     rearm_.run = [](Deferred* entry) noexcept {
@@ -271,7 +328,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     owner_ = owner;
     socket_.emplace(std::move(socket));
     family_ = peer.data()->sa_family;
-    remote_ = toAddressInfo(peer);
+    remote_.set(peer);
     opened();
   }
 
@@ -322,7 +379,8 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     destroyed_ = hadError_ = closeEmitted_ = false;
     bytesRead_ = bytesWritten_ = totalQueued_ = 0;
     unheard_.clear();
-    remote_ = local_ = {};
+    remote_.reset();
+    local_.reset();
     family_ = AF_UNSPEC;
     if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
   }
@@ -631,8 +689,8 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     return "open";
   }
 
-  const AddressInfo& remote() const noexcept { return remote_; }
-  const AddressInfo& local() const noexcept { return local_; }
+  const AddressInfo& remote() const { return remote_.get(); }
+  const AddressInfo& local() const { return local_.get(); }
   std::uint64_t bytesRead() const noexcept { return bytesRead_; }
   std::uint64_t bytesWritten() const noexcept { return bytesWritten_; }
   std::size_t writableLength() const noexcept { return writableLength_; }
@@ -653,7 +711,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     std::error_code ec;
     socket_->non_blocking(true, ec);
     const auto local = socket_->local_endpoint(ec);
-    if (!ec) local_ = toAddressInfo(local);
+    if (!ec) local_.set(local);
     if (isTcp()) {
       if (options_.noDelay) setNoDelay(true);
       if (options_.keepAlive) setKeepAlive(true, options_.keepAliveInitialDelayMs);
@@ -684,7 +742,7 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
       if (!current(gen)) return;
       if (error) return onFailure(error);
       connecting_ = false;
-      remote_ = toAddressInfo(target);
+      remote_.set(target);
       opened();
       emitOrDestroy<"connect">();
       emitOrDestroy<"ready">();  // as Node: also when a "connect" listener destroyed the socket
@@ -748,9 +806,13 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
     }
   }
 
+  // The writable side is done: the peer gets its end of stream. When the peer had ended too,
+  // destroy() follows at once and its close() sends the FIN; a shutdown() first would be a
+  // system call per connection for nothing (nothing unread remains after the peer's FIN, so
+  // close() does not reset the connection).
   void finish() {
     finished_ = true;
-    if (socket_ && socket_->is_open()) ::shutdown(fd(), SHUT_WR);
+    if (socket_ && socket_->is_open() && !readableEnded_) ::shutdown(fd(), SHUT_WR);
     emitOrDestroy<"finish">();
     if (readableEnded_ && !destroyed_) destroy();
   }
@@ -852,8 +914,8 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   std::uint64_t totalQueued_ = 0;
   std::uint64_t bytesRead_ = 0;
   std::uint64_t bytesWritten_ = 0;
-  AddressInfo remote_;
-  AddressInfo local_;
+  LazyAddress remote_;
+  LazyAddress local_;
   IdleEntry idle_;
   Deferred rearm_;  // armReadLater()'s place in the loop's list
   unsigned timeoutMs_ = 0;
@@ -1022,15 +1084,16 @@ class Socket : public evnet::detail::EmitterHandle<Socket, detail::SocketImpl> {
   /// The kernel's TCP_INFO for this connection; empty for Unix sockets or when closed.
   std::optional<TcpInfo> tcpInfo() const { return impl_->tcpInfo(); }
 
-  /// The peer's address, captured at connect (Node: socket.remoteAddress and friends).
-  const std::string& remoteAddress() const noexcept { return impl_->remote().address; }
-  const std::string& remoteFamily() const noexcept { return impl_->remote().family; }
-  unsigned short remotePort() const noexcept { return impl_->remote().port; }
+  /// The peer's address, captured at connect and readable after close (Node:
+  /// socket.remoteAddress and friends). Turned into text on first use.
+  const std::string& remoteAddress() const { return impl_->remote().address; }
+  const std::string& remoteFamily() const { return impl_->remote().family; }
+  unsigned short remotePort() const { return impl_->remote().port; }
   /// This end's address, captured at connect (Node: socket.localAddress, localPort).
-  const std::string& localAddress() const noexcept { return impl_->local().address; }
-  unsigned short localPort() const noexcept { return impl_->local().port; }
+  const std::string& localAddress() const { return impl_->local().address; }
+  unsigned short localPort() const { return impl_->local().port; }
   /// Node: socket.address().
-  const AddressInfo& address() const noexcept { return impl_->local(); }
+  const AddressInfo& address() const { return impl_->local(); }
   /// Bytes received and sent (Node: socket.bytesRead, bytesWritten).
   std::uint64_t bytesRead() const noexcept { return impl_->bytesRead(); }
   std::uint64_t bytesWritten() const noexcept { return impl_->bytesWritten(); }
