@@ -10,10 +10,10 @@
 # echo server plus --timeout; examples/echo_server if there is none), or --evnet BIN;
 # --timeout MS passes --timeout MS to it (an idle timeout armed on every socket).
 #
-# Starts every server once on an ephemeral port (each must accept --port 0 --host 127.0.0.1
-# and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs on CPU 1 when
-# there are two CPUs: raw asio, "control" (a second process of the raw asio server, unless
-# --no-control), evnet and Node. Then runs the scenarios
+# Starts every server afresh in every round on an ephemeral port (each must accept --port 0
+# --host 127.0.0.1 and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs
+# on CPU 1 when there are two CPUs: raw asio, "control" (a second process of the raw asio
+# server, unless --no-control), evnet and Node. Then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
 # for every server in turn, rotating the order of the servers from round to round, --rounds
 # rounds (5; 1 with --quick) of 0.5 s warm-up + 1.5 s. Prints the median of each figure, the
@@ -200,19 +200,22 @@ if busy "$load_before"; then
     "the figures will be noisy" >&2
 fi
 
-for name in "${servers[@]}"; do start_server "$name"; done
-echo "servers: $(for n in "${servers[@]}"; do printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
 echo "pinning: server ${server_pin[*]:-none}, loadgen ${client_pin[*]:-none};" \
   "$rounds round(s) of ${warmup}s warm-up + ${duration}s" >&2
 
+# Every round starts the servers afresh: a process can be slower than its twin for its whole
+# life (where its memory landed), which a fresh start turns into one more round's noise.
 count=${#servers[@]}
 for ((round = 0; round < rounds; round++)); do
-  echo "round $((round + 1))/$rounds" >&2
+  for name in "${servers[@]}"; do start_server "$name"; done
+  echo "round $((round + 1))/$rounds: $(for n in "${servers[@]}"; do
+    printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
   for scenario in "${scenarios[@]}"; do
     for ((i = 0; i < count; i++)); do
       run_one "${servers[(i + round) % count]}" "$scenario"
     done
   done
+  for name in "${servers[@]}"; do stop_pid "${server_pid[$name]}"; done
 done
 load_after=$(load_average)
 
@@ -267,7 +270,7 @@ data=$results_dir/echo.dat
       "noise of this machine alone, the margin within which two servers cannot be told apart."
   fi
   if busy "$load_before"; then
-    echo "The machine was shared with other work (load average $load_before at the start):" \
+    echo "The load average was $load_before at the start (other work, or a benchmark run just before):" \
       "throughput is noisy; server CPU per message and cost_per_msg.sh are the steadier figures."
   fi
   echo
@@ -330,7 +333,6 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Idle memory, and everything in one file
 
-for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
 if ((idle)); then
   echo >&2
   echo "idle memory:" >&2

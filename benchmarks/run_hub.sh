@@ -24,9 +24,10 @@
 # The subscriber is bash's /dev/tcp plus cat, pinned with redis-benchmark: redis-cli would
 # parse and print every message and take CPU 1 from redis-benchmark.
 #
-# A calibration run of each test against both servers (which also warms them up) sets the
-# request count -n so that a run takes about --seconds (2; 0.5 with --quick). Then --rounds
-# rounds (5; 1 with --quick), alternating which server goes first. Reported per test and
+# A calibration run of each test against every server (which also warms them up) sets the
+# request count -n so that a run takes about --seconds (1.5; 0.5 with --quick). Then --rounds
+# rounds (5; 1 with --quick), alternating which server goes first, every round with all the
+# servers started afresh. Reported per test and
 # server: the median requests/s (redis-benchmark --csv) and the median server CPU time per
 # request (utime + stime from /proc/PID/stat over the run), a steadier figure than throughput
 # when the machine is shared; the hub/redis ratio (req/s: the median of the ratios within single
@@ -245,26 +246,45 @@ if busy "$load_before"; then
     "the figures will be noisy" >&2
 fi
 
-start_redis redis
-((control)) && start_redis control
-start_hub
-if ((subscriber)); then
-  for name in "${servers[@]}"; do start_subscriber "$name"; done
-fi
-echo "servers: $(for n in "${servers[@]}"; do printf '%s(port %s) ' "$n" "${server_port[$n]}"; done);" \
-  "pinning: servers ${server_pin[*]:-none}, redis-benchmark ${client_pin[*]:-none};" \
-  "$rounds round(s) of ~${seconds}s per test and server" >&2
+# start_servers / stop_servers: every server (and its subscriber) afresh. Each round starts
+# them anew: a process can be slower than its twin for its whole life (where its memory
+# landed), which a fresh start turns into one more round's noise.
+start_servers() {
+  local name
+  start_redis redis
+  ((control)) && start_redis control
+  start_hub
+  if ((subscriber)); then
+    for name in "${servers[@]}"; do start_subscriber "$name"; done
+  fi
+}
+stop_servers() {
+  local name
+  for name in "${servers[@]}"; do
+    [[ -z ${subscriber_pid[$name]:-} ]] || stop_pid "${subscriber_pid[$name]}"
+    stop_pid "${server_pid[$name]}"
+  done
+}
 
+echo "pinning: servers ${server_pin[*]:-none}, redis-benchmark ${client_pin[*]:-none};" \
+  "$rounds round(s) of ~${seconds}s per test and server" >&2
+start_servers
 echo "calibration" >&2
 for test in "${tests[@]}"; do calibrate "$test"; done
 for ((round = 0; round < rounds; round++)); do
-  echo "round $((round + 1))/$rounds" >&2
+  if ((round > 0)); then
+    stop_servers
+    start_servers
+  fi
+  echo "round $((round + 1))/$rounds: $(for n in "${servers[@]}"; do
+    printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
   for test in "${tests[@]}"; do
     for ((i = 0; i < ${#servers[@]}; i++)); do
       run_one "${servers[(i + round) % ${#servers[@]}]}" "$test"
     done
   done
 done
+stop_servers
 load_after=$(load_average)
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +310,7 @@ report=$results_dir/hub.md
     "to ${server_pin[*]:-no CPU}, redis-benchmark to ${client_pin[*]:-no CPU}; load average" \
     "$load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
   if busy "$load_before"; then
-    echo "The machine was shared with other work (load average $load_before at the start):" \
+    echo "The load average was $load_before at the start (other work, or a benchmark run just before):" \
       "requests/s are noisy; server CPU per request is the steadier figure."
   fi
   echo
