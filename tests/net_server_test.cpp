@@ -93,6 +93,8 @@ TEST_CASE("listen with no host listens on '::', dual-stack: IPv4 clients connect
   REQUIRE(runUntil(loop, [&] { return accepted.has_value(); }));
   CHECK(accepted->remoteAddress() == "::ffff:127.0.0.1");
   CHECK(accepted->remotePort() == client.localPort());
+  CHECK(accepted->localAddress() == "::ffff:127.0.0.1");  // the kernel's, not the listener's "::"
+  CHECK(accepted->localPort() == server.address().port);
   client.destroy();
   CHECK(closeAndRunToCompletion(loop, server));
 }
@@ -620,6 +622,22 @@ TEST_CASE("an IPv6 server on ::1 reports IPv6 addresses on both ends") {
   CHECK(accepted->remoteAddress() == "::1");
   CHECK(accepted->remoteFamily() == "IPv6");
   CHECK(accepted->remotePort() == client.localPort());
+  CHECK(accepted->address() == net::AddressInfo{"::1", "IPv6", port});
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("a connection accepted on 0.0.0.0 has the address it was made to as its local one") {
+  asio::io_context loop;
+  std::optional<net::Socket> accepted;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) { accepted = socket; });
+  const unsigned short port = listenLocal(loop, server, "0.0.0.0");
+  CHECK(server.address() == net::AddressInfo{"0.0.0.0", "IPv4", port});
+  auto client = connectLocal(loop, port);
+  REQUIRE(runUntil(loop, [&] { return accepted.has_value(); }));
+  CHECK(accepted->address() == net::AddressInfo{"127.0.0.1", "IPv4", port});
+  CHECK(accepted->remotePort() == client.localPort());
+  client.destroy();
   CHECK(closeAndRunToCompletion(loop, server));
 }
 

@@ -51,6 +51,17 @@ using ServerEmitter = EventEmitter<Event<"listening", void()>, Event<"connection
                                    Event<"close", void()>, Event<"error", void(std::error_code)>,
                                    Event<"drop", void(const DropInfo&)>>;
 
+// True for an IP listener bound to one address (not 0.0.0.0 or ::): each connection it accepts
+// has that address and port as its own.
+inline bool boundToOneAddress(const Protocol::endpoint& endpoint) noexcept {
+  const sockaddr* sa = endpoint.data();
+  if (sa->sa_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr != htonl(INADDR_ANY);
+  if (sa->sa_family == AF_INET6)
+    return !IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+  return false;
+}
+
 class ServerImpl final : public ServerEmitter, public ConnectionOwner, public LoopMember {
  public:
   ServerImpl(const asio::any_io_executor& executor, ServerOptions options)
@@ -85,7 +96,10 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
       return;
     }
     unixPath_ = std::move(unixPath);
-    address_ = toAddressInfo(acceptor_->local_endpoint());
+    const Protocol::endpoint bound = acceptor_->local_endpoint();
+    address_ = toAddressInfo(bound);
+    acceptedLocal_.reset();
+    if (boundToOneAddress(bound)) acceptedLocal_ = bound;
     asio::post(executor_, [this] {
       --pendingOps_;
       if (acceptor_) emit<"listening">();
@@ -192,7 +206,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
       return;
     }
     auto impl = std::make_shared<SocketImpl>(executor_, loop_, options_);
-    impl->adopt(impl, std::move(socket), peer, this);
+    impl->adopt(impl, std::move(socket), peer, this, acceptedLocal_ ? &*acceptedLocal_ : nullptr);
     link(*impl);
     if (options_.pauseOnConnect) impl->startPaused();
     const Socket handle(impl);
@@ -276,6 +290,7 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
   std::optional<asio::steady_timer> retry_;
   Protocol::endpoint peer_;
   AddressInfo address_;
+  std::optional<Protocol::endpoint> acceptedLocal_;  // every connection's local address, if one
   std::string unixPath_;
   SocketImpl* connections_ = nullptr;
   unsigned connectionCount_ = 0;

@@ -152,6 +152,7 @@ class LazyAddress {
     info_.reset();
     size_ = 0;
   }
+  bool known() const noexcept { return size_ != 0 || info_ != nullptr; }
   const AddressInfo& get() const {
     if (!info_) {
       static const AddressInfo none;
@@ -322,13 +323,17 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   // --- opening ---------------------------------------------------------------------------
 
   // An accepted connection (the server calls this before emitting "connection").
+  // An accepted connection. `local` is its address when the server knows it (a listener bound
+  // to one address), saving a getsockname(); null to ask the kernel.
   void adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
-             const Protocol::endpoint& peer, ConnectionOwner* owner) {
+             const Protocol::endpoint& peer, ConnectionOwner* owner,
+             const Protocol::endpoint* local = nullptr) {
     self_ = std::move(self);
     owner_ = owner;
     socket_.emplace(std::move(socket));
     family_ = peer.data()->sa_family;
     remote_.set(peer);
+    if (local != nullptr) local_.set(*local);
     opened();
   }
 
@@ -710,8 +715,10 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
   void opened() {
     std::error_code ec;
     socket_->non_blocking(true, ec);
-    const auto local = socket_->local_endpoint(ec);
-    if (!ec) local_.set(local);
+    if (!local_.known()) {
+      const auto local = socket_->local_endpoint(ec);
+      if (!ec) local_.set(local);
+    }
     if (isTcp()) {
       if (options_.noDelay) setNoDelay(true);
       if (options_.keepAlive) setKeepAlive(true, options_.keepAliveInitialDelayMs);
