@@ -322,9 +322,9 @@ class SocketImpl final : public SocketEmitter, public LoopMember {
 
   // --- opening ---------------------------------------------------------------------------
 
-  // An accepted connection (the server calls this before emitting "connection").
-  // An accepted connection. `local` is its address when the server knows it (a listener bound
-  // to one address), saving a getsockname(); null to ask the kernel.
+  // An accepted connection (the server calls this before emitting "connection"). `local` is
+  // its address when the server knows it (a listener bound to one address), saving a
+  // getsockname(); null to ask the kernel.
   void adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
              const Protocol::endpoint& peer, ConnectionOwner* owner,
              const Protocol::endpoint* local = nullptr) {
