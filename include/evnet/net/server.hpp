@@ -16,6 +16,9 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
