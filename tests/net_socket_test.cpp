@@ -983,8 +983,8 @@ TEST_CASE("IPv4 addresses are written as inet_ntop writes them") {
     REQUIRE(::inet_pton(AF_INET, text, &address) == 1);
     char expected[INET_ADDRSTRLEN] = {};
     REQUIRE(::inet_ntop(AF_INET, &address, expected, sizeof expected) != nullptr);
-    CHECK(net::detail::formatIPv4(address) == expected);
-    CHECK(net::detail::formatIPv4(address) == text);
+    CHECK(evnet::detail::formatIPv4(address) == expected);
+    CHECK(evnet::detail::formatIPv4(address) == text);
   }
 }
 

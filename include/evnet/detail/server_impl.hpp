@@ -1,0 +1,313 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_SERVER_IMPL_HPP
+#define EVNET_DETAIL_SERVER_IMPL_HPP
+
+#include "evnet/detail/address.hpp"
+#include "evnet/detail/loop_service.hpp"
+#include "evnet/detail/socket_impl.hpp"
+#include "evnet/detail/system_error.hpp"
+#include "evnet/error.hpp"
+#include "evnet/event_emitter.hpp"
+#include "evnet/net/server_options.hpp"
+
+#include <asio/basic_socket_acceptor.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace evnet::detail {
+
+using net::DropInfo;
+
+// The events of every server (Node: net.Server's); a TLS server adds its own.
+template <class Socket, class... Extra>
+using BasicServerEmitter =
+    EventEmitter<Event<"listening", void()>, Event<"connection", void(Socket)>,
+                 Event<"close", void()>, Event<"error", void(std::error_code)>,
+                 Event<"drop", void(const DropInfo&)>, Extra...>;
+
+// True for an IP listener bound to one address (not 0.0.0.0 or ::): each connection it accepts
+// has that address and port as its own.
+inline bool boundToOneAddress(const Protocol::endpoint& endpoint) noexcept {
+  const sockaddr* sa = endpoint.data();
+  if (sa->sa_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr != htonl(INADDR_ANY);
+  if (sa->sa_family == AF_INET6)
+    return !IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+  return false;
+}
+
+// A listener and its connections. Traits name the socket it makes (plain or secure), its
+// public handle, the server's options and its events.
+template <class Traits>
+class ServerImpl final : public Traits::Emitter,
+                         public ConnectionOwner<SocketImpl<typename Traits::Layer>>,
+                         public LoopMember {
+ public:
+  using Connection = SocketImpl<typename Traits::Layer>;
+  using Socket = typename Traits::Socket;
+  using Options = typename Traits::Options;
+
+  ServerImpl(const asio::any_io_executor& executor, Options options)
+      : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
+    loop_.add(*this);
+  }
+  ServerImpl(const ServerImpl&) = delete;
+  ServerImpl& operator=(const ServerImpl&) = delete;
+  ~ServerImpl() {
+    if (loopAlive()) loop_.remove(*this);
+  }
+
+  void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
+              bool dualStack, std::string unixPath) {
+    if (acceptor_ && acceptor_->is_open())
+      throw std::logic_error("evnet: listen() called on a server that is already listening");
+    self_ = std::move(self);
+    closing_ = false;
+    std::error_code ec = open(endpoint, backlog, dualStack);
+    if (ec && dualStack && ec == std::errc::address_family_not_supported)  // no IPv6 here
+      ec = open(
+          Protocol::endpoint(asio::ip::tcp::endpoint(asio::ip::tcp::v4(), endpointPort(endpoint))),
+          backlog, false);
+    ++pendingOps_;
+    if (ec) {
+      acceptor_.reset();
+      asio::post(executor_, [this, ec] {
+        --pendingOps_;
+        auto keep = std::move(self_);  // no "close" follows a listen error (Node)
+        this->template emit<"error">(systemError(ec));
+      });
+      return;
+    }
+    unixPath_ = std::move(unixPath);
+    const Protocol::endpoint bound = acceptor_->local_endpoint();
+    address_ = toAddressInfo(bound);
+    acceptedLocal_.reset();
+    if (boundToOneAddress(bound)) acceptedLocal_ = bound;
+    asio::post(executor_, [this] {
+      --pendingOps_;
+      if (acceptor_) this->template emit<"listening">();
+    });
+    accept();
+  }
+
+  void close(std::function<void(std::error_code)> callback) {
+    if (!loopAlive()) return;  // the loop is gone: nothing is open, nothing can run
+    const bool running = acceptor_.has_value();
+    if (callback) {
+      this->template once<"close">([callback = std::move(callback), running] {
+        callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
+      });
+    }
+    if (running) stopAccepting();
+    if (closing_) return;
+    closing_ = true;
+    if (!self_) self_ = weakSelf_.lock();
+    emitCloseIfDrained();
+  }
+
+  // Beyond Node's net (its http.Server has it): destroys every open connection.
+  void closeAllConnections() {
+    // destroy() unlinks nothing now ("close" comes in a later turn), so the walk is safe.
+    for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->destroy();
+  }
+
+  // A listen that failed before reaching the kernel (a host name that does not resolve).
+  void listenFailed(std::shared_ptr<ServerImpl> self, std::error_code ec) {
+    self_ = std::move(self);
+    ++pendingOps_;
+    asio::post(executor_, [this, ec] {
+      --pendingOps_;
+      auto keep = std::move(self_);
+      this->template emit<"error">(systemError(ec));
+    });
+  }
+
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  AddressInfo address() const { return acceptor_ ? address_ : AddressInfo{}; }
+  unsigned connections() const noexcept { return connectionCount_; }
+  bool listening() const noexcept { return acceptor_.has_value(); }
+  unsigned maxConnections = 0;  // 0: no limit
+  std::weak_ptr<ServerImpl> weakSelf_;
+
+ private:
+  static unsigned short endpointPort(const Protocol::endpoint& endpoint) {
+    return toAddressInfo(endpoint).port;
+  }
+
+  std::error_code open(const Protocol::endpoint& endpoint, int backlog, bool dualStack) {
+    std::error_code ec;
+    acceptor_.emplace(executor_);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (ec) return ec;
+    const bool tcp = endpoint.data()->sa_family != AF_UNIX;
+    if (tcp) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (dualStack) acceptor_->set_option(asio::ip::v6_only(false), ec);
+    if (options_.reusePort) {
+      const int on = 1;
+      ::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    }
+    if (!acceptor_->bind(endpoint, ec) && !acceptor_->listen(backlog, ec)) return {};
+    return ec;
+  }
+
+  // The accept loop. Out of descriptors (EMFILE/ENFILE), it waits and tries again instead of
+  // spinning; the pending connections wait in the kernel's backlog meanwhile.
+  void accept() {
+    ++pendingOps_;
+    acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
+      --pendingOps_;
+      if (!acceptor_) return release();
+      ec = systemError(ec);  // asio's own category does not compare equal to std::errc
+      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
+        return backOff();
+      // The next accept first, so that a throwing "connection" listener does not end the loop;
+      // it may complete into peer_ at once, hence the copy.
+      const Protocol::endpoint peer = peer_;
+      accept();
+      if (!ec) accepted(std::move(socket), peer);
+    });
+  }
+
+  void backOff() {
+    retry_.emplace(executor_);
+    retry_->expires_after(std::chrono::milliseconds(50));
+    ++pendingOps_;
+    retry_->async_wait([this](std::error_code) {
+      --pendingOps_;
+      if (!acceptor_) return release();
+      accept();
+    });
+  }
+
+  void accepted(Protocol::socket socket, const Protocol::endpoint& peer) {
+    if (maxConnections != 0 && connectionCount_ >= maxConnections) {
+      DropInfo drop{address_, toAddressInfo(peer)};
+      std::error_code ignored;
+      socket.close(ignored);
+      this->template emit<"drop">(drop);
+      return;
+    }
+    auto impl = std::make_shared<Connection>(executor_, loop_, options_);
+    impl->adopt(impl, std::move(socket), peer, this, acceptedLocal_ ? &*acceptedLocal_ : nullptr);
+    link(*impl);
+    if (options_.pauseOnConnect) impl->startPaused();
+    if constexpr (Connection::secure) impl->layer().serve(options_);
+    const Socket handle(impl);
+    try {
+      this->template emit<"connection">(handle);
+    } catch (...) {
+      impl->destroy();  // the exception leaves run(); the connection is closed, not leaked
+      throw;
+    }
+    impl->start();
+  }
+
+  void link(Connection& socket) noexcept {
+    socket.nextConnection = connections_;
+    if (connections_ != nullptr) connections_->prevConnection = &socket;
+    connections_ = &socket;
+    ++connectionCount_;
+  }
+
+  void connectionSecured(Connection& socket) override {
+    if constexpr (Connection::secure)
+      this->template emit<"secureConnection">(Socket(socket.self()));
+  }
+  void connectionFailed(Connection& socket, std::error_code ec) override {
+    if constexpr (Connection::secure)
+      this->template emit<"tlsClientError">(ec, Socket(socket.self()));
+  }
+
+  void connectionClosed(Connection& socket) noexcept override {
+    (socket.prevConnection != nullptr ? socket.prevConnection->nextConnection : connections_) =
+        socket.nextConnection;
+    if (socket.nextConnection != nullptr)
+      socket.nextConnection->prevConnection = socket.prevConnection;
+    socket.prevConnection = socket.nextConnection = nullptr;
+    --connectionCount_;
+    if (closing_) emitCloseIfDrained();
+  }
+
+  void stopAccepting() {
+    std::error_code ignored;
+    acceptor_->close(ignored);
+    acceptor_.reset();
+    if (retry_) retry_->cancel();
+    if (!unixPath_.empty()) ::unlink(unixPath_.c_str());
+    unixPath_.clear();
+  }
+
+  // "close" comes once the server stopped accepting and its last connection closed.
+  void emitCloseIfDrained() {
+    if (connectionCount_ != 0 || closePosted_) return;
+    closePosted_ = true;
+    ++pendingOps_;
+    asio::post(executor_, [this] {
+      --pendingOps_;
+      closePosted_ = false;
+      closing_ = false;
+      struct AfterClose {
+        ServerImpl& server;
+        ~AfterClose() { server.release(); }
+      } after{*this};
+      this->template emit<"close">();
+    });
+  }
+
+  void release() noexcept {
+    if (!acceptor_ && !closing_ && pendingOps_ == 0 && connectionCount_ == 0 && self_) {
+      auto last = std::move(self_);
+    }
+  }
+
+  void onLoopShutdown() noexcept override {
+    for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->detachOwner();
+    connections_ = nullptr;
+    connectionCount_ = 0;
+    acceptor_.reset();
+    retry_.reset();
+    if (!unixPath_.empty()) ::unlink(unixPath_.c_str());  // no close() came: no stale path left
+    unixPath_.clear();
+    // Alive until the listeners, which may hold handles to this server, are dropped.
+    const auto keep = weakSelf_.lock();
+    self_.reset();
+    this->removeAllListeners();
+  }
+
+  asio::any_io_executor executor_;
+  LoopService& loop_;
+  Options options_;
+  std::shared_ptr<ServerImpl> self_;  // alive while listening or closing
+  std::optional<asio::basic_socket_acceptor<Protocol>> acceptor_;
+  std::optional<asio::steady_timer> retry_;
+  Protocol::endpoint peer_;
+  AddressInfo address_;
+  std::optional<Protocol::endpoint> acceptedLocal_;  // every connection's local address, if one
+  std::string unixPath_;
+  Connection* connections_ = nullptr;
+  unsigned connectionCount_ = 0;
+  unsigned pendingOps_ = 0;
+  bool closing_ = false;
+  bool closePosted_ = false;
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_SERVER_IMPL_HPP

@@ -1,0 +1,832 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_SOCKET_IMPL_HPP
+#define EVNET_DETAIL_SOCKET_IMPL_HPP
+
+#include "evnet/buffer.hpp"
+#include "evnet/detail/address.hpp"
+#include "evnet/detail/loop_service.hpp"
+#include "evnet/detail/system_error.hpp"
+#include "evnet/detail/write_queue.hpp"
+#include "evnet/error.hpp"
+#include "evnet/event_emitter.hpp"
+#include "evnet/net/socket_options.hpp"
+
+#include <asio/bind_allocator.hpp>
+#include <asio/defer.hpp>
+#include <asio/error.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace evnet::detail {
+
+using net::SocketOptions;
+using net::TcpInfo;
+
+// The events of every socket (Node: net.Socket's); a TLS socket adds its own.
+template <class... Extra>
+using BasicSocketEmitter =
+    EventEmitter<Event<"connect", void()>, Event<"ready", void()>, Event<"data", void(Buffer)>,
+                 Event<"end", void()>, Event<"finish", void()>, Event<"close", void(bool hadError)>,
+                 Event<"error", void(std::error_code)>, Event<"timeout", void()>,
+                 Event<"drain", void()>,
+                 Event<"lookup", void(std::error_code, std::string_view address, int family,
+                                      std::string_view host)>,
+                 Extra...>;
+
+// The layer between a socket's descriptor and its Node state machine: plain TCP passes the
+// bytes through. A layer with `secure` (TLS, see evnet/tls/detail/tls_layer.hpp) decrypts what
+// is read, encrypts what is written, and holds the socket's end until its handshake is done.
+struct PlainLayer {
+  static constexpr bool secure = false;
+  using Emitter = BasicSocketEmitter<>;
+};
+
+// Told when one of its connections has closed (a server counting its connections), and when a
+// secure one has finished its handshake or failed it.
+template <class Socket>
+class ConnectionOwner {
+ public:
+  virtual void connectionClosed(Socket& socket) noexcept = 0;
+  virtual void connectionSecured(Socket&) {}
+  virtual void connectionFailed(Socket&, std::error_code) {}
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
+// One connection. Its data path reads top to bottom: wait for readability → read into the
+// loop's buffer → emit "data" → writes queue up → one gather write per turn → on EAGAIN wait for
+// writability. The object keeps itself alive (self_) until "close" is emitted and every asio
+// operation that refers to it has completed.
+template <class Layer>
+class SocketImpl final : public Layer::Emitter, public LoopMember {
+ public:
+  using Owner = ConnectionOwner<SocketImpl>;
+  static constexpr bool secure = Layer::secure;
+
+  SocketImpl(const asio::any_io_executor& executor, const SocketOptions& options)
+      : SocketImpl(executor, LoopService::of(executor), options) {}
+  // With the executor's LoopService already at hand (a server's accepted sockets): finding it
+  // takes asio's service registry lock.
+  SocketImpl(const asio::any_io_executor& executor, LoopService& loop, const SocketOptions& options)
+      : executor_(executor), loop_(loop), options_(options) {
+    idle_.owner = this;
+    rearm_.owner = this;
+    rearm_.run = [](Deferred* entry) noexcept {
+      auto* socket = static_cast<SocketImpl*>(entry->owner);
+      --socket->pendingOps_;
+      if (socket->destroyed_) return socket->release();
+      try {
+        socket->armRead();
+      } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
+        socket->destroy(std::make_error_code(std::errc::not_enough_memory));
+      }
+    };
+    idle_.onTimeout = [](IdleEntry* entry) {
+      static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();
+    };
+    loop_.add(*this);
+  }
+  SocketImpl(const SocketImpl&) = delete;
+  SocketImpl& operator=(const SocketImpl&) = delete;
+  ~SocketImpl() {
+    if (!loopAlive()) return;  // a handle outlived the loop: nothing of the loop is left
+    loop_.unenroll(idle_);
+    loop_.remove(*this);
+  }
+
+  // --- opening ---------------------------------------------------------------------------
+
+  // An accepted connection (the server calls this before emitting "connection"). `local` is
+  // its address when the server knows it (a listener bound to one address), saving a
+  // getsockname(); null to ask the kernel.
+  void adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
+             const Protocol::endpoint& peer, Owner* owner,
+             const Protocol::endpoint* local = nullptr) {
+    self_ = std::move(self);
+    owner_ = owner;
+    socket_.emplace(std::move(socket));
+    family_ = peer.data()->sa_family;
+    remote_.set(peer);
+    if (local != nullptr) local_.set(*local);
+    opened();
+  }
+
+  void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port) {
+    self_ = std::move(self);
+    connecting_ = true;
+    std::error_code ec;
+    const asio::ip::address address = asio::ip::make_address(host, ec);
+    if (!ec) return connectTo({asio::ip::tcp::endpoint(address, port)}, 0);
+    resolver_.emplace(executor_);
+    ++pendingOps_;
+    resolver_->async_resolve(
+        host, std::to_string(port),
+        [this, host, gen = generation_](std::error_code error,
+                                        asio::ip::tcp::resolver::results_type results) {
+          if (!current(gen)) return;
+          std::vector<asio::ip::tcp::endpoint> endpoints;
+          for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+          const std::string address =
+              endpoints.empty() ? std::string() : endpoints.front().address().to_string();
+          const int family = endpoints.empty() ? 0 : endpoints.front().address().is_v6() ? 6 : 4;
+          error = systemError(error);
+          emitOrDestroy<"lookup">(error, address, family, host);
+          if (error) return destroy(error);
+          connectTo(std::move(endpoints), 0);
+        });
+  }
+
+  void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path) {
+    self_ = std::move(self);
+    connecting_ = true;
+    const asio::local::stream_protocol::endpoint local(path);
+    startConnect(Protocol::endpoint(local.data(), local.size(), 0), [this](auto ec) {
+      if (ec) destroy(ec);
+    });
+  }
+
+  // Makes a closed socket new again for connect() (Node: socket.connect after "close",
+  // test-net-reconnect.js): the byte counters, addresses and stream states start over; the
+  // idle timeout carries over. Operations of the old connection still in asio's queues belong
+  // to an older generation and complete as no-ops.
+  void reopen() {
+    if (!closeEmitted_ || !loopAlive())
+      throw std::logic_error("evnet: connect() on a socket that is not closed");
+    ++generation_;
+    readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = false;
+    paused_ = readableEnded_ = writableEnded_ = finished_ = false;
+    destroyed_ = hadError_ = closeEmitted_ = false;
+    bytesRead_ = bytesWritten_ = totalQueued_ = 0;
+    unheard_.clear();
+    remote_.reset();
+    local_.reset();
+    family_ = AF_UNSPEC;
+    if constexpr (Layer::secure) layer_.reset();
+    if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
+  }
+
+  // --- reading ----------------------------------------------------------------------------
+
+  // Waits for data with a read into the socket's small slot, or its large buffer while its
+  // messages are long. A pending read costs asio no system call to re-arm, where a readability
+  // wait costs an epoll_ctl each time. The operation's memory comes from the loop's pool. Armed
+  // only once the kernel queue was found empty.
+  void armRead() {
+    if (readArmed_ || readPaused() || readableEnded_ || destroyed_ || connecting_) return;
+    readArmed_ = true;
+    ++pendingOps_;
+    socket_->async_receive(
+        asio::buffer(readSpace().data(), readSpace().size()),
+        asio::bind_allocator(PoolAllocator<void>(loop_.operationPool()),
+                             [this, gen = generation_](std::error_code ec, std::size_t n) {
+                               if (current(gen)) onRead(ec, n);
+                             }));
+  }
+
+  // A message that leaves room in the read space is delivered from it. A full slot means more
+  // is waiting: it is read into the loop's buffer after the slot's bytes, and the next reads go
+  // to a large buffer (one system call for a pipelined batch, not two), kept until messages are
+  // short again. A full large buffer is delivered, and reading continues into the loop's buffer.
+  void onRead(std::error_code ec, std::size_t n) {
+    readArmed_ = false;
+    if (ec == asio::error::eof) return peerEnded();
+    if (ec) return destroy(ec);
+    bytesRead_ += n;
+    touch();
+    const std::span<char> space = readSpace();
+    if (readPaused()) return received(space.data(), n);  // read before pause() took effect
+    if (n < space.size()) {
+      received(space.data(), n);
+      shortReads_ = n < slot_.size() ? shortReads_ + 1 : 0;
+      if (shortReads_ == kShortReadsToShrink) large_.reset();
+      return armReadLater();
+    }
+    shortReads_ = 0;
+    if (large_) {
+      received(space.data(), n);
+      return readNow();
+    }
+    large_ = std::make_unique<char[]>(kLargeReadSize);
+    readNow(n);
+  }
+  std::span<char> readSpace() noexcept {
+    if (large_) return {large_.get(), kLargeReadSize};
+    return slot_;
+  }
+
+  // armRead() once the loop has run the other completions that are ready now. After a message
+  // was answered, the peer's next one is often in by then, and asio's first, speculative read
+  // finds it; re-armed at once, that read fails with EAGAIN: a system call per message more.
+  void armReadLater() {
+    if (rearm_.queued) return;
+    ++pendingOps_;
+    loop_.later(rearm_, executor_);
+  }
+
+  // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
+  // emits it. A few full reads per turn at most, so one busy peer does not starve the others.
+  void readNow(std::size_t carried = 0) {
+    const std::span<char> buffer = loop_.readBuffer();
+    if (carried != 0) std::memcpy(buffer.data(), slot_.data(), carried);
+    const int fd = socket_->native_handle();
+    for (int burst = 0; burst < 16; ++burst) {
+      if (readPaused() || readableEnded_ || destroyed_) return;
+      const ssize_t n = ::recv(fd, buffer.data() + carried, buffer.size() - carried, 0);
+      if (n > 0) {
+        bytesRead_ += static_cast<std::uint64_t>(n);
+        touch();
+        const std::size_t total = carried + static_cast<std::size_t>(n);
+        carried = 0;
+        received(buffer.data(), total);
+        if (total < buffer.size()) return armReadLater();
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (carried != 0) received(buffer.data(), std::exchange(carried, 0));
+      if (destroyed_) return;
+      if (n == 0) return peerEnded();
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return armRead();
+      return destroy(lastError());
+    }
+    postRead();
+  }
+
+  // Bytes from the kernel. Plain ones are the data; a secure layer decrypts them and passes
+  // the plaintext on to plaintext(), calling it once per record.
+  void received(char* data, std::size_t n) {
+    if constexpr (Layer::secure)
+      layer_.received(*this, data, n);
+    else
+      plaintext(data, n);
+  }
+  // The data: emitted, or kept for resume() while paused.
+  void plaintext(const char* data, std::size_t n) {
+    if (paused_)
+      unheard_.append(data, n);
+    else
+      deliver(Buffer(data, n));
+  }
+
+  // Emits "data"; writes made by the listeners go out together right after, in one call. With
+  // no "data" listener the bytes are kept and reading pauses until one is added (Node: a
+  // stream flows only once it has a 'data' listener), so nothing is lost.
+  void deliver(Buffer chunk) {
+    inDispatch_ = true;
+    bool heard = false;
+    try {
+      heard = this->template emit<"data">(chunk);
+    } catch (...) {
+      inDispatch_ = false;
+      destroy();  // a throwing listener: the exception leaves run(), the socket is released
+      throw;
+    }
+    inDispatch_ = false;
+    if (!heard && !destroyed_) {
+      unheard_.append(chunk.data(), chunk.size());
+      paused_ = true;
+    }
+    if (!queue_.empty()) flush();
+  }
+
+  // The peer's FIN. A secure socket ends there too when its handshake is done, with or without
+  // the peer's close_notify, as Node's does.
+  void peerEnded() {
+    if constexpr (Layer::secure) {
+      if (!layer_.established()) return layer_.endedBeforeSecure(*this);
+    }
+    onEnd();
+  }
+
+  // The end of the stream: "end", then our own end unless allowHalfOpen.
+  void onEnd() {
+    readableEnded_ = true;
+    emitOrDestroy<"end">();
+    if (destroyed_) return;
+    if (!options_.allowHalfOpen) end();
+    if (finished_) destroy();
+  }
+
+  void pause() noexcept { paused_ = true; }
+
+  void resume() {
+    if (!paused_ || destroyed_) return;
+    paused_ = false;
+    if (!connecting_) postRead();
+  }
+
+  void dataListenerAdded() {
+    if (!unheard_.empty()) resume();
+  }
+
+  // Reads in a later turn: after resume(), or when a read burst filled the buffer each time.
+  void postRead() {
+    if (readPosted_ || readArmed_) return;
+    readPosted_ = true;
+    ++pendingOps_;
+    asio::post(executor_, [this, gen = generation_] {
+      if (!current(gen)) return;
+      readPosted_ = false;
+      if (!unheard_.empty() && !paused_) {
+        std::string held = std::exchange(unheard_, {});
+        deliver(Buffer(held));
+      }
+      readNow();
+    });
+  }
+
+  // Emits an event of the connection's life. A listener that throws destroys the socket (as a
+  // throwing "data" listener does) and the exception leaves run(): a socket is never left
+  // half-way through a change of state, e.g. ended on one side only.
+  template <FixedString Name, class... Args>
+  void emitOrDestroy(const Args&... args) {
+    try {
+      this->template emit<Name>(args...);
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+
+  // --- writing ----------------------------------------------------------------------------
+
+  // The callback by reference: the public write() made it, and moving it on costs per message.
+  bool write(std::string_view bytes, std::function<void(std::error_code)>&& callback) {
+    if (!writable(callback)) return false;
+    queue_.copy(bytes.data(), bytes.size());
+    return queued(bytes.size(), std::move(callback));
+  }
+  bool write(WriteQueue::Owned&& bytes, std::function<void(std::error_code)>&& callback) {
+    if (!writable(callback)) return false;
+    const std::size_t size = std::visit([](const auto& b) { return b.size(); }, bytes);
+    queue_.own(std::move(bytes));
+    return queued(size, std::move(callback));
+  }
+
+  void end(std::function<void()> callback = {}) {
+    if (callback) this->template once<"finish">(std::move(callback));
+    if (writableEnded_ || destroyed_) return;
+    writableEnded_ = true;
+    if (!connecting_ && queue_.empty() && !writeArmed_) return finish();
+    scheduleFlush();
+  }
+
+  // Buffers per system call: Linux's IOV_MAX, so that many small owned buffers (a subscriber's
+  // messages) go out in one call.
+  static constexpr int kMaxGather = 1024;
+
+  // Sends the queue with as few system calls as the kernel allows.
+  void flush() {
+    if (destroyed_ || connecting_ || writeArmed_) return;
+    if constexpr (Layer::secure) {
+      const bool sent = sendSecure();
+      completeWrites({});
+      if (!sent) return;
+    } else {
+      sendPlain();
+      completeWrites({});
+    }
+    if (!queue_.empty() || destroyed_) return;
+    if (needDrain_) {
+      needDrain_ = false;
+      emitOrDestroy<"drain">();
+    }
+    if (writableEnded_ && !finished_ && queue_.empty() && !destroyed_) finish();
+  }
+
+ private:
+  void sendPlain() {
+    const int fd = socket_->native_handle();
+    while (!queue_.empty()) {
+      // One buffer goes with send(): the kernel's sendmsg first copies in the message header and
+      // the iovec array, which costs more than the send of a short message itself.
+      std::array<iovec, kMaxGather> iov;
+      const int count = queue_.gather(iov.data(), kMaxGather);
+      ssize_t n = 0;
+      if (count == 1) {
+        n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+      } else {
+        msghdr message{};
+        message.msg_iov = iov.data();
+        message.msg_iovlen = static_cast<std::size_t>(count);
+        n = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+      }
+      if (n >= 0) {
+        queue_.consume(static_cast<std::size_t>(n));
+        writableLength_ -= static_cast<std::size_t>(n);
+        bytesWritten_ += static_cast<std::uint64_t>(n);
+        touch();
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        armWrite();
+        break;
+      } else if (errno != EINTR) {
+        return destroy(lastError());
+      }
+    }
+  }
+
+  // Sends the layer's records, encrypting queued writes as the kernel takes the records before
+  // them (so that at most one batch waits encrypted); false if the socket failed or waits to be
+  // writable. The plaintext counts as written once its records are out.
+  bool sendSecure() {
+    const int fd = socket_->native_handle();
+    for (;;) {
+      for (std::span<const char> out = layer_.output(); !out.empty(); out = layer_.output()) {
+        const ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+        if (n >= 0) {
+          layer_.sent(static_cast<std::size_t>(n));
+          touch();
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          armWrite();
+          return false;
+        } else if (errno != EINTR) {
+          destroy(lastError());
+          return false;
+        }
+      }
+      bytesWritten_ += layer_.takeSentPlaintext();
+      if (queue_.empty() || !layer_.established()) return true;
+      std::array<iovec, 64> iov;
+      const std::size_t taken = layer_.encrypt(*this, iov.data(), queue_.gather(iov.data(), 64));
+      if (destroyed_) return false;
+      queue_.consume(taken);
+      writableLength_ -= taken;
+    }
+  }
+
+ public:
+  // --- closing ----------------------------------------------------------------------------
+
+  // Closes now, dropping queued writes; "error" (if err) then "close" follow in a later turn.
+  void destroy(std::error_code err = {}) {
+    if (destroyed_) return;
+    destroyed_ = true;
+    hadError_ = static_cast<bool>(err);
+    err = systemError(err);
+    loop_.unenroll(idle_);
+    if constexpr (Layer::secure) layer_.destroyed(*this);
+    connecting_ = false;  // readyState "closed", not "opening", after a failed connect
+    closeDescriptor();
+    queue_.clear();
+    writableLength_ = 0;
+    completeWrites(make_error_code(Errc::socketDestroyed));
+    ++pendingOps_;
+    asio::post(executor_, [this, err] {
+      --pendingOps_;
+      emitClose(err);
+    });
+  }
+
+  // Ends our side, then destroys once the FIN is out (Node: destroySoon).
+  void destroySoon() {
+    if (writableEnded_ && finished_) return destroy();
+    this->template once<"finish">([this] { destroy(); });
+    end();
+  }
+
+  // Closes with a TCP RST instead of a FIN (Node: resetAndDestroy).
+  void resetAndDestroy() {
+    if (socket_ && socket_->is_open()) {
+      const linger option{1, 0};
+      ::setsockopt(socket_->native_handle(), SOL_SOCKET, SO_LINGER, &option, sizeof option);
+    }
+    destroy();
+  }
+
+  // --- options and state ------------------------------------------------------------------
+
+  void setTimeout(unsigned ms) {
+    timeoutMs_ = ms;
+    if (ms == 0 || destroyed_) return loop_.unenroll(idle_);
+    loop_.enroll(idle_, ms, executor_);
+  }
+  void setNoDelay(bool enable) {
+    options_.noDelay = enable;
+    const int on = enable ? 1 : 0;
+    if (isTcp()) ::setsockopt(fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  void setKeepAlive(bool enable, unsigned initialDelayMs) {
+    options_.keepAlive = enable;
+    options_.keepAliveInitialDelayMs = initialDelayMs;
+    if (!isTcp()) return;
+    int on = enable ? 1 : 0;
+    ::setsockopt(fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    if (enable && initialDelayMs >= 1000) {
+      int seconds = static_cast<int>(initialDelayMs / 1000);
+      ::setsockopt(fd(), IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds);
+    }
+  }
+  std::optional<TcpInfo> tcpInfo() const {
+    if (!isTcp()) return std::nullopt;
+    tcp_info raw{};
+    socklen_t size = sizeof raw;
+    if (::getsockopt(fd(), IPPROTO_TCP, TCP_INFO, &raw, &size) != 0) return std::nullopt;
+    return TcpInfo{raw.tcpi_rtt,           raw.tcpi_rttvar,   raw.tcpi_retransmits,
+                   raw.tcpi_total_retrans, raw.tcpi_snd_cwnd, raw.tcpi_snd_mss,
+                   raw.tcpi_unacked,       raw.tcpi_lost};
+  }
+
+  std::string_view readyState() const noexcept {
+    if (connecting_) return "opening";
+    if (destroyed_ || !socket_) return "closed";
+    if (readableEnded_ && writableEnded_) return "closed";
+    if (readableEnded_) return "writeOnly";
+    if (writableEnded_) return "readOnly";
+    return "open";
+  }
+
+  const AddressInfo& remote() const { return remote_.get(); }
+  const AddressInfo& local() const { return local_.get(); }
+  std::uint64_t bytesRead() const noexcept { return bytesRead_; }
+  std::uint64_t bytesWritten() const noexcept { return bytesWritten_; }
+  std::size_t writableLength() const noexcept { return writableLength_; }
+  bool connecting() const noexcept { return connecting_; }
+  bool destroyed() const noexcept { return destroyed_; }
+  bool paused() const noexcept { return paused_; }
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  LoopService& loop() const noexcept { return loop_; }
+  Layer& layer() noexcept { return layer_; }
+  const Layer& layer() const noexcept { return layer_; }
+  Owner* owner() const noexcept { return owner_; }
+  const std::shared_ptr<SocketImpl>& self() const noexcept { return self_; }
+
+  // Starts reading and applies options; called once the connection exists.
+  void start() {
+    if constexpr (Layer::secure) layer_.accept(*this);
+    if (!readPaused()) armRead();
+  }
+  void startPaused() { paused_ = true; }
+  void detachOwner() noexcept { owner_ = nullptr; }
+
+ private:
+  void opened() {
+    std::error_code ec;
+    socket_->non_blocking(true, ec);
+    if (!local_.known()) {
+      const auto local = socket_->local_endpoint(ec);
+      if (!ec) local_.set(local);
+    }
+    if (isTcp()) {
+      if (options_.noDelay) setNoDelay(true);
+      if (options_.keepAlive) setKeepAlive(true, options_.keepAliveInitialDelayMs);
+    }
+  }
+
+  void connectTo(std::vector<asio::ip::tcp::endpoint> endpoints, std::size_t index) {
+    const asio::ip::tcp::endpoint target = endpoints[index];
+    startConnect(Protocol::endpoint(target.data(), target.size(), IPPROTO_TCP),
+                 [this, endpoints = std::move(endpoints), index](std::error_code ec) mutable {
+                   if (!ec) return;
+                   if (index + 1 < endpoints.size())
+                     return connectTo(std::move(endpoints), index + 1);
+                   destroy(ec);
+                 });
+  }
+
+  template <class OnFailure>
+  void startConnect(const Protocol::endpoint& target, OnFailure onFailure) {
+    socket_.emplace(executor_);
+    family_ = target.data()->sa_family;
+    std::error_code ec;
+    socket_->open(target.protocol(), ec);
+    if (ec) return onFailure(ec);
+    ++pendingOps_;
+    socket_->async_connect(target, [this, target, onFailure = std::move(onFailure),
+                                    gen = generation_](std::error_code error) mutable {
+      if (!current(gen)) return;
+      if (error) return onFailure(error);
+      connecting_ = false;
+      remote_.set(target);
+      opened();
+      emitOrDestroy<"connect">();
+      emitOrDestroy<"ready">();  // as Node: also when a "connect" listener destroyed the socket
+      if (destroyed_) return;
+      if constexpr (Layer::secure) layer_.connect(*this);  // the handshake's first flight
+      if (destroyed_) return;
+      flush();  // writes made while connecting; also finishes if end() was called
+      if (!paused_) postRead();
+    });
+  }
+
+  bool writable(const std::function<void(std::error_code)>& callback) {
+    if (!destroyed_ && !writableEnded_) return true;
+    const std::error_code ec =
+        make_error_code(destroyed_ ? Errc::socketDestroyed : Errc::writeAfterEnd);
+    if (callback && loopAlive()) asio::post(executor_, [callback, ec] { callback(ec); });
+    if (!destroyed_) destroy(ec);  // Node: write after end is an error that destroys the socket
+    return false;
+  }
+
+  bool queued(std::size_t size, std::function<void(std::error_code)>&& callback) {
+    writableLength_ += size;
+    totalQueued_ += size;
+    if (callback) callbacks_.push_back({totalQueued_, std::move(callback)});
+    if (writableLength_ >= options_.highWaterMark && !inDispatch_)
+      flush();  // a large write: give the kernel its chance now
+    else
+      scheduleFlush();
+    const bool below = writableLength_ < options_.highWaterMark;
+    if (!below) needDrain_ = true;
+    return below;
+  }
+
+  // Writes made outside a "data" listener go out at the end of the current turn, together.
+  void scheduleFlush() {
+    if (inDispatch_ || flushPosted_ || connecting_ || writeArmed_ || destroyed_) return;
+    flushPosted_ = true;
+    ++pendingOps_;
+    asio::defer(executor_, [this, gen = generation_] {
+      if (!current(gen)) return;
+      flushPosted_ = false;
+      flush();
+    });
+  }
+
+  void armWrite() {
+    writeArmed_ = true;
+    ++pendingOps_;
+    socket_->async_wait(Protocol::socket::wait_write,
+                        [this, gen = generation_](std::error_code ec) {
+                          if (!current(gen)) return;
+                          writeArmed_ = false;
+                          if (ec) return destroy(ec);
+                          flush();
+                        });
+  }
+
+  void completeWrites(std::error_code ec) {
+    while (!callbacks_.empty() && (ec || callbacks_.front().first <= bytesWritten_)) {
+      auto callback = std::move(callbacks_.front().second);
+      callbacks_.erase(callbacks_.begin());
+      callback(ec);
+    }
+  }
+
+  // The writable side is done: the peer gets its end of stream. When the peer had ended too,
+  // destroy() follows at once and its close() sends the FIN; a shutdown() first would be a
+  // system call per connection for nothing (nothing unread remains after the peer's FIN, so
+  // close() does not reset the connection).
+  void finish() {
+    if constexpr (Layer::secure) {  // close_notify first, after the handshake
+      if (!layer_.established() || !layer_.shutdown(*this) || writeArmed_ || !sendSecure()) return;
+    }
+    finished_ = true;
+    if (socket_ && socket_->is_open() && !readableEnded_) ::shutdown(fd(), SHUT_WR);
+    emitOrDestroy<"finish">();
+    if (readableEnded_ && !destroyed_) destroy();
+  }
+
+  void closeDescriptor() noexcept {
+    if (resolver_) resolver_->cancel();
+    if (socket_ && socket_->is_open()) {
+      std::error_code ignored;
+      socket_->close(ignored);  // pending waits complete with operation_aborted
+    }
+  }
+
+  // "error" (when err and someone listens: an unhandled socket error does not throw, unlike
+  // Node; "close" reports it with hadError), then "close", then the listeners are dropped —
+  // unless a "close" listener connected the socket again.
+  void emitClose(std::error_code err) {
+    if (closeEmitted_) return;
+    closeEmitted_ = true;
+    struct AfterClose {
+      SocketImpl& socket;
+      ~AfterClose() {
+        if (Owner* owner = std::exchange(socket.owner_, nullptr)) owner->connectionClosed(socket);
+        if (!socket.closeEmitted_) return;  // reconnected
+        socket.removeAllListeners();
+        socket.release();
+      }
+    } after{*this};
+    if (err && this->listenerCount("error") > 0) this->template emit<"error">(err);
+    this->template emit<"close">(hadError_);
+  }
+
+  // An asio operation completed: true if it belongs to the live connection; otherwise it is a
+  // leftover of a closed one, and the last of those lets the socket go.
+  bool current(unsigned gen) noexcept {
+    --pendingOps_;
+    if (gen == generation_ && !destroyed_) return true;
+    release();
+    return false;
+  }
+
+  // Lets go of the self reference once "close" was emitted and no operation refers to us.
+  void release() noexcept {
+    if (closeEmitted_ && pendingOps_ == 0 && self_) {
+      auto last = std::move(self_);  // may destroy *this when `last` goes out of scope
+    }
+  }
+
+  void onLoopShutdown() noexcept override {
+    destroyed_ = true;
+    closeEmitted_ = true;
+    loop_.unenroll(idle_);
+    if constexpr (Layer::secure) layer_.destroyed(*this);
+    closeDescriptor();
+    socket_.reset();
+    resolver_.reset();
+    if (Owner* owner = std::exchange(owner_, nullptr)) owner->connectionClosed(*this);
+    auto last = std::move(self_);
+    // No "close" and no write callback can run now: drop them here, since they may hold handles
+    // to this socket. (Locals go in reverse order: `last`, which may free *this, goes last.)
+    const auto callbacks = std::move(callbacks_);
+    queue_.clear();
+    unheard_.clear();
+    this->removeAllListeners();
+  }
+
+  // Activity: restarts the idle period; after a "timeout" it starts a new one (Node refreshes
+  // the timer on activity, so "timeout" fires again after the next idle period).
+  void touch() {
+    if (idle_.list != nullptr) return loop_.touch(idle_);
+    if (timeoutMs_ != 0 && !destroyed_) loop_.enroll(idle_, timeoutMs_, executor_);
+  }
+  int fd() const noexcept { return socket_ ? socket_->native_handle() : -1; }
+  // Reading stops while paused, but a secure socket reads its handshake regardless.
+  bool readPaused() const noexcept {
+    if constexpr (Layer::secure) return paused_ && layer_.established();
+    return paused_;
+  }
+  bool isTcp() const noexcept {
+    return (family_ == AF_INET || family_ == AF_INET6) && socket_ && socket_->is_open();
+  }
+
+  asio::any_io_executor executor_;
+  LoopService& loop_;
+  SocketOptions options_;
+  std::shared_ptr<SocketImpl> self_;
+  mutable std::optional<Protocol::socket> socket_;  // mutable: asio's native_handle()
+  std::optional<asio::ip::tcp::resolver> resolver_;
+  Owner* owner_ = nullptr;
+
+ public:
+  SocketImpl* prevConnection = nullptr;  // the owning server's list of its connections
+  SocketImpl* nextConnection = nullptr;
+
+ private:
+  WriteQueue queue_;
+  std::vector<std::pair<std::uint64_t, std::function<void(std::error_code)>>> callbacks_;
+  std::string unheard_;            // data that arrived while nobody listened, or while paused
+  std::array<char, 256> slot_{};   // where a waiting read lands; a short message stays here
+  std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
+  static constexpr std::size_t kLargeReadSize = 16 * 1024;
+  static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
+  unsigned shortReads_ = 0;
+  std::size_t writableLength_ = 0;
+  std::uint64_t totalQueued_ = 0;
+  std::uint64_t bytesRead_ = 0;
+  std::uint64_t bytesWritten_ = 0;
+  LazyAddress remote_;
+  LazyAddress local_;
+  [[no_unique_address]] Layer layer_;
+  IdleEntry idle_;
+  Deferred rearm_;  // armReadLater()'s place in the loop's list
+  unsigned timeoutMs_ = 0;
+  unsigned pendingOps_ = 0;
+  unsigned generation_ = 0;  // counts connect()s: completions of older ones are ignored
+  int family_ = AF_UNSPEC;
+
+  bool connecting_ = false;
+  bool readArmed_ = false;
+  bool readPosted_ = false;
+  bool paused_ = false;
+  bool readableEnded_ = false;  // the peer's FIN arrived
+  bool writableEnded_ = false;  // end() was called
+  bool finished_ = false;       // our FIN is out
+  bool inDispatch_ = false;     // inside emit("data"): writes wait for its end
+  bool flushPosted_ = false;
+  bool writeArmed_ = false;
+  bool needDrain_ = false;
+  bool destroyed_ = false;
+  bool hadError_ = false;
+  bool closeEmitted_ = false;
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_SOCKET_IMPL_HPP

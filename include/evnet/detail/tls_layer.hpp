@@ -1,0 +1,553 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_TLS_LAYER_HPP
+#define EVNET_DETAIL_TLS_LAYER_HPP
+
+#include "evnet/buffer.hpp"
+#include "evnet/detail/loop_service.hpp"
+#include "evnet/detail/socket_impl.hpp"
+#include "evnet/event_emitter.hpp"
+#include "evnet/tls/options.hpp"
+#include "evnet/tls/secure_context.hpp"
+
+#include <asio/ip/address.hpp>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace evnet::detail {
+
+// What a client connection needs of its options, shared by reconnects.
+struct TlsClientConfig {
+  tls::SecureContext context;
+  std::string servername;  // sent as SNI when not an IP
+  std::string checkName;   // the name the certificate must carry
+  bool rejectUnauthorized = true;
+  std::string alpn;  // wire format
+  std::string session;
+  unsigned handshakeTimeout = 0;
+};
+
+// ALPN's wire format: each name preceded by its length.
+inline std::string alpnWireFormat(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const std::string& name : protocols) {
+    if (name.empty() || name.size() > 255) throw std::invalid_argument("evnet: ALPN protocol name");
+    wire += static_cast<char>(name.size());
+    wire += name;
+  }
+  return wire;
+}
+
+// Node's names for the certificate verification results (its authorizationError).
+inline std::string x509ErrorName(long result) {
+  switch (result) {
+#define EVNET_X509_ERROR(name) \
+  case X509_V_ERR_##name:      \
+    return #name;
+    EVNET_X509_ERROR(UNABLE_TO_GET_ISSUER_CERT)
+    EVNET_X509_ERROR(UNABLE_TO_GET_CRL)
+    EVNET_X509_ERROR(UNABLE_TO_DECRYPT_CERT_SIGNATURE)
+    EVNET_X509_ERROR(UNABLE_TO_DECRYPT_CRL_SIGNATURE)
+    EVNET_X509_ERROR(UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY)
+    EVNET_X509_ERROR(CERT_SIGNATURE_FAILURE)
+    EVNET_X509_ERROR(CRL_SIGNATURE_FAILURE)
+    EVNET_X509_ERROR(CERT_NOT_YET_VALID)
+    EVNET_X509_ERROR(CERT_HAS_EXPIRED)
+    EVNET_X509_ERROR(CRL_NOT_YET_VALID)
+    EVNET_X509_ERROR(CRL_HAS_EXPIRED)
+    EVNET_X509_ERROR(ERROR_IN_CERT_NOT_BEFORE_FIELD)
+    EVNET_X509_ERROR(ERROR_IN_CERT_NOT_AFTER_FIELD)
+    EVNET_X509_ERROR(ERROR_IN_CRL_LAST_UPDATE_FIELD)
+    EVNET_X509_ERROR(ERROR_IN_CRL_NEXT_UPDATE_FIELD)
+    EVNET_X509_ERROR(OUT_OF_MEM)
+    EVNET_X509_ERROR(DEPTH_ZERO_SELF_SIGNED_CERT)
+    EVNET_X509_ERROR(SELF_SIGNED_CERT_IN_CHAIN)
+    EVNET_X509_ERROR(UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+    EVNET_X509_ERROR(UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+    EVNET_X509_ERROR(CERT_CHAIN_TOO_LONG)
+    EVNET_X509_ERROR(CERT_REVOKED)
+    EVNET_X509_ERROR(INVALID_CA)
+    EVNET_X509_ERROR(PATH_LENGTH_EXCEEDED)
+    EVNET_X509_ERROR(INVALID_PURPOSE)
+    EVNET_X509_ERROR(CERT_UNTRUSTED)
+    EVNET_X509_ERROR(CERT_REJECTED)
+    EVNET_X509_ERROR(HOSTNAME_MISMATCH)
+#undef EVNET_X509_ERROR
+  }
+  return "UNSPECIFIED";
+}
+
+// The socket layer of a TLS connection (Node: TLSWrap). OpenSSL reads the records that the
+// socket received straight from the socket's read buffer and writes the records it makes into
+// output_, which the socket sends; both through a BIO of evnet's own, so no record is copied
+// into a memory BIO and nothing is kept between reads (SSL_MODE_RELEASE_BUFFERS frees
+// OpenSSL's own buffers of an idle connection).
+class TlsLayer {
+ public:
+  static constexpr bool secure = true;
+  using Emitter = BasicSocketEmitter<Event<"secureConnect", void()>>;
+
+  TlsLayer() = default;
+  TlsLayer(const TlsLayer&) = delete;
+  TlsLayer& operator=(const TlsLayer&) = delete;
+  ~TlsLayer() { reset(); }
+
+  // --- set-up -----------------------------------------------------------------------------
+
+  // An accepted connection of a server with these options (the server outlives it).
+  void serve(const tls::ServerOptions& options) noexcept { server_ = &options; }
+  // A client connection.
+  void client(std::shared_ptr<const TlsClientConfig> config) noexcept {
+    client_ = std::move(config);
+  }
+
+  // The server side's start: the client speaks first.
+  template <class Socket>
+  void accept(Socket& socket) {
+    if (server_->secureContext) server_->secureContext.prepareServer(installServerCallbacks);
+    if (!create(socket, server_->secureContext.nativeHandle())) return;
+    SSL_set_accept_state(ssl_);
+    if (server_->requestCert)
+      SSL_set_verify(ssl_, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, acceptAnyChain);
+    startTimer(socket, server_->handshakeTimeout);
+  }
+
+  // The client side's start, once TCP is connected: the ClientHello goes out.
+  template <class Socket>
+  void connect(Socket& socket) {
+    if (!create(socket, client_->context.nativeHandle())) return;
+    SSL_set_connect_state(ssl_);
+    SSL_set_verify(ssl_, SSL_VERIFY_PEER, acceptAnyChain);  // judged once the handshake is done
+    if (!client_->servername.empty()) SSL_set_tlsext_host_name(ssl_, client_->servername.c_str());
+    if (!client_->alpn.empty())
+      SSL_set_alpn_protos(ssl_, reinterpret_cast<const unsigned char*>(client_->alpn.data()),
+                          static_cast<unsigned>(client_->alpn.size()));
+    if (!client_->session.empty()) {
+      const auto* bytes = reinterpret_cast<const unsigned char*>(client_->session.data());
+      if (SSL_SESSION* session =
+              d2i_SSL_SESSION(nullptr, &bytes, static_cast<long>(client_->session.size()))) {
+        SSL_set_session(ssl_, session);
+        SSL_SESSION_free(session);
+      }
+    }
+    startTimer(socket, client_->handshakeTimeout);
+    handshake(socket);
+  }
+
+  // --- reading ----------------------------------------------------------------------------
+
+  // Records from the kernel: the handshake's, then data, handed to socket.plaintext().
+  template <class Socket>
+  void received(Socket& socket, const char* data, std::size_t size) {
+    if (ssl_ == nullptr) return;
+    input_ = {data, size};
+    struct Done {
+      std::span<const char>& input;
+      ~Done() { input = {}; }  // the bytes belong to the socket's read buffer
+    } done{input_};
+    if (!established_ && !handshake(socket)) return;
+    const std::span<char> plain = plaintextBuffer();
+    for (;;) {
+      const int n = SSL_read(ssl_, plain.data(), static_cast<int>(plain.size()));
+      if (n > 0) {
+        socket.plaintext(plain.data(), static_cast<std::size_t>(n));
+        if (socket.destroyed() || ssl_ == nullptr) return;
+        continue;
+      }
+      const int error = SSL_get_error(ssl_, n);
+      if (error == SSL_ERROR_WANT_READ) break;
+      if (error == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
+        socket.onEnd();
+        return;
+      }
+      return socket.destroy(failure(error));
+    }
+    if (!output_.empty()) socket.flush();  // e.g. the answer to a key update
+  }
+
+  // The peer's FIN before the handshake ended (Node: ECONNRESET, "Client network socket
+  // disconnected before secure TLS connection was established").
+  template <class Socket>
+  void endedBeforeSecure(Socket& socket) {
+    fail(socket, std::make_error_code(std::errc::connection_reset));
+  }
+
+  // --- writing ----------------------------------------------------------------------------
+
+  bool established() const noexcept { return established_; }
+  std::span<const char> output() const noexcept {
+    return {output_.data() + sent_, output_.size() - sent_};
+  }
+  void sent(std::size_t n) noexcept {
+    sent_ += n;
+    if (sent_ < output_.size()) return;
+    sent_ = 0;
+    output_.clear();
+    if (output_.capacity() > kKeepOutput) std::string().swap(output_);
+  }
+  // Plaintext whose records have all gone out since the last call.
+  std::size_t takeSentPlaintext() noexcept {
+    return output_.empty() ? std::exchange(encrypted_, 0) : 0;
+  }
+
+  // Encrypts up to a batch of queued bytes into records; returns how many it took. Small
+  // writes are joined into one record, as one write of theirs would be.
+  template <class Socket>
+  std::size_t encrypt(Socket& socket, const iovec* iov, int count) {
+    std::size_t taken = 0;
+    const std::span<char> join = joinBuffer();
+    int i = 0;
+    std::size_t offset = 0;  // into iov[i]
+    while (i < count && taken < kBatch) {
+      const char* data = static_cast<const char*>(iov[i].iov_base) + offset;
+      std::size_t size = iov[i].iov_len - offset;
+      if (size < kJoinBelow && i + 1 < count) {  // join small buffers
+        size = 0;
+        while (i < count && size < join.size()) {
+          const std::size_t n = std::min(iov[i].iov_len - offset, join.size() - size);
+          std::memcpy(join.data() + size, static_cast<const char*>(iov[i].iov_base) + offset, n);
+          size += n;
+          offset += n;
+          if (offset == iov[i].iov_len) ++i, offset = 0;
+        }
+        data = join.data();
+      } else {
+        size = std::min(size, kBatch - taken);
+        offset += size;
+        if (offset == iov[i].iov_len) ++i, offset = 0;
+      }
+      const int n = SSL_write(ssl_, data, static_cast<int>(size));
+      if (n <= 0) {
+        socket.destroy(failure(SSL_get_error(ssl_, n)));
+        return taken;
+      }
+      taken += size;
+    }
+    encrypted_ += taken;
+    return taken;
+  }
+
+  // Queues close_notify, once; false if the socket failed.
+  template <class Socket>
+  bool shutdown(Socket& socket) {
+    if (closeNotify_) return true;
+    closeNotify_ = true;
+    ERR_clear_error();
+    if (SSL_shutdown(ssl_) < 0) {
+      const int error = SSL_get_error(ssl_, -1);
+      if (error != SSL_ERROR_WANT_READ) {
+        socket.destroy(failure(error));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // --- closing ----------------------------------------------------------------------------
+
+  template <class Socket>
+  void destroyed(Socket& socket) noexcept {
+    socket.loop().unenroll(timer_);
+    output_ = std::string();
+    sent_ = encrypted_ = 0;
+  }
+
+  // For a new connection of the same socket (reconnect): the settings stay.
+  void reset() noexcept {
+    if (ssl_ != nullptr) SSL_free(std::exchange(ssl_, nullptr));
+    established_ = closeNotify_ = authorized_ = false;
+    authorizationError_.clear();
+    output_ = std::string();
+    sent_ = encrypted_ = 0;
+  }
+
+  // --- properties -------------------------------------------------------------------------
+
+  SSL* ssl() const noexcept { return ssl_; }
+  bool authorized() const noexcept { return authorized_; }
+  const std::string& authorizationError() const noexcept { return authorizationError_; }
+  const std::string& servername() const noexcept { return servername_; }
+
+ private:
+  static constexpr std::size_t kBatch = 64 * 1024;          // plaintext encrypted per send
+  static constexpr std::size_t kJoinBelow = 4 * 1024;       // writes shorter than this are joined
+  static constexpr std::size_t kKeepOutput = 4 * 1024;      // an output buffer larger is let go
+  static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
+
+  // One buffer per thread for decrypted records, one for joined writes: a loop runs on one
+  // thread, and a socket hands the plaintext on before it reads more. (A "data" listener may
+  // write to another socket, which encrypts at once: the two must differ.)
+  static std::span<char> plaintextBuffer() {
+    thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
+    return {buffer.get(), kPlaintextSize};
+  }
+  static std::span<char> joinBuffer() {
+    thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
+    return {buffer.get(), kPlaintextSize};
+  }
+
+  template <class Socket>
+  bool create(Socket& socket, SSL_CTX* context) {
+    reset();
+    ssl_ = context != nullptr ? SSL_new(context) : nullptr;
+    if (ssl_ == nullptr) {
+      socket.destroy(context != nullptr ? tls::detail::lastSslError()
+                                        : std::make_error_code(std::errc::invalid_argument));
+      return false;
+    }
+    BIO* bio = BIO_new(bioMethod());
+    BIO_set_data(bio, this);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl_, bio, bio);
+    SSL_set_app_data(ssl_, this);
+    return true;
+  }
+
+  template <class Socket>
+  void startTimer(Socket& socket, unsigned ms) {
+    if (ms == 0 || socket.destroyed()) return;
+    timer_.owner = &socket;
+    timer_.onTimeout = [](IdleEntry* entry) {
+      auto& timedOut = *static_cast<Socket*>(entry->owner);
+      timedOut.layer().fail(timedOut, tls::make_error_code(tls::Errc::handshakeTimeout));
+    };
+    socket.loop().enroll(timer_, ms, socket.executor());
+  }
+
+ public:
+  // A failed handshake: a server's socket reports it as the server's "tlsClientError" and
+  // closes; a client's emits "error".
+  template <class Socket>
+  void fail(Socket& socket, std::error_code ec) {
+    socket.loop().unenroll(timer_);
+    if (server_ != nullptr && !established_) {
+      if (auto* owner = socket.owner()) {
+        try {
+          owner->connectionFailed(socket, ec);
+        } catch (...) {
+          socket.destroy();
+          throw;
+        }
+      }
+      return socket.destroy();
+    }
+    socket.destroy(ec);
+  }
+
+ private:
+  // Advances the handshake; true once it is done and the socket still open.
+  template <class Socket>
+  bool handshake(Socket& socket) {
+    ERR_clear_error();
+    const int result = SSL_do_handshake(ssl_);
+    if (result != 1) {
+      const int error = SSL_get_error(ssl_, result);
+      if (error != SSL_ERROR_WANT_READ) {
+        fail(socket, failure(error));
+        return false;
+      }
+      if (!output_.empty()) socket.flush();
+      return false;
+    }
+    established_ = true;
+    socket.loop().unenroll(timer_);
+    if (server_ != nullptr ? !verifiedClient(socket) : !verifiedServer(socket)) return false;
+    if (server_ != nullptr) {
+      if (auto* owner = socket.owner()) {
+        try {
+          owner->connectionSecured(socket);
+        } catch (...) {
+          socket.destroy();
+          throw;
+        }
+      }
+    } else {
+      socket.template emitOrDestroy<"secureConnect">();
+    }
+    if (socket.destroyed()) return false;
+    socket.flush();  // what was written meanwhile, and the handshake's last flight
+    return !socket.destroyed();
+  }
+
+  // Node's onConnectSecure: the chain's verification result, then the name (unless the session
+  // was resumed); rejected, or recorded in authorized() / authorizationError().
+  template <class Socket>
+  bool verifiedServer(Socket& socket) {
+    std::error_code ec;
+    const long result = SSL_get_verify_result(ssl_);
+    if (result != X509_V_OK) {
+      authorizationError_ = x509ErrorName(result);
+      ec = {static_cast<int>(result), tls::x509Category()};
+    } else if (!SSL_session_reused(ssl_) && !nameMatches()) {
+      authorizationError_ = "ERR_TLS_CERT_ALTNAME_INVALID";
+      ec = tls::make_error_code(tls::Errc::certAltnameInvalid);
+    }
+    authorized_ = !ec;
+    if (ec && client_->rejectUnauthorized) {
+      socket.destroy(ec);
+      return false;
+    }
+    return true;
+  }
+
+  // Node's onServerSocketSecure: with requestCert, a client without a trusted certificate is
+  // refused when rejectUnauthorized.
+  template <class Socket>
+  bool verifiedClient(Socket& socket) {
+    if (!server_->requestCert) return true;
+    X509* peer = SSL_get1_peer_certificate(ssl_);
+    const long result =
+        peer == nullptr ? X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT : SSL_get_verify_result(ssl_);
+    X509_free(peer);
+    if (peer == nullptr)
+      authorizationError_ = "UNABLE_TO_GET_ISSUER_CERT";
+    else if (result != X509_V_OK)
+      authorizationError_ = x509ErrorName(result);
+    authorized_ = peer != nullptr && result == X509_V_OK;
+    if (!authorized_ && server_->rejectUnauthorized) {
+      established_ = false;  // reported as a failed handshake
+      fail(socket, std::error_code(static_cast<int>(result), tls::x509Category()));
+      return false;
+    }
+    return true;
+  }
+
+  bool nameMatches() const {
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (cert == nullptr) return false;
+    const std::string& name = client_->checkName;
+    std::error_code ec;
+    asio::ip::make_address(name, ec);
+    const bool match = !ec ? X509_check_ip_asc(cert, name.c_str(), 0) == 1
+                           : X509_check_host(cert, name.data(), name.size(),
+                                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+    X509_free(cert);
+    return match;
+  }
+
+  // OpenSSL's error for a failed call, or the system's.
+  std::error_code failure(int error) const {
+    if (error == SSL_ERROR_SSL) {
+      std::error_code ec = tls::detail::lastSslError();
+      ERR_clear_error();
+      return ec;
+    }
+    if (error == SSL_ERROR_SYSCALL && errno != 0) return {errno, std::system_category()};
+    return std::make_error_code(std::errc::connection_reset);
+  }
+
+  // The chain is judged after the handshake, as Node does (authorized / authorizationError).
+  static int acceptAnyChain(int, X509_STORE_CTX*) noexcept { return 1; }
+
+  // --- the server's SNI and ALPN ----------------------------------------------------------
+
+  static void installServerCallbacks(SSL_CTX* context) {
+    SSL_CTX_set_tlsext_servername_callback(context, onServername);
+    SSL_CTX_set_alpn_select_cb(context, onAlpn, nullptr);
+  }
+  static TlsLayer* of(SSL* ssl) noexcept { return static_cast<TlsLayer*>(SSL_get_app_data(ssl)); }
+
+  static int onServername(SSL* ssl, int*, void*) {
+    TlsLayer* layer = of(ssl);
+    if (layer == nullptr || layer->server_ == nullptr) return SSL_TLSEXT_ERR_OK;
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (name == nullptr) return SSL_TLSEXT_ERR_OK;
+    layer->servername_ = name;
+    if (!layer->server_->SNICallback) return SSL_TLSEXT_ERR_OK;
+    try {
+      const tls::SecureContext context = layer->server_->SNICallback(layer->servername_);
+      if (context) {
+        context.prepareServer(installServerCallbacks);
+        SSL_set_SSL_CTX(ssl, context.nativeHandle());
+      }
+    } catch (...) {
+      return SSL_TLSEXT_ERR_ALERT_FATAL;  // the handshake fails: "tlsClientError"
+    }
+    return SSL_TLSEXT_ERR_OK;
+  }
+
+  static int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* outSize,
+                    const unsigned char* offered, unsigned offeredSize, void*) {
+    TlsLayer* layer = of(ssl);
+    if (layer == nullptr || layer->server_ == nullptr || layer->server_->ALPNProtocols.empty())
+      return SSL_TLSEXT_ERR_NOACK;
+    for (const std::string& name : layer->server_->ALPNProtocols) {  // the server's preference
+      for (unsigned i = 0; i < offeredSize; i += 1u + offered[i]) {
+        if (offered[i] == name.size() && i + 1 + offered[i] <= offeredSize &&
+            std::memcmp(offered + i + 1, name.data(), name.size()) == 0) {
+          *out = offered + i + 1;
+          *outSize = offered[i];
+          return SSL_TLSEXT_ERR_OK;
+        }
+      }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;  // no protocol in common: refused, as Node 20
+  }
+
+  // --- the BIO between OpenSSL and the socket ---------------------------------------------
+
+  static BIO_METHOD* bioMethod() {
+    static BIO_METHOD* const method = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evnet socket");
+      BIO_meth_set_read_ex(m, bioRead);
+      BIO_meth_set_write_ex(m, bioWrite);
+      BIO_meth_set_ctrl(m, bioCtrl);
+      return m;
+    }();
+    return method;
+  }
+  static int bioRead(BIO* bio, char* out, std::size_t size, std::size_t* read) {
+    auto* layer = static_cast<TlsLayer*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    if (layer->input_.empty()) {
+      BIO_set_retry_read(bio);
+      *read = 0;
+      return 0;
+    }
+    const std::size_t n = std::min(size, layer->input_.size());
+    std::memcpy(out, layer->input_.data(), n);
+    layer->input_ = layer->input_.subspan(n);
+    *read = n;
+    return 1;
+  }
+  static int bioWrite(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+    auto* layer = static_cast<TlsLayer*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    layer->output_.append(data, size);
+    *written = size;
+    return 1;
+  }
+  static long bioCtrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+
+  SSL* ssl_ = nullptr;
+  const tls::ServerOptions* server_ = nullptr;     // a server's connection
+  std::shared_ptr<const TlsClientConfig> client_;  // a client
+  std::span<const char> input_;                    // records received, while received() runs
+  std::string output_;                             // records to send
+  std::size_t sent_ = 0;                           // of output_
+  std::size_t encrypted_ = 0;                      // plaintext in output_
+  IdleEntry timer_;                                // the handshake's deadline
+  std::string authorizationError_;
+  std::string servername_;
+  bool established_ = false;
+  bool closeNotify_ = false;
+  bool authorized_ = false;
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_TLS_LAYER_HPP

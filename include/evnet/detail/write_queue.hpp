@@ -1,0 +1,110 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_WRITE_QUEUE_HPP
+#define EVNET_DETAIL_WRITE_QUEUE_HPP
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace evnet::detail {
+
+// Bytes waiting to be written: evnet's own copies (small writes coalesce into one buffer that
+// is kept for reuse) and buffers moved in by the caller, sent in order with gather writes.
+class WriteQueue {
+ public:
+  using Owned = std::variant<std::string, std::vector<char>, std::vector<unsigned char>,
+                             std::vector<std::byte>>;
+
+  bool empty() const noexcept { return head_ == chunks_.size(); }
+
+  // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
+  void copy(const char* data, std::size_t size) {
+    if (size == 0) return;
+    if (empty() && !chunks_.empty())
+      head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
+    else if (empty() || !chunks_.back().copy)
+      chunks_.push_back(Chunk{std::string(), true});
+    std::get<std::string>(chunks_.back().bytes).append(data, size);
+  }
+  void own(Owned&& bytes) {
+    if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
+    chunks_.push_back(Chunk{std::move(bytes), false});
+  }
+
+  // Fills iov with the unsent bytes, at most max entries; returns how many.
+  int gather(iovec* iov, int max) const noexcept {
+    int n = 0;
+    for (std::size_t i = head_; i < chunks_.size() && n < max; ++i) {
+      const std::span<const char> bytes = chunks_[i].view();
+      const std::size_t skip = i == head_ ? offset_ : 0;
+      iov[n++] = {const_cast<char*>(bytes.data() + skip), bytes.size() - skip};
+    }
+    return n;
+  }
+
+  void consume(std::size_t n) noexcept {
+    while (n > 0) {
+      const std::size_t left = chunks_[head_].view().size() - offset_;
+      if (n < left) {
+        offset_ += n;
+        return;
+      }
+      n -= left;
+      offset_ = 0;
+      ++head_;
+    }
+    if (empty()) reset();
+  }
+
+  void clear() noexcept {
+    chunks_.clear();
+    head_ = offset_ = 0;
+  }
+
+ private:
+  struct Chunk {
+    Owned bytes;
+    bool copy;
+    std::span<const char> view() const noexcept {
+      if (const auto* text = std::get_if<std::string>(&bytes)) return {text->data(), text->size()};
+      return std::visit(
+          [](const auto& b) {
+            return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
+          },
+          bytes);
+    }
+  };
+
+  // Everything is sent: keep one copy buffer (unless it grew large) so the steady state of a
+  // connection does not allocate.
+  void reset() noexcept {
+    static constexpr std::size_t kKeep = 64 * 1024;
+    const bool keep =
+        chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kKeep;
+    if (keep) {
+      if (chunks_.size() > 1) {
+        std::swap(chunks_.front(), chunks_.back());
+        chunks_.resize(1);
+      }
+      std::get<std::string>(chunks_.front().bytes).clear();
+      head_ = 1;
+    } else {
+      chunks_.clear();
+      head_ = 0;
+    }
+    offset_ = 0;
+  }
+
+  std::vector<Chunk> chunks_;
+  std::size_t head_ = 0;    // first chunk with unsent bytes
+  std::size_t offset_ = 0;  // bytes of chunks_[head_] already sent
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_WRITE_QUEUE_HPP

@@ -1,0 +1,25 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_NET_SERVER_OPTIONS_HPP
+#define EVNET_NET_SERVER_OPTIONS_HPP
+
+#include "evnet/net/address.hpp"
+#include "evnet/net/socket_options.hpp"
+
+namespace evnet::net {
+
+/// Options of a server; the socket options apply to every accepted connection (Node: the
+/// options of net.createServer).
+struct ServerOptions : SocketOptions {
+  bool pauseOnConnect = false;  // accepted sockets start paused: nothing is read until resume()
+  bool reusePort = false;       // SO_REUSEPORT: several servers (one per loop) share a port
+};
+
+/// A connection the server refused because of maxConnections (Node: the 'drop' event's data).
+struct DropInfo {
+  AddressInfo local;
+  AddressInfo remote;
+};
+
+}  // namespace evnet::net
+
+#endif  // EVNET_NET_SERVER_OPTIONS_HPP

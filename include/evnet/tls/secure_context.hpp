@@ -1,0 +1,182 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_TLS_SECURE_CONTEXT_HPP
+#define EVNET_TLS_SECURE_CONTEXT_HPP
+
+#include <asio/buffer.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+namespace evnet::tls {
+
+/// evnet's TLS error conditions, in the "evnet.tls" category; each names Node's error code.
+enum class Errc {
+  handshakeTimeout = 1,  // ERR_TLS_HANDSHAKE_TIMEOUT
+  certAltnameInvalid,    // ERR_TLS_CERT_ALTNAME_INVALID
+};
+
+namespace detail {
+class ErrorCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "evnet.tls"; }
+  std::string message(int value) const override {
+    switch (static_cast<Errc>(value)) {
+      case Errc::handshakeTimeout:
+        return "TLS handshake timeout";
+      case Errc::certAltnameInvalid:
+        return "Hostname/IP does not match certificate's altnames";
+    }
+    return "unknown evnet.tls error";
+  }
+};
+
+// X.509 verification results (OpenSSL's X509_V_ERR_* values), worded as OpenSSL words them.
+class X509Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "x509"; }
+  std::string message(int value) const override { return X509_verify_cert_error_string(value); }
+};
+}  // namespace detail
+
+/// The "evnet.tls" error category.
+inline const std::error_category& errorCategory() noexcept {
+  static const detail::ErrorCategory category;
+  return category;
+}
+/// Makes Errc values usable as std::error_code.
+inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), errorCategory()};
+}
+/// The category of certificate verification errors: the value is OpenSSL's X509_V_ERR_*, the
+/// message OpenSSL's text, e.g. "self-signed certificate" (Node: the error of a rejected
+/// connection).
+inline const std::error_category& x509Category() noexcept {
+  static const detail::X509Category category;
+  return category;
+}
+
+/// Options of a SecureContext (Node: the options of tls.createSecureContext). Keys and
+/// certificates are PEM text, not file names.
+struct SecureContextOptions {
+  std::string key;         // private key
+  std::string cert;        // certificate chain, the leaf first
+  std::string ca;          // certificates to trust; empty: the system's store
+  std::string passphrase;  // of an encrypted key
+  // OpenSSL cipher names separated by ':'; names starting with "TLS_" are TLS 1.3 suites (as
+  // Node splits them). Empty: OpenSSL's defaults.
+  std::string ciphers;
+  std::string minVersion = "TLSv1.2";  // "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3"
+  std::string maxVersion = "TLSv1.3";
+};
+
+namespace detail {
+inline int protocolVersion(std::string_view name) {
+  if (name == "TLSv1.3") return TLS1_3_VERSION;
+  if (name == "TLSv1.2") return TLS1_2_VERSION;
+  if (name == "TLSv1.1") return TLS1_1_VERSION;
+  if (name == "TLSv1") return TLS1_VERSION;
+  throw std::invalid_argument("evnet: \"" + std::string(name) +
+                              "\" is not a valid TLS protocol version");
+}
+
+inline std::error_code lastSslError() noexcept {
+  return {static_cast<int>(ERR_get_error()), asio::error::get_ssl_category()};
+}
+
+inline void check(bool ok, const char* what) {
+  if (!ok) throw std::system_error(lastSslError(), what);
+}
+
+// Sets the cipher lists; TLS 1.3 suites ("TLS_...") go to their own list, as Node does.
+inline void setCiphers(SSL_CTX* ctx, std::string_view ciphers) {
+  std::string tls12;
+  std::string tls13;
+  while (!ciphers.empty()) {
+    const std::size_t colon = ciphers.find(':');
+    const std::string_view name = ciphers.substr(0, colon);
+    std::string& list = name.starts_with("TLS_") ? tls13 : tls12;
+    if (!name.empty()) (list.empty() ? list : list += ':') += name;
+    ciphers = colon == std::string_view::npos ? std::string_view() : ciphers.substr(colon + 1);
+  }
+  check(SSL_CTX_set_ciphersuites(ctx, tls13.c_str()) == 1, "evnet: ciphers");
+  if (!tls12.empty()) check(SSL_CTX_set_cipher_list(ctx, tls12.c_str()) == 1, "evnet: ciphers");
+}
+}  // namespace detail
+
+/// Keys, certificates and protocol settings shared by many connections, on any number of
+/// threads (Node: tls.SecureContext). A cheap handle; copies share one OpenSSL SSL_CTX.
+class SecureContext {
+ public:
+  /// A handle to no context; only assignment and comparison are valid on it.
+  SecureContext() = default;
+
+  /// The OpenSSL context, for settings evnet has no option for.
+  SSL_CTX* nativeHandle() const noexcept {
+    return state_ ? state_->context.native_handle() : nullptr;
+  }
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+  friend bool operator==(const SecureContext&, const SecureContext&) = default;
+
+  // Installs a server's handshake callbacks once, whichever thread's server comes first.
+  void prepareServer(void (*install)(SSL_CTX*)) const {
+    std::call_once(state_->serverPrepared, install, state_->context.native_handle());
+  }
+
+ private:
+  friend SecureContext createSecureContext(const SecureContextOptions& options);
+  struct State {
+    asio::ssl::context context{asio::ssl::context::tls};
+    std::once_flag serverPrepared;
+  };
+  std::shared_ptr<State> state_;
+};
+
+/// Creates a SecureContext; throws std::system_error for a key or certificate OpenSSL rejects,
+/// std::invalid_argument for an unknown protocol version (Node: tls.createSecureContext).
+inline SecureContext createSecureContext(const SecureContextOptions& options = {}) {
+  SecureContext result;
+  result.state_ = std::make_shared<SecureContext::State>();
+  asio::ssl::context* context = &result.state_->context;
+  SSL_CTX* ctx = context->native_handle();
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no record buffers
+  detail::check(
+      SSL_CTX_set_min_proto_version(ctx, detail::protocolVersion(options.minVersion)) == 1,
+      "evnet: minVersion");
+  detail::check(
+      SSL_CTX_set_max_proto_version(ctx, detail::protocolVersion(options.maxVersion)) == 1,
+      "evnet: maxVersion");
+  if (!options.ciphers.empty()) detail::setCiphers(ctx, options.ciphers);
+  static constexpr unsigned char kSessionIdContext[] = "evnet";
+  SSL_CTX_set_session_id_context(ctx, kSessionIdContext, sizeof kSessionIdContext - 1);
+  if (!options.passphrase.empty())
+    context->set_password_callback(
+        [passphrase = options.passphrase](std::size_t, asio::ssl::context::password_purpose) {
+          return passphrase;
+        });
+  if (!options.cert.empty()) context->use_certificate_chain(asio::buffer(options.cert));
+  if (!options.key.empty()) context->use_private_key(asio::buffer(options.key), context->pem);
+  if (!options.ca.empty())
+    context->add_certificate_authority(asio::buffer(options.ca));
+  else
+    context->set_default_verify_paths();
+  return result;
+}
+
+}  // namespace evnet::tls
+
+template <>
+struct std::is_error_code_enum<evnet::tls::Errc> : std::true_type {};
+
+#endif  // EVNET_TLS_SECURE_CONTEXT_HPP
