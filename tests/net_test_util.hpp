@@ -164,9 +164,11 @@ inline void readPatternToEnd(asio::ip::tcp::socket& socket, PatternStream& into,
   detail::readPatternMore(socket, into, eof, std::make_shared<std::vector<char>>(256 * 1024));
 }
 
-/// Listens on host, port 0, runs the loop until "listening" and returns the port.
-inline unsigned short listenLocal(asio::io_context& loop, evnet::net::Server& server,
-                                  std::string_view host = "127.0.0.1") {
+/// Listens on host, port 0, runs the loop until "listening" and returns the port (a net or a tls
+/// server).
+template <class Server>
+unsigned short listenLocal(asio::io_context& loop, Server& server,
+                           std::string_view host = "127.0.0.1") {
   bool listening = false;
   server.listen(0, host, [&listening] { listening = true; });
   REQUIRE(runUntil(loop, [&] { return listening; }));
@@ -187,9 +189,10 @@ inline evnet::net::Server echoServer(asio::io_context& loop,
 }
 
 /// Once the client connects, writes `message` and ends; runs the loop until the client closed
-/// (REQUIRE) and returns everything it read: what an echo server sent back.
-inline std::string endAndReadReply(asio::io_context& loop, evnet::net::Socket& client,
-                                   std::string message) {
+/// (REQUIRE) and returns everything it read: what an echo server sent back (a net or a tls
+/// socket).
+template <class Socket>
+std::string endAndReadReply(asio::io_context& loop, Socket& client, std::string message) {
   auto reply = std::make_shared<std::string>();
   auto closed = std::make_shared<bool>(false);
   client.on("connect", [&client, message = std::move(message)] { client.end(message); });
@@ -223,7 +226,8 @@ struct EchoServerFixture {
 
 /// The end of most cases: closes the server, then runs the loop until it has no work left.
 /// False, as runToCompletion, if work was left at the deadline.
-inline bool closeAndRunToCompletion(asio::io_context& loop, evnet::net::Server& server) {
+template <class Server>
+bool closeAndRunToCompletion(asio::io_context& loop, Server& server) {
   server.close();
   return runToCompletion(loop);
 }

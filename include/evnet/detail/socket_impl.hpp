@@ -215,7 +215,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     readArmed_ = false;
     if (ec == asio::error::eof) return peerEnded();
     if (ec) return destroy(ec);
-    bytesRead_ += n;
+    if constexpr (!Layer::secure) bytesRead_ += n;  // a secure socket counts plaintext
     touch();
     const std::span<char> space = readSpace();
     if (readPaused()) return received(space.data(), n);  // read before pause() took effect
@@ -257,7 +257,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (readPaused() || readableEnded_ || destroyed_) return;
       const ssize_t n = ::recv(fd, buffer.data() + carried, buffer.size() - carried, 0);
       if (n > 0) {
-        bytesRead_ += static_cast<std::uint64_t>(n);
+        if constexpr (!Layer::secure) bytesRead_ += static_cast<std::uint64_t>(n);
         touch();
         const std::size_t total = carried + static_cast<std::size_t>(n);
         carried = 0;
@@ -285,6 +285,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
   // The data: emitted, or kept for resume() while paused.
   void plaintext(const char* data, std::size_t n) {
+    if constexpr (Layer::secure) bytesRead_ += n;
     if (paused_)
       unheard_.append(data, n);
     else
@@ -354,7 +355,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         std::string held = std::exchange(unheard_, {});
         deliver(Buffer(held));
       }
-      readNow();
+      // A read armed since (a read burst ended in EAGAIN) may hold newer bytes already: reading
+      // beside it would deliver them out of order.
+      if (!readArmed_) readNow();
     });
   }
 

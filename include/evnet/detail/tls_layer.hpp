@@ -334,6 +334,7 @@ class TlsLayer {
   template <class Socket>
   void fail(Socket& socket, std::error_code ec) {
     socket.loop().unenroll(timer_);
+    if (!output_.empty()) socket.flush();  // the alert that tells the peer why, if it can go
     if (server_ != nullptr && !established_) {
       if (auto* owner = socket.owner()) {
         try {
