@@ -7,6 +7,7 @@
 #include "evnet/error.hpp"
 #include "evnet/event_emitter.hpp"
 #include "evnet/loop.hpp"
+#include "evnet/net/block_list.hpp"
 #include "evnet/net/socket.hpp"
 
 #include <asio/basic_socket_acceptor.hpp>
@@ -38,9 +39,10 @@ namespace evnet::net {
 struct ServerOptions : SocketOptions {
   bool pauseOnConnect = false;  // accepted sockets start paused: nothing is read until resume()
   bool reusePort = false;       // SO_REUSEPORT: several servers (one per loop) share a port
+  std::shared_ptr<const BlockList> blockList{};  // peers it blocks: closed, reported as "drop"
 };
 
-/// A connection the server refused because of maxConnections (Node: the 'drop' event's data).
+/// A connection the server refused: maxConnections or blockList (Node: the 'drop' event's data).
 struct DropInfo {
   AddressInfo local;
   AddressInfo remote;
@@ -201,7 +203,8 @@ class ServerImpl final : public ServerEmitter, public ConnectionOwner, public Lo
   }
 
   void accepted(Protocol::socket socket, const Protocol::endpoint& peer) {
-    if (maxConnections != 0 && connectionCount_ >= maxConnections) {
+    if ((maxConnections != 0 && connectionCount_ >= maxConnections) ||
+        (options_.blockList && detail::blocksPeer(*options_.blockList, peer.data()))) {
       DropInfo drop{address_, toAddressInfo(peer)};
       std::error_code ignored;
       socket.close(ignored);
