@@ -206,7 +206,7 @@ TEST_CASE("addSubnet across families and at the edges of the prefix, as Node 20"
   CHECK(notMasked.rules() == Rules{"Subnet: IPv4 10.1.2.3/8"});
 }
 
-TEST_CASE("bad arguments throw as Node's do; check answers false for what is not an address") {
+TEST_CASE("bad arguments throw as Node's do, and check answers false for what is not an address") {
   net::BlockList list;
   CHECK_THROWS_AS(list.addAddress("1.1.1.1", "foo"), std::invalid_argument);
   CHECK_THROWS_AS(list.addAddress("1.2.3"), std::invalid_argument);
@@ -259,7 +259,7 @@ ClientResult connectAndWaitClose(asio::io_context& loop, unsigned short port,
 
 TEST_CASE(
     "server blockList: a blocked peer is closed before any listener runs and reported as "
-    "'drop'; rules added while listening apply to the next connection") {
+    "'drop', and rules added while listening apply to the next connection") {
   asio::io_context loop;
   auto blockList = std::make_shared<net::BlockList>();
   blockList->addSubnet("10.0.0.0", 8);
