@@ -7,6 +7,7 @@
 #include "evnet/buffer.hpp"
 #include "evnet/error.hpp"
 #include "evnet/loop.hpp"
+#include "evnet/net/auto_select_family.hpp"
 #include "evnet/net/block_list.hpp"
 #include "evnet/net/server.hpp"
 #include "evnet/net/socket.hpp"
