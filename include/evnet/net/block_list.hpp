@@ -133,9 +133,9 @@ class BlockList {
   /// Whether a rule blocks the address given as text; false for text that is not an address
   /// of the family, or an unknown family (Node: check(address, family)).
   bool check(std::string_view address, std::string_view family = "ipv4") const noexcept {
-    const bool v6 = family.size() == 4 && (family[3] == '6') && equalsIgnoringCase(family, "ipv6");
-    if (!v6 && !equalsIgnoringCase(family, "ipv4")) return false;
-    const auto ip = detail::toIpBytes(address, v6);
+    const std::optional<bool> v6 = detail::isIPv6Family(family);
+    if (!v6) return false;
+    const auto ip = detail::toIpBytes(address, *v6);
     return ip && check(*ip);
   }
 
@@ -166,11 +166,6 @@ class BlockList {
   }
   static std::string label(const SocketAddress& address) {
     return (address.ip_.v6 ? "IPv6 " : "IPv4 ") + address.address();
-  }
-  static constexpr bool equalsIgnoringCase(std::string_view text, std::string_view lower) noexcept {
-    return std::equal(text.begin(), text.end(), lower.begin(), lower.end(), [](char a, char b) {
-      return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
-    });
   }
 
   bool check(const detail::IpBytes& ip) const noexcept {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -106,6 +107,19 @@ constexpr bool isZone(std::string_view zone) noexcept {
         c != ':')
       return false;
   return true;
+}
+
+// Whether a family as Node's SocketAddress takes it ("ipv4" or "ipv6", in any case) is IPv6;
+// nothing for any other text.
+constexpr std::optional<bool> isIPv6Family(std::string_view family) noexcept {
+  const auto is = [family](std::string_view lower) {
+    return std::equal(family.begin(), family.end(), lower.begin(), lower.end(), [](char a, char b) {
+      return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+    });
+  };
+  if (is("ipv6")) return true;
+  if (is("ipv4")) return false;
+  return std::nullopt;
 }
 
 // The text Node prints for an address (libuv's inet_ntop: "::ffff:1.2.3.4", "1::2").
@@ -212,24 +226,21 @@ class SocketAddress {
   /// ERR_INVALID_ARG_VALUE) or the address is not one of that family (Node:
   /// ERR_INVALID_ADDRESS), std::out_of_range for a flow label above 20 bits (Node aborts).
   explicit SocketAddress(const SocketAddressOptions& options) : port_(options.port) {
-    std::string family = options.family;
-    for (char& c : family)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (family != "ipv4" && family != "ipv6")
+    const std::optional<bool> v6 = detail::isIPv6Family(options.family);
+    if (!v6)
       throw std::invalid_argument("evnet: The property 'options.family' is invalid. Received '" +
                                   options.family + "'");
-    const bool v6 = family == "ipv6";
     const std::string_view text =
         options.address ? std::string_view(*options.address)
                         : std::string_view(options.family == "ipv4" ? "127.0.0.1" : "::");
-    const auto ip = detail::toIpBytes(text, v6);
+    const auto ip = detail::toIpBytes(text, *v6);
     if (!ip) throw std::invalid_argument("evnet: Invalid socket address");
     if (options.flowlabel > 0xfffff)
       throw std::out_of_range("evnet: a flow label has 20 bits; got " +
                               std::to_string(options.flowlabel));
     ip_ = *ip;
     address_ = detail::formatIp(ip_);
-    flowlabel_ = v6 ? options.flowlabel : 0;
+    flowlabel_ = *v6 ? options.flowlabel : 0;
   }
 
   /// Reads "address:port" or "[address]:port" as the host and port of "http://" + text, or
