@@ -684,3 +684,42 @@ TEST_CASE(
   CHECK(received.intact());
   CHECK(closeAndRunToCompletion(loop, server));
 }
+
+TEST_CASE(
+    "'drop' reports the dropped connection's own local address, not the listener's "
+    "(test-net-server-drop-connections.js)") {
+  if (!hasIPv6Loopback()) return skipTest("no IPv6 loopback");
+  asio::io_context loop;
+  net::Server server({}, loop);
+  server.setMaxConnections(1);
+  std::vector<net::Socket> kept;
+  server.on("connection", [&](net::Socket socket) { kept.push_back(socket); });
+  std::vector<net::DropInfo> drops;
+  server.on("drop", [&](const net::DropInfo& drop) { drops.push_back(drop); });
+  const unsigned short port = listenLocal(loop, server, "::");
+  net::Socket first = net::connect(port, "127.0.0.1", {}, {}, loop);
+  REQUIRE(runUntil(loop, [&] { return kept.size() == 1; }));
+  net::Socket second = net::connect(port, "127.0.0.1", {}, {}, loop);
+  REQUIRE(runUntil(loop, [&] { return drops.size() == 1; }));
+  CHECK(drops[0].local == net::AddressInfo{"::ffff:127.0.0.1", "IPv6", port});
+  CHECK(drops[0].remote.address == "::ffff:127.0.0.1");
+  CHECK(drops[0].remote.port == second.localPort());
+  first.destroy();
+  second.destroy();
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("createServer(options, loop) without a listener takes the loop as its loop") {
+  asio::io_context loop;
+  net::Server server = net::createServer(net::ServerOptions{}, loop);
+  int connections = 0;
+  server.on("connection", [&](net::Socket socket) {
+    ++connections;
+    socket.destroy();
+  });
+  const unsigned short port = listenLocal(loop, server);  // runs `loop`: the server is on it
+  net::Socket client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  REQUIRE(runUntil(loop, [&] { return connections == 1; }));
+  client.destroy();
+  CHECK(closeAndRunToCompletion(loop, server));
+}

@@ -9,6 +9,7 @@
 #include "evnet/loop.hpp"
 #include "evnet/net.hpp"
 #include "evnet/once.hpp"
+#include "evnet/process.hpp"
 #include "evnet/timers.hpp"
 #include "evnet/version.hpp"
 

@@ -197,9 +197,13 @@ class ServerImpl final : public Traits::Emitter,
   }
 
   void accepted(Protocol::socket socket, const Protocol::endpoint& peer) {
-    if (maxConnections != 0 && connectionCount_ >= maxConnections) {
-      DropInfo drop{address_, toAddressInfo(peer)};
+    if ((maxConnections != 0 && connectionCount_ >= maxConnections) ||
+        (options_.blockList && net::detail::blocksPeer(*options_.blockList, peer.data()))) {
+      // The dropped connection's own addresses, as Node reports them (a dual-stack listener's
+      // IPv4 client has ::ffff:a.b.c.d as its local address, not "::").
       std::error_code ignored;
+      const Protocol::endpoint local = socket.local_endpoint(ignored);
+      DropInfo drop{ignored ? address_ : toAddressInfo(local), toAddressInfo(peer)};
       socket.close(ignored);
       this->template emit<"drop">(drop);
       return;

@@ -3,7 +3,10 @@
 #define EVNET_NET_SERVER_OPTIONS_HPP
 
 #include "evnet/net/address.hpp"
+#include "evnet/net/block_list.hpp"
 #include "evnet/net/socket_options.hpp"
+
+#include <memory>
 
 namespace evnet::net {
 
@@ -12,9 +15,10 @@ namespace evnet::net {
 struct ServerOptions : SocketOptions {
   bool pauseOnConnect = false;  // accepted sockets start paused: nothing is read until resume()
   bool reusePort = false;       // SO_REUSEPORT: several servers (one per loop) share a port
+  std::shared_ptr<const BlockList> blockList{};  // peers it blocks: closed, reported as "drop"
 };
 
-/// A connection the server refused because of maxConnections (Node: the 'drop' event's data).
+/// A connection the server refused: maxConnections or blockList (Node: the 'drop' event's data).
 struct DropInfo {
   AddressInfo local;
   AddressInfo remote;

@@ -1,0 +1,188 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_PROCESS_HPP
+#define EVNET_PROCESS_HPP
+
+#include "evnet/detail/emitter_handle.hpp"
+#include "evnet/event_emitter.hpp"
+#include "evnet/loop.hpp"
+
+#include <asio/execution/context.hpp>
+#include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <asio/query.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/strand.hpp>
+
+#include <signal.h>
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+#include <typeinfo>
+#include <utility>
+
+namespace evnet {
+
+class Process;
+
+namespace detail {
+
+using ProcessEmitter =
+    EventEmitter<Event<"SIGINT", void()>, Event<"SIGTERM", void()>, Event<"SIGHUP", void()>>;
+
+// One loop's process emitter. While an event has listeners its signal is in the signal set (so
+// the signal no longer ends the process) and a wait is pending; the wait is not counted as the
+// loop's work, so it alone does not keep run() going (Node unrefs its signal handles). When the
+// last listener of a signal goes, the signal leaves the set, and asio restores its default
+// action once no loop of the process listens for it.
+class ProcessImpl final : public ProcessEmitter {
+ public:
+  explicit ProcessImpl(asio::io_context& loop) : loop_(loop.get_executor()) {}
+
+  // The emitter's removals, followed by an update of the signal set.
+  ProcessImpl& off(EventName name, ListenerId id) {
+    ProcessEmitter::off(name, id);
+    update();
+    return *this;
+  }
+  ProcessImpl& removeListener(EventName name, ListenerId id) { return off(name, id); }
+  ProcessImpl& removeAllListeners(EventName name) {
+    ProcessEmitter::removeAllListeners(name);
+    update();
+    return *this;
+  }
+  ProcessImpl& removeAllListeners() {
+    ProcessEmitter::removeAllListeners();
+    update();
+    return *this;
+  }
+
+  // Makes the signal set and the pending wait match the listeners.
+  void update() {
+    if (gone_) return;
+    const std::array<bool, 3> wanted{listenerCount("SIGINT") > 0, listenerCount("SIGTERM") > 0,
+                                     listenerCount("SIGHUP") > 0};
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+      if (wanted[k] == added_[k]) continue;
+      if (!signals_) signals_.emplace(loop_);
+      std::error_code ignored;  // only an invalid signal number fails
+      if (wanted[k])
+        signals_->add(kSignals[k], ignored);
+      else
+        signals_->remove(kSignals[k], ignored);
+      added_[k] = wanted[k];
+    }
+    const bool any = wanted[0] || wanted[1] || wanted[2];
+    if (any && !waiting_) wait();
+    if (!any && waiting_) signals_->cancel();
+  }
+
+  // The loop is being destroyed: the signal set goes (restoring the signals' default actions)
+  // and so do the listeners; handles that outlive the loop find an inert emitter.
+  void shutdown() noexcept {
+    gone_ = true;
+    signals_.reset();
+    ProcessEmitter::removeAllListeners();
+  }
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+
+  void wait() {
+    waiting_ = true;
+    signals_->async_wait([this](std::error_code ec, int number) {
+      unrefCompletion();
+      waiting_ = false;
+      if (!ec) {
+        update();  // waits again first, so that a throwing listener does not stop the signals
+        if (number == SIGINT) emit<"SIGINT">();
+        if (number == SIGTERM) emit<"SIGTERM">();
+        if (number == SIGHUP) emit<"SIGHUP">();
+      }
+      update();  // once listeners are gone now
+    });
+#if !defined(ASIO_NO_TS_EXECUTORS)
+    loop_.on_work_finished();  // the pending wait is not the loop's work (Node: unref)
+#endif
+  }
+
+  // The scheduler counts one unit of work off after every completion; the wait's unit was
+  // already taken off when it started, so this puts one back.
+  void unrefCompletion() noexcept {
+#if !defined(ASIO_NO_TS_EXECUTORS)
+    loop_.on_work_started();
+#endif
+  }
+
+  asio::io_context::executor_type loop_;
+  std::optional<asio::signal_set> signals_;  // made with the first listener
+  std::array<bool, 3> added_{};
+  bool waiting_ = false;
+  bool gone_ = false;
+};
+
+// Holds each loop's ProcessImpl for as long as the loop lives.
+class ProcessService final : public asio::execution_context::service {
+ public:
+  using key_type = ProcessService;
+  static inline asio::execution_context::id id;
+
+  explicit ProcessService(asio::execution_context& context)
+      : asio::execution_context::service(context) {}
+
+  std::shared_ptr<ProcessImpl> impl;
+
+ private:
+  void shutdown() override {
+    if (impl) impl->shutdown();
+  }
+};
+
+}  // namespace detail
+
+/// The process's signals as an EventEmitter, one per loop: events "SIGINT", "SIGTERM" and
+/// "SIGHUP", whose listeners take no arguments (Node: process.on('SIGINT', ...), where the
+/// listener also gets the signal's name). While a signal has a listener it no longer ends the
+/// process; removing the last one restores its default action. A listener does not keep the
+/// loop running: run() returns once nothing else is left, as Node's process exits.
+class Process : public evnet::detail::EmitterHandle<Process, detail::ProcessImpl> {
+ public:
+  explicit Process(std::shared_ptr<detail::ProcessImpl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  friend class evnet::detail::EmitterHandle<Process, detail::ProcessImpl>;
+  ListenerId listenerAdded(std::string_view, ListenerId id) {
+    impl_->update();
+    return id;
+  }
+
+  std::shared_ptr<detail::ProcessImpl> impl_;
+};
+
+/// The process emitter of the loop: an asio::io_context, or a strand of one; call it on the
+/// loop's thread (Node: the global process object). Throws std::invalid_argument for an
+/// executor of another kind.
+inline Process process(LoopRef loop = {}) {
+  using Plain = asio::io_context::executor_type;
+  using Strand = asio::strand<Plain>;
+  asio::io_context* context = nullptr;
+  const asio::any_io_executor& executor = loop.executor();  // asio 1.22's target() checks no type
+  if (executor.target_type() == typeid(Plain))
+    context = &asio::query(*executor.target<Plain>(), asio::execution::context);
+  else if (executor.target_type() == typeid(Strand))
+    context =
+        &asio::query(executor.target<Strand>()->get_inner_executor(), asio::execution::context);
+  if (context == nullptr)
+    throw std::invalid_argument("evnet: process() needs an asio::io_context or a strand of one");
+  auto& service = asio::use_service<detail::ProcessService>(*context);
+  if (!service.impl) service.impl = std::make_shared<detail::ProcessImpl>(*context);
+  return Process(service.impl);
+}
+
+}  // namespace evnet
+
+#endif  // EVNET_PROCESS_HPP
