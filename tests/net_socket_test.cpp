@@ -483,7 +483,7 @@ TEST_CASE(
   });
   CHECK(!r);
   CHECK(client.writableLength() == a.size());
-  CHECK(client.bytesWritten() == 0);  // nothing reached the kernel yet
+  CHECK(client.bytesWritten() == a.size());  // queued bytes count, as in Node
   client.end(b);
   CHECK(client.readyState() == "opening");
   CHECK(client.writableLength() == a.size() + b.size());
@@ -616,7 +616,7 @@ TEST_CASE_FIXTURE(
     "callback, every other call is harmless") {
   bool clientClosed = false;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  client.on("connect", [&] { client.end(); });
+  client.on("connect", [&] { client.destroy(); });  // (after the peer's end, Node says EPIPE)
   client.on("close", [&](bool) { clientClosed = true; });
   REQUIRE(runUntil(loop, [&] { return clientClosed; }));
 
@@ -1533,4 +1533,102 @@ TEST_CASE("Timeout::refresh starts the delay again from now") {
   CHECK(runToCompletion(loop));
   CHECK(fired == 1);
   CHECK(firedAt - refreshedAt >= 60ms);
+}
+
+// --- Node's exact values (issue: where evnet drifted) ---------------------------------------
+
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
+    "bytesWritten counts what end() was given at once (test-net-bytes-written-large.js)") {
+  constexpr std::size_t kSize = 10'000'000;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  std::uint64_t atEnd = 0;
+  std::size_t echoed = 0;
+  client.on("connect", [&] {
+    client.end(std::string(kSize, 'x'));
+    atEnd = client.bytesWritten();
+  });
+  client.on("data", [&](evnet::Buffer chunk) { echoed += chunk.size(); });
+  bool closed = false;
+  expectCleanClose(client, closed);
+  REQUIRE(runUntil(loop, [&] { return closed; }));
+  CHECK(atEnd == kSize);
+  CHECK(client.bytesWritten() == kSize);
+  CHECK(echoed == kSize);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE_FIXTURE(
+    EchoServerFixture,
+    "a write queued while connecting fails with socketClosedBeforeConnection on destroy() "
+    "(test-net-write-cb-on-destroy-before-connect.js)") {
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  std::error_code error;
+  bool called = false;
+  client.write("hello", [&](std::error_code ec) {
+    called = true;
+    error = ec;
+  });
+  client.destroy();
+  REQUIRE(runUntil(loop, [&] { return called; }));
+  CHECK(error == evnet::Errc::socketClosedBeforeConnection);
+  CHECK(error.message() == "Socket closed before the connection was established");
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("a write after the peer's end fails with EPIPE (test-net-write-after-end-nt.js)") {
+  asio::io_context loop;
+  auto server = net::createServer(
+      net::ServerOptions{}, [](net::Socket socket) { socket.end(); }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  for (const bool endedFirst : {true, false}) {
+    CAPTURE(endedFirst);
+    auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    std::error_code error;
+    std::error_code callbackError;
+    bool returned = true;
+    client.on("connect", [&] {
+      if (endedFirst) client.end();  // Node's test ends first; either way Node says EPIPE
+    });
+    client.on("end", [&] {
+      if (!endedFirst) client.end();
+      returned = client.write("hello", [&](std::error_code ec) { callbackError = ec; });
+    });
+    client.on("error", [&](std::error_code ec) { error = ec; });
+    bool closed = false;
+    client.on("close", [&](bool) { closed = true; });
+    REQUIRE(runUntil(loop, [&] { return closed && callbackError; }));
+    CHECK(!returned);
+    CHECK(callbackError == std::errc::broken_pipe);
+    if (endedFirst) CHECK(error == std::errc::broken_pipe);  // else already closed: no "error"
+  }
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("with allowHalfOpen, a write after our own end stays ERR_STREAM_WRITE_AFTER_END") {
+  asio::io_context loop;
+  auto server = net::createServer(
+      net::ServerOptions{}, [](net::Socket socket) { socket.end(); }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  net::SocketOptions halfOpen;
+  halfOpen.allowHalfOpen = true;
+  auto client = net::connect(port, "127.0.0.1", {}, halfOpen, loop);
+  std::error_code callbackError;
+  client.on("end", [&] {
+    client.end();
+    client.write("late", [&](std::error_code ec) { callbackError = ec; });
+  });
+  REQUIRE(runUntil(loop, [&] { return static_cast<bool>(callbackError); }));
+  CHECK(callbackError == evnet::Errc::writeAfterEnd);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE_FIXTURE(EchoServerFixture, "end(callback) alone ends and calls back on 'finish'") {
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  Log log;
+  client.on("finish", [&] { log.push_back("finish"); });
+  client.end([&] { log.push_back("callback"); });
+  REQUIRE(runUntil(loop, [&] { return client.destroyed(); }));
+  CHECK(log == Log{"finish", "callback"});
+  CHECK(closeAndRunToCompletion(loop, server));
 }

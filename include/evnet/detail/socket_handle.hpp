@@ -85,9 +85,15 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
     impl_->end();
     return handle();
   }
+  /// Ends; callback runs on "finish" (Node: socket.end(callback)).
+  Handle& end(std::function<void()> callback) {
+    impl_->end(std::move(callback));
+    return handle();
+  }
   /// Writes bytes, then ends; callback runs on "finish".
   template <class Bytes>
-  Handle& end(Bytes&& bytes, std::function<void()> callback = {}) {
+  requires(!std::is_invocable_v<Bytes>) Handle& end(Bytes&& bytes,
+                                                    std::function<void()> callback = {}) {
     write(std::forward<Bytes>(bytes));
     impl_->end(std::move(callback));
     return handle();

@@ -180,7 +180,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = false;
     paused_ = readableEnded_ = writableEnded_ = finished_ = false;
     destroyed_ = hadError_ = closeEmitted_ = false;
-    bytesRead_ = bytesWritten_ = totalQueued_ = 0;
+    bytesRead_ = bytesSent_ = totalQueued_ = 0;
     unheard_.clear();
     remote_.reset();
     local_.reset();
@@ -440,7 +440,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (n >= 0) {
         queue_.consume(static_cast<std::size_t>(n));
         writableLength_ -= static_cast<std::size_t>(n);
-        bytesWritten_ += static_cast<std::uint64_t>(n);
+        bytesSent_ += static_cast<std::uint64_t>(n);
         touch();
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         armWrite();
@@ -470,7 +470,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
           return false;
         }
       }
-      bytesWritten_ += layer_.takeSentPlaintext();
+      bytesSent_ += layer_.takeSentPlaintext();
       if (queue_.empty() || !layer_.established()) return true;
       std::array<iovec, 64> iov;
       const std::size_t taken = layer_.encrypt(*this, iov.data(), queue_.gather(iov.data(), 64));
@@ -491,11 +491,12 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     err = systemError(err);
     loop_.unenroll(idle_);
     if constexpr (Layer::secure) layer_.destroyed(*this);
-    connecting_ = false;  // readyState "closed", not "opening", after a failed connect
+    const bool wasConnecting = std::exchange(connecting_, false);  // "closed", not "opening"
     closeDescriptor();
     queue_.clear();
     writableLength_ = 0;
-    completeWrites(make_error_code(Errc::socketDestroyed));
+    completeWrites(make_error_code(wasConnecting ? Errc::socketClosedBeforeConnection
+                                                 : Errc::socketDestroyed));
     ++pendingOps_;
     asio::post(executor_, [this, err] {
       --pendingOps_;
@@ -564,7 +565,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   const AddressInfo& remote() const { return remote_.get(); }
   const AddressInfo& local() const { return local_.get(); }
   std::uint64_t bytesRead() const noexcept { return bytesRead_; }
-  std::uint64_t bytesWritten() const noexcept { return bytesWritten_; }
+  // Every byte handed to write() or end(), queued ones included, as Node counts.
+  std::uint64_t bytesWritten() const noexcept { return totalQueued_; }
   std::size_t writableLength() const noexcept { return writableLength_; }
   bool connecting() const noexcept { return connecting_; }
   bool destroyed() const noexcept { return destroyed_; }
@@ -634,10 +636,16 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     });
   }
 
+  // Node's errors for a write that cannot be, in Node's order: once the peer ended and
+  // allowHalfOpen is false, EPIPE ("This socket has been ended by the other party", also after
+  // close: Node's writeAfterFIN); after our own end, ERR_STREAM_WRITE_AFTER_END; after destroy,
+  // ERR_STREAM_DESTROYED.
   bool writable(const std::function<void(std::error_code)>& callback) {
     if (!destroyed_ && !writableEnded_) return true;
-    const std::error_code ec =
-        make_error_code(destroyed_ ? Errc::socketDestroyed : Errc::writeAfterEnd);
+    const std::error_code ec = readableEnded_ && !options_.allowHalfOpen
+                                   ? std::make_error_code(std::errc::broken_pipe)
+                               : writableEnded_ ? make_error_code(Errc::writeAfterEnd)
+                                                : make_error_code(Errc::socketDestroyed);
     if (callback && loopAlive()) asio::post(executor_, [callback, ec] { callback(ec); });
     if (!destroyed_) destroy(ec);  // Node: write after end is an error that destroys the socket
     return false;
@@ -681,7 +689,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void completeWrites(std::error_code ec) {
-    while (!callbacks_.empty() && (ec || callbacks_.front().first <= bytesWritten_)) {
+    while (!callbacks_.empty() && (ec || callbacks_.front().first <= bytesSent_)) {
       auto callback = std::move(callbacks_.front().second);
       callbacks_.erase(callbacks_.begin());
       callback(ec);
@@ -801,9 +809,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
   unsigned shortReads_ = 0;
   std::size_t writableLength_ = 0;
-  std::uint64_t totalQueued_ = 0;
+  std::uint64_t totalQueued_ = 0;  // bytes given to write(): bytesWritten()
   std::uint64_t bytesRead_ = 0;
-  std::uint64_t bytesWritten_ = 0;
+  std::uint64_t bytesSent_ = 0;  // of those, taken by the kernel (encrypted, for TLS)
   LazyAddress remote_;
   LazyAddress local_;
   [[no_unique_address]] Layer layer_;
