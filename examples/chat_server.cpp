@@ -88,8 +88,10 @@ class Chat {
   }
 
   void setNick(Member& m, std::string_view nick) {
-    const bool valid = !nick.empty() && nick.size() <= 32 &&
-                       std::ranges::none_of(nick, [](unsigned char c) { return c <= ' '; });
+    // std::none_of, not std::ranges::none_of: libc++ 14 (Clang's own library) lacks the latter.
+    const bool valid =
+        !nick.empty() && nick.size() <= 32 &&
+        std::none_of(nick.begin(), nick.end(), [](unsigned char c) { return c <= ' '; });
     if (!valid) return void(m.socket.write("! a nickname is 1 to 32 characters, no spaces\n"));
     if (nicks_.contains(nick)) return void(m.socket.write("! that nickname is taken\n"));
     nicks_.emplace(nick);
