@@ -24,8 +24,14 @@ endif()
 configure_package_config_file(cmake/evnetConfig.cmake.in
                               "${PROJECT_BINARY_DIR}/evnetConfig.cmake"
                               INSTALL_DESTINATION "${EVNET_CMAKE_INSTALL_DIR}")
+# SemVer (README "Versions and changes"): in 0.x a minor release may break the API.
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(compatibility SameMinorVersion)
+else()
+  set(compatibility SameMajorVersion)
+endif()
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/evnetConfigVersion.cmake"
-                                 COMPATIBILITY SameMajorVersion ARCH_INDEPENDENT)
+                                 COMPATIBILITY ${compatibility} ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/evnetConfig.cmake"
               "${PROJECT_BINARY_DIR}/evnetConfigVersion.cmake" cmake/Findasio.cmake
               cmake/evnetAsioVersion.cmake
