@@ -1,9 +1,10 @@
-# cmake -DBUILD_DIR=<dir> -DPREFIX=<dir> [-DSOURCE_DIR=<evnet> -DGENERATOR=<g> -DCXX=<compiler>
-#       -DASIO_SOURCE=<dir> [-DDOCTEST_SOURCE=<dir>]] -P install.cmake
+# cmake -DBUILD_DIR=<dir> -DPREFIX=<dir> [-DBUNDLED_ASIO=ON] [-DSOURCE_DIR=<evnet> -DGENERATOR=<g>
+#       -DCXX=<compiler> -DASIO_SOURCE=<dir> [-DDOCTEST_SOURCE=<dir>]] -P install.cmake
 # Installs evnet from BUILD_DIR into PREFIX and checks that only evnet was installed: its
-# headers, its CMake package and, when asio was fetched, asio under include/evnet-asio, where it
-# shadows no other asio. With SOURCE_DIR, first configures evnet there with asio fetched from
-# ASIO_SOURCE (and, with DOCTEST_SOURCE, its tests on with doctest fetched from there).
+# headers, its CMake package and, when asio was fetched (BUNDLED_ASIO), asio under
+# include/evnet-asio, where it shadows no other asio. With SOURCE_DIR, first configures evnet
+# there with asio fetched from ASIO_SOURCE (and, with DOCTEST_SOURCE, its tests on with doctest
+# fetched from there).
 function(run)
   execute_process(COMMAND ${ARGV} RESULT_VARIABLE status)
   if(NOT status EQUAL 0)
@@ -12,7 +13,7 @@ function(run)
 endfunction()
 
 file(REMOVE_RECURSE "${PREFIX}")
-set(bundled_asio FALSE)
+set(bundled_asio "${BUNDLED_ASIO}")
 if(SOURCE_DIR)
   set(bundled_asio TRUE)
   set(tests -DEVNET_BUILD_TESTS=OFF)
