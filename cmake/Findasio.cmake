@@ -2,16 +2,10 @@
 #
 # Defines the imported target asio::asio and the variables asio_FOUND, asio_VERSION and
 # asio_INCLUDE_DIR. Honours find_package's version argument.
+include("${CMAKE_CURRENT_LIST_DIR}/evnetAsioVersion.cmake")
 find_path(asio_INCLUDE_DIR NAMES asio.hpp asio/version.hpp)
-
-if(asio_INCLUDE_DIR AND EXISTS "${asio_INCLUDE_DIR}/asio/version.hpp")
-  file(STRINGS "${asio_INCLUDE_DIR}/asio/version.hpp" _asio_version_line
-       REGEX "^#define ASIO_VERSION [0-9]+")
-  string(REGEX REPLACE "^#define ASIO_VERSION ([0-9]+).*" "\\1" _asio_version "${_asio_version_line}")
-  math(EXPR _asio_major "${_asio_version} / 100000")
-  math(EXPR _asio_minor "${_asio_version} / 100 % 1000")
-  math(EXPR _asio_patch "${_asio_version} % 100")
-  set(asio_VERSION "${_asio_major}.${_asio_minor}.${_asio_patch}")
+if(asio_INCLUDE_DIR)
+  evnet_asio_version("${asio_INCLUDE_DIR}" asio_VERSION)
 endif()
 
 include(FindPackageHandleStandardArgs)

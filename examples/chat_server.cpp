@@ -7,6 +7,7 @@
 #include <asio/signal_set.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -87,8 +88,10 @@ class Chat {
   }
 
   void setNick(Member& m, std::string_view nick) {
-    const bool valid = !nick.empty() && nick.size() <= 32 &&
-                       std::ranges::none_of(nick, [](unsigned char c) { return c <= ' '; });
+    // std::none_of, not std::ranges::none_of: libc++ 14 (Clang's own library) lacks the latter.
+    const bool valid =
+        !nick.empty() && nick.size() <= 32 &&
+        std::none_of(nick.begin(), nick.end(), [](unsigned char c) { return c <= ' '; });
     if (!valid) return void(m.socket.write("! a nickname is 1 to 32 characters, no spaces\n"));
     if (nicks_.contains(nick)) return void(m.socket.write("! that nickname is taken\n"));
     nicks_.emplace(nick);
@@ -119,30 +122,75 @@ class Chat {
   std::size_t maxLine_;
 };
 
+namespace {
+
+constexpr const char* usage =
+    "usage: chat_server [--port N] [--host H] [--max-line BYTES]\n"
+    "  --port N          the port to listen on, 0 for a free one (default 7001)\n"
+    "  --host H          the address to listen on (default 127.0.0.1)\n"
+    "  --max-line BYTES  the longest line a client may send, 1 to 1048576 (default 1024)\n";
+
+// Says what is wrong with the command line, then the usage; exit status 2.
+[[noreturn]] void badUsage(const std::string& what) {
+  std::fprintf(stderr, "chat_server: %s\n%s", what.c_str(), usage);
+  std::exit(2);
+}
+
+// The number in text, if it is all digits and from min to max.
+unsigned long number(std::string_view flag, std::string_view text, unsigned long min,
+                     unsigned long max) {
+  unsigned long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max)
+    badUsage(std::string(flag) + ": '" + std::string(text) + "' is not a number from " +
+             std::to_string(min) + " to " + std::to_string(max));
+  return value;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   unsigned short port = 7001;
   std::string host = "127.0.0.1";
   std::size_t maxLine = 1024;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
-    if (flag == "--port") port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
-    if (flag == "--host") host = argv[i + 1];
-    if (flag == "--max-line") maxLine = std::strtoul(argv[i + 1], nullptr, 10);
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (flag != "--port" && flag != "--host" && flag != "--max-line")
+      badUsage("unknown option '" + std::string(flag) + "'");
+    if (i + 1 == argc) badUsage(std::string(flag) + " needs a value");
+    const std::string_view value = argv[++i];
+    if (flag == "--port") port = static_cast<unsigned short>(number(flag, value, 0, 65535));
+    if (flag == "--host") host = value;
+    if (flag == "--max-line") maxLine = number(flag, value, 1, 1 << 20);
   }
 
   Chat chat(maxLine);
+  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   auto server = evnet::net::createServer([&chat](evnet::net::Socket socket) {
     auto member = std::make_shared<Member>(socket);
     socket.write("* welcome to evnet chat; your nickname?\n");
     socket.on("data", [&chat, member](evnet::Buffer chunk) { chat.read(*member, chunk); });
     socket.on("close", [&chat, member](bool) { chat.leave(*member); });
   });
+  int status = 0;
+  server.on("error", [&](std::error_code ec) {  // e.g. the port is in use
+    std::fprintf(stderr, "chat_server: cannot listen on %s:%u: %s\n", host.c_str(), port,
+                 ec.message().c_str());
+    status = 1;
+    signals.cancel();  // run() returns
+  });
   server.listen(port, host, [&] {
     std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
     std::fflush(stdout);
   });
 
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) { server.close().closeAllConnections(); });
+  signals.async_wait([&](std::error_code ec, int) {
+    if (!ec) server.close().closeAllConnections();
+  });
   evnet::run();
+  return status;
 }

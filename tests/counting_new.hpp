@@ -9,13 +9,15 @@
 
 inline std::atomic<long> allocations{0};
 
-void* operator new(std::size_t size) {
+// Not inlined: where GCC sees both malloc() and operator delete, or operator new and free(), it
+// takes them for a mismatch (-Wmismatched-new-delete, in Release builds).
+[[gnu::noinline]] void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 // The number of allocations made while f runs.
 long allocationsDuring(auto&& f) {

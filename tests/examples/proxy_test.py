@@ -26,6 +26,13 @@ def round_trip(host, port, payload, results, index):
         sender.join()
     results[index] = bytes(received)
 
+def describe(received, sent):
+    """How received differs from sent: its length and the first byte that differs."""
+    if received is None:
+        return "nothing came back (the connection failed)"
+    first = next((i for i, (a, b) in enumerate(zip(received, sent)) if a != b), min(len(received), len(sent)))
+    return f"{len(received)} of {len(sent)} bytes came back, the first difference at byte {first}"
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -45,14 +52,14 @@ try:
         payloads = [pattern(4 << 20, 0)] + [pattern((1 << 20) + k * 4099, k) for k in (1, 2, 3)]
         results = [None]
         round_trip(host, port, payloads[0], results, 0)
-        assert results[0] == payloads[0], f"4 MiB differs: {len(results[0])} bytes came back"
+        assert results[0] == payloads[0], f"4 MiB differs: {describe(results[0], payloads[0])}"
         results = [None] * 3
         threads = [threading.Thread(target=round_trip, args=(host, port, payloads[k + 1], results, k))
                    for k in range(3)]
         for t in threads: t.start()
         for t in threads: t.join(60)
         for k in range(3):
-            assert results[k] == payloads[k + 1], f"connection {k} differs"
+            assert results[k] == payloads[k + 1], f"connection {k} differs: {describe(results[k], payloads[k + 1])}"
     finally:
         stop_server(proxy)
 finally:
