@@ -14,10 +14,12 @@
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. Replies are byte-for-byte
 // those of redis-server 7.0 (tests/examples/hub_test.py compares the two).
+#include "hub/keyspace.hpp"
 #include "hub/resp.hpp"
 
 #include <evnet/evnet.hpp>
 
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
 #include <algorithm>
@@ -41,7 +43,21 @@ using Channel = evnet::EventEmitter<
 // The subscriptions of one connection, in the order they were made.
 using Subscriptions = std::vector<std::pair<std::string, evnet::ListenerId>>;
 
-struct Client {
+// Keys a client waits on: each is an EventEmitter whose "ready" event a push that creates the
+// list emits, and a blocked client is a listener on each of its keys, in the order they came.
+using Waiters = evnet::EventEmitter<evnet::Event<"ready", void()>>;
+
+// What a client blocked by BLPOP, BRPOP or BLMOVE waits for.
+struct Blocking {
+  bool active = false;
+  bool move = false;  // BLMOVE: the element goes to `destination`
+  hub::End from{}, to{};
+  std::string destination;
+  std::vector<std::pair<std::string, evnet::ListenerId>> keys;
+  evnet::Timeout timer;
+};
+
+struct Client : std::enable_shared_from_this<Client> {
   Client(evnet::net::Socket s, hub::RequestParser p) : socket(std::move(s)), parser(std::move(p)) {}
 
   evnet::net::Socket socket;
@@ -51,8 +67,12 @@ struct Client {
   hub::Command command;  // the request being executed; its strings are reused
   bool closing = false;
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
+  Blocking blocking;
 
-  ~Client() { deadline.clear(); }
+  ~Client() {
+    deadline.clear();
+    blocking.timer.clear();
+  }
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
 };
 
@@ -68,9 +88,46 @@ std::string_view cString(std::string_view s) { return s.substr(0, s.find('\0'));
 
 class Hub {
  public:
-  explicit Hub(std::size_t maxSubscriberQueue) : maxQueue_(maxSubscriberQueue) {}
+  explicit Hub(std::size_t maxSubscriberQueue) : maxQueue_(maxSubscriberQueue) {
+    keys_.listCreated = [this](const std::string& key) {
+      if (waiters_.contains(key) && std::ranges::find(ready_, key) == ready_.end())
+        ready_.push_back(key);
+    };
+  }
+
+  // Called, in a later turn of the loop, for a client that a push or its timeout unblocked:
+  // its replies are to be written and its pipelined requests executed.
+  std::function<void(Client&)> resume;
+  std::size_t connectedClients = 0;  // kept by the server, for INFO
 
   void execute(Client& c, const hub::Command& cmd) {
+    run(c, cmd);
+    serveReady();
+  }
+
+  void unsubscribeAll(Client& c) {
+    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front().first);
+    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front().first);
+  }
+
+  // Forgets a blocked client (served, timed out or gone): no listener, no timer is left.
+  void unblock(Client& c) {
+    if (!c.blocking.active) return;
+    for (const auto& [key, id] : c.blocking.keys) {
+      const auto it = waiters_.find(key);
+      it->second.off("ready", id);
+      if (it->second.listenerCount("ready") == 0 && &it->second != emitting_) waiters_.erase(it);
+    }
+    c.blocking.keys.clear();
+    c.blocking.timer.clear();
+    c.blocking.active = false;
+    --blockedClients_;
+  }
+
+ private:
+  using Handler = void (Hub::*)(Client&, const hub::Command&);
+
+  void run(Client& c, const hub::Command& cmd) {
     auto& out = c.out;
     const std::string name = lower(cmd[0]);
     const auto found = commands_.find(name);
@@ -92,21 +149,13 @@ class Hub {
                                 "ERR wrong number of arguments for '" + fullName + "' command");
     }
     static const std::vector<std::string_view> allowed = {
-        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit"};
+        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"};
     if (c.subscriptions() > 0 && std::ranges::find(allowed, name) == allowed.end())
       return hub::appendError(out, "ERR Can't execute '" + fullName +
                                        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
                                        "/ RESET are allowed in this context");
     (this->*run)(c, cmd);
   }
-
-  void unsubscribeAll(Client& c) {
-    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front().first);
-    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front().first);
-  }
-
- private:
-  using Handler = void (Hub::*)(Client&, const hub::Command&);
 
   static void unknownCommand(std::string& out, const hub::Command& cmd) {
     std::string args;
@@ -135,6 +184,143 @@ class Hub {
   void quit(Client& c, const hub::Command&) {
     hub::appendSimpleString(c.out, "OK");
     c.closing = true;
+  }
+
+  // RESET: the connection as new, which for the hub means without subscriptions.
+  void reset(Client& c, const hub::Command&) {
+    unsubscribeAll(c);
+    hub::appendSimpleString(c.out, "RESET");
+  }
+
+  // INFO [section ...]: the Clients section of Redis' INFO, which is all the hub reports; other
+  // sections are empty.
+  void info(Client& c, const hub::Command& cmd) {
+    bool clients = cmd.size() == 1;
+    for (std::size_t i = 1; i < cmd.size(); ++i) {
+      const std::string section = lower(cmd[i]);
+      clients = clients || section == "clients" || section == "all" || section == "default" ||
+                section == "everything";
+    }
+    std::string text;
+    if (clients)
+      text = "# Clients\r\nconnected_clients:" + std::to_string(connectedClients) +
+             "\r\nblocked_clients:" + std::to_string(blockedClients_) + "\r\n";
+    hub::appendBulkString(c.out, text);
+  }
+
+  // --- lists and keys ---------------------------------------------------------------------
+
+  void lpush(Client& c, const hub::Command& cmd) { keys_.push(c.out, cmd, hub::End::left); }
+  void rpush(Client& c, const hub::Command& cmd) { keys_.push(c.out, cmd, hub::End::right); }
+  void lpop(Client& c, const hub::Command& cmd) { keys_.pop(c.out, cmd, hub::End::left); }
+  void rpop(Client& c, const hub::Command& cmd) { keys_.pop(c.out, cmd, hub::End::right); }
+  void llen(Client& c, const hub::Command& cmd) { keys_.llen(c.out, cmd); }
+  void lrange(Client& c, const hub::Command& cmd) { keys_.lrange(c.out, cmd); }
+  void lindex(Client& c, const hub::Command& cmd) { keys_.lindex(c.out, cmd); }
+  void lrem(Client& c, const hub::Command& cmd) { keys_.lrem(c.out, cmd); }
+  void lmove(Client& c, const hub::Command& cmd) { keys_.lmove(c.out, cmd); }
+  void del(Client& c, const hub::Command& cmd) { keys_.del(c.out, cmd); }
+  void exists(Client& c, const hub::Command& cmd) { keys_.exists(c.out, cmd); }
+  void type(Client& c, const hub::Command& cmd) { keys_.type(c.out, cmd); }
+  void keys(Client& c, const hub::Command& cmd) { keys_.keys(c.out, cmd); }
+  void dbsize(Client& c, const hub::Command& cmd) { keys_.dbsize(c.out, cmd); }
+  void flushall(Client& c, const hub::Command& cmd) { keys_.flushall(c.out, cmd); }
+  void get(Client& c, const hub::Command& cmd) { keys_.get(c.out, cmd); }
+  void set(Client& c, const hub::Command& cmd) { keys_.set(c.out, cmd); }
+  void blpop(Client& c, const hub::Command& cmd) { blockingPop(c, cmd, hub::End::left); }
+  void brpop(Client& c, const hub::Command& cmd) { blockingPop(c, cmd, hub::End::right); }
+
+  // BLPOP / BRPOP key [key ...] timeout: pops at once if a key holds a list, else blocks.
+  void blockingPop(Client& c, const hub::Command& cmd, hub::End end) {
+    long long ms = 0;
+    if (const auto error = hub::parseTimeout(cmd.back(), ms); !error.empty())
+      return hub::appendError(c.out, error);
+    const std::span<const std::string> keys(cmd.begin() + 1, cmd.end() - 1);
+    if (keys_.popFirst(c.out, keys, end)) return;
+    c.blocking.move = false;
+    c.blocking.from = end;
+    block(c, keys, ms);
+  }
+
+  // BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+  void blmove(Client& c, const hub::Command& cmd) {
+    hub::End from{}, to{};
+    if (!hub::parseEnd(cmd[3], from) || !hub::parseEnd(cmd[4], to))
+      return hub::appendError(c.out, "ERR syntax error");
+    long long ms = 0;
+    if (const auto error = hub::parseTimeout(cmd[5], ms); !error.empty())
+      return hub::appendError(c.out, error);
+    if (keys_.move(c.out, cmd[1], cmd[2], from, to)) return;
+    c.blocking.move = true;
+    c.blocking.from = from;
+    c.blocking.to = to;
+    c.blocking.destination = cmd[2];
+    block(c, std::span(&cmd[1], 1), ms);
+  }
+
+  // The client listens for "ready" on each of its keys (a key named twice once), after the
+  // clients that blocked before it; with a timeout, a timer unblocks it empty-handed.
+  void block(Client& c, std::span<const std::string> keys, long long ms) {
+    c.blocking.active = true;
+    ++blockedClients_;
+    for (const auto& key : keys) {
+      if (std::ranges::find(c.blocking.keys, key, &decltype(c.blocking.keys)::value_type::first) !=
+          c.blocking.keys.end())
+        continue;
+      auto& waiters = waiters_.try_emplace(key).first->second;
+      waiters.setMaxListeners(0);
+      c.blocking.keys.emplace_back(key,
+                                   waiters.on("ready", [this, client = c.weak_from_this(), key] {
+                                     if (const auto blocked = client.lock()) serve(*blocked, key);
+                                   }));
+    }
+    if (ms > 0) {
+      constexpr long long kCentury = 100LL * 365 * 24 * 3600 * 1000;  // no timer overflow
+      c.blocking.timer = evnet::setTimeout(
+          [this, client = c.weak_from_this()] {
+            if (const auto blocked = client.lock()) {
+              blocked->out += "*-1\r\n";  // RESP2's null array, for all three commands
+              unblock(*blocked);
+              resumeLater(*blocked);
+            }
+          },
+          std::min(ms, kCentury));
+    }
+  }
+
+  // A list was created at `key`, which this blocked client waits on: it takes its element
+  // unless a client before it emptied the list again.
+  void serve(Client& c, const std::string& key) {
+    if (!c.blocking.active || !keys_.hasList(key)) return;
+    if (c.blocking.move)
+      keys_.move(c.out, key, c.blocking.destination, c.blocking.from, c.blocking.to);
+    else
+      keys_.popFirst(c.out, std::span(&key, 1), c.blocking.from);
+    unblock(c);
+    resumeLater(c);
+  }
+
+  // After each command, as redis-server does: the lists it created wake their waiters, first
+  // come first served, and so do the lists those clients' moves create.
+  void serveReady() {
+    while (!ready_.empty()) {
+      const std::vector<std::string> keys = std::move(ready_);
+      ready_.clear();
+      for (const auto& key : keys) {
+        const auto it = waiters_.find(key);
+        if (it == waiters_.end()) continue;
+        emitting_ = &it->second;  // an emitter is not destroyed inside its own emit
+        it->second.emit("ready");
+        emitting_ = nullptr;
+        if (it->second.listenerCount("ready") == 0) waiters_.erase(it);
+      }
+    }
+  }
+
+  void resumeLater(Client& c) {
+    asio::post(evnet::defaultLoop(), [this, client = c.weak_from_this()] {
+      if (const auto unblocked = client.lock(); unblocked && resume) resume(*unblocked);
+    });
   }
 
   void subscribe(Client& c, const hub::Command& cmd) {
@@ -289,6 +475,11 @@ class Hub {
   std::size_t maxQueue_;
   std::string push_;
   std::map<std::string, Channel> channels_, patterns_;  // std::map: emitters never move
+  hub::Keyspace keys_;
+  std::map<std::string, Waiters> waiters_;  // the keys clients are blocked on
+  std::vector<std::string> ready_;          // lists created by the command under way
+  Waiters* emitting_ = nullptr;
+  std::size_t blockedClients_ = 0;
   // name -> {arity (negative: at least), handler}, as in Redis' command table.
   const std::unordered_map<std::string, std::pair<int, Handler>> commands_ = {
       {"ping", {-1, &Hub::ping}},
@@ -299,7 +490,30 @@ class Hub {
       {"psubscribe", {-2, &Hub::psubscribe}},
       {"punsubscribe", {-1, &Hub::punsubscribe}},
       {"publish", {3, &Hub::publish}},
-      {"pubsub", {-2, &Hub::pubsub}}};
+      {"pubsub", {-2, &Hub::pubsub}},
+      {"reset", {1, &Hub::reset}},
+      {"info", {-1, &Hub::info}},
+      {"lpush", {-3, &Hub::lpush}},
+      {"rpush", {-3, &Hub::rpush}},
+      {"lpop", {-2, &Hub::lpop}},
+      {"rpop", {-2, &Hub::rpop}},
+      {"llen", {2, &Hub::llen}},
+      {"lrange", {4, &Hub::lrange}},
+      {"lindex", {3, &Hub::lindex}},
+      {"lrem", {4, &Hub::lrem}},
+      {"lmove", {5, &Hub::lmove}},
+      {"blpop", {-3, &Hub::blpop}},
+      {"brpop", {-3, &Hub::brpop}},
+      {"blmove", {6, &Hub::blmove}},
+      {"del", {-2, &Hub::del}},
+      {"exists", {-2, &Hub::exists}},
+      {"type", {2, &Hub::type}},
+      {"keys", {2, &Hub::keys}},
+      {"dbsize", {1, &Hub::dbsize}},
+      {"flushall", {-1, &Hub::flushall}},
+      {"flushdb", {-1, &Hub::flushall}},
+      {"get", {2, &Hub::get}},
+      {"set", {-3, &Hub::set}}};
   const std::unordered_map<std::string, int> pubsubArity_ = {
       {"pubsub|channels", -2}, {"pubsub|numsub", -2}, {"pubsub|numpat", 2}, {"pubsub|help", 2}};
 };
@@ -329,7 +543,6 @@ int main(int argc, char** argv) {
   }
 
   Hub hub(maxSubscriberQueue);
-  std::size_t clients = 0;
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.
   auto flush = [&](Client& c) {
@@ -343,46 +556,56 @@ int main(int argc, char** argv) {
     if (requestTimeoutMs > 0)
       c.deadline = evnet::setTimeout([&c] { c.socket.destroy(); }, requestTimeoutMs);
   };
+  // Executes the requests received, until a command blocks the client; then writes the replies.
+  std::function<void(Client&)> process = [&](Client& c) {
+    bool executed = false;
+    for (; !c.closing && !c.blocking.active && c.parser.next(c.command); executed = true)
+      hub.execute(c, c.command);
+    if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
+      hub::appendError(c.out, c.parser.error());
+      c.closing = true;
+    }
+    // --request-timeout: the clock starts with a request's first bytes and keeps running,
+    // however slowly the rest trickles in, until the parser holds no partial request. A blocked
+    // client's requests wait, untimed, until it is served.
+    if (executed || !c.parser.pending() || c.blocking.active) c.deadline.clear();
+    if (c.parser.pending() && !c.blocking.active && !c.deadline.pending() && requestTimeoutMs > 0) {
+      c.deadline = evnet::setTimeout(
+          [&flush, &c, ms = requestTimeoutMs] {
+            hub::appendError(c.out,
+                             "ERR request not completed within " + std::to_string(ms) + " ms");
+            c.closing = true;
+            flush(c);
+          },
+          requestTimeoutMs);
+    }
+    flush(c);
+  };
+  hub.resume = [&](Client& c) {
+    if (!c.closing && !c.socket.destroyed()) process(c);
+  };
   auto server = evnet::net::createServer([&](evnet::net::Socket socket) {
-    if (clients >= maxClients) {  // Redis: the error, then close
+    if (hub.connectedClients >= maxClients) {  // Redis: the error, then close
       socket.write("-ERR max number of clients reached\r\n");
       socket.destroySoon();
       return;
     }
-    ++clients;
+    ++hub.connectedClients;
     auto client = std::make_shared<Client>(socket, hub::RequestParser(limits));
     socket.setTimeout(idleTimeoutMs);
     socket.on("timeout", [client] {
-      if (client->subscriptions() == 0) client->socket.destroy();  // Redis: subscribers stay
+      // Redis: subscribers and blocked clients stay
+      if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
     });
     socket.on("data", [&, client](evnet::Buffer chunk) {
-      Client& c = *client;
-      if (c.closing) return;
-      c.parser.feed(chunk);
-      bool executed = false;
-      for (; !c.closing && c.parser.next(c.command); executed = true) hub.execute(c, c.command);
-      if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
-        hub::appendError(c.out, c.parser.error());
-        c.closing = true;
-      }
-      // --request-timeout: the clock starts with a request's first bytes and keeps running,
-      // however slowly the rest trickles in, until the parser holds no partial request.
-      if (executed || !c.parser.pending()) c.deadline.clear();
-      if (c.parser.pending() && !c.deadline.pending() && requestTimeoutMs > 0) {
-        c.deadline = evnet::setTimeout(
-            [&flush, &c, ms = requestTimeoutMs] {
-              hub::appendError(c.out,
-                               "ERR request not completed within " + std::to_string(ms) + " ms");
-              c.closing = true;
-              flush(c);
-            },
-            requestTimeoutMs);
-      }
-      flush(c);
+      if (client->closing) return;
+      client->parser.feed(chunk);
+      process(*client);
     });
     socket.on("close", [&, client](bool) {
-      --clients;
+      --hub.connectedClients;
       hub.unsubscribeAll(*client);
+      hub.unblock(*client);
       client->socket = {};  // break the cycle socket -> listener -> client -> socket
     });
   });
