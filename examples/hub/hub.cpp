@@ -3,6 +3,7 @@
 //   hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] [--max-args N]
 //       [--max-subscriber-queue BYTES] [--max-clients N] [--timeout SECONDS]
 //       [--request-timeout MS]                            (default port 6380; 0 picks a free one)
+// A bad flag prints this usage and exits with status 2.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
 // more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
@@ -14,6 +15,8 @@
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. Replies are byte-for-byte
 // those of redis-server 7.0 (tests/examples/hub_test.py compares the two).
+#include "hub/aof.hpp"
+#include "hub/flags.hpp"
 #include "hub/keyspace.hpp"
 #include "hub/resp.hpp"
 
@@ -28,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -99,6 +103,11 @@ class Hub {
   // its replies are to be written and its pipelined requests executed.
   std::function<void(Client&)> resume;
   std::size_t connectedClients = 0;  // kept by the server, for INFO
+
+  // Every change to the keys from now on goes to `aof` (--appendonly yes).
+  void logTo(hub::AppendOnlyFile& aof) {
+    keys_.changed = [&aof](const hub::Command& change) { aof.append(change); };
+  }
 
   void execute(Client& c, const hub::Command& cmd) {
     run(c, cmd);
@@ -190,6 +199,15 @@ class Hub {
   void reset(Client& c, const hub::Command&) {
     unsubscribeAll(c);
     hub::appendSimpleString(c.out, "RESET");
+  }
+
+  // SELECT index: the hub has one database, 0 (as redis-server with --databases 1).
+  void select(Client& c, const hub::Command& cmd) {
+    long long index = 0;
+    if (!hub::detail::parseInteger(cmd[1], index))
+      return hub::appendError(c.out, "ERR value is not an integer or out of range");
+    if (index != 0) return hub::appendError(c.out, "ERR DB index is out of range");
+    hub::appendSimpleString(c.out, "OK");
   }
 
   // INFO [section ...]: the Clients section of Redis' INFO, which is all the hub reports; other
@@ -493,6 +511,7 @@ class Hub {
       {"pubsub", {-2, &Hub::pubsub}},
       {"reset", {1, &Hub::reset}},
       {"info", {-1, &Hub::info}},
+      {"select", {2, &Hub::select}},
       {"lpush", {-3, &Hub::lpush}},
       {"rpush", {-3, &Hub::rpush}},
       {"lpop", {-2, &Hub::lpop}},
@@ -521,31 +540,62 @@ class Hub {
 }  // namespace
 
 int main(int argc, char** argv) {
-  unsigned short port = 6380;
-  std::string host = "127.0.0.1";
+  hub::Flags flags(argc, argv,
+                   "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
+                   "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
+                   "[--timeout SECONDS] [--request-timeout MS]");
+  const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
+  const std::string host = flags.text("host", "127.0.0.1");
   hub::Limits limits;
-  std::size_t maxSubscriberQueue = 32 * 1024 * 1024;  // Redis: client-output-buffer-limit pubsub
-  std::size_t maxClients = 10000;                     // Redis: maxclients
-  unsigned idleTimeoutMs = 0;                         // Redis: timeout (in seconds there)
-  unsigned requestTimeoutMs = 10000;                  // beyond Redis
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view flag = argv[i];
-    const auto number = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
-    if (flag == "--port") port = static_cast<unsigned short>(number);
-    if (flag == "--host") host = argv[i + 1];
-    if (flag == "--max-bulk") limits.maxBulkLength = number;
-    if (flag == "--max-inline") limits.maxInlineLength = number;
-    if (flag == "--max-args") limits.maxArguments = number;
-    if (flag == "--max-subscriber-queue") maxSubscriberQueue = number;
-    if (flag == "--max-clients") maxClients = number;
-    if (flag == "--timeout") idleTimeoutMs = static_cast<unsigned>(number * 1000);
-    if (flag == "--request-timeout") requestTimeoutMs = static_cast<unsigned>(number);
-  }
+  limits.maxBulkLength = flags.number("max-bulk", limits.maxBulkLength);
+  limits.maxInlineLength = flags.number("max-inline", limits.maxInlineLength);
+  limits.maxArguments = flags.number("max-args", limits.maxArguments);
+  // Redis: client-output-buffer-limit pubsub, maxclients, timeout (in seconds there).
+  const std::size_t maxSubscriberQueue = flags.number("max-subscriber-queue", 32 * 1024 * 1024);
+  const std::size_t maxClients = flags.number("max-clients", 10000);
+  const auto idleTimeoutMs = static_cast<unsigned>(flags.number("timeout", 0, 4000000) * 1000);
+  const auto requestTimeoutMs =
+      static_cast<unsigned>(flags.number("request-timeout", 10000, 4000000000));  // beyond Redis
+  const bool appendOnly = flags.choice("appendonly", {"yes", "no"}, "no") == "yes";
+  hub::AofOptions aofOptions;
+  const auto fsync = flags.choice("appendfsync", {"always", "everysec", "no"}, "everysec");
+  aofOptions.fsync = fsync == "always" ? hub::Fsync::always
+                     : fsync == "no"   ? hub::Fsync::no
+                                       : hub::Fsync::everysec;
+  aofOptions.dir = flags.text("dir", ".");
+  aofOptions.filename = flags.text("appendfilename", aofOptions.filename);
+  aofOptions.dirname = flags.text("appenddirname", aofOptions.dirname);
+  flags.done();
 
   Hub hub(maxSubscriberQueue);
+  // --appendonly yes: the file is replayed, then every change is appended to it.
+  std::optional<hub::AppendOnlyFile> aof;
+  evnet::Timeout everySecond;
+  if (appendOnly) {
+    try {
+      Client loader{evnet::net::Socket(), hub::RequestParser()};
+      const std::string note = aof.emplace(aofOptions).open([&](const hub::Command& cmd) {
+        loader.out.clear();
+        hub.execute(loader, cmd);
+        return !loader.out.starts_with("-ERR unknown command");
+      });
+      if (!note.empty()) std::fputs(note.c_str(), stderr);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hub: %s\n", e.what());
+      return 1;
+    }
+    hub.logTo(*aof);
+    if (aofOptions.fsync == hub::Fsync::everysec)
+      everySecond = evnet::setInterval(
+          [&] {
+            if (aof->needsSync()) aof->sync();
+          },
+          1000);
+  }
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.
   auto flush = [&](Client& c) {
+    if (aof) aof->flush();  // the changes reach the file before their replies leave
     if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
     c.out.clear();
     if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
@@ -615,6 +665,9 @@ int main(int argc, char** argv) {
   });
 
   asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) { server.close().closeAllConnections(); });
+  signals.async_wait([&](std::error_code, int) {
+    server.close().closeAllConnections();
+    everySecond.clear();
+  });
   evnet::run();
 }

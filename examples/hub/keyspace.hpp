@@ -70,6 +70,10 @@ class Keyspace {
 
   /// Called when a command creates a list: clients blocked on that key may now be served.
   std::function<void(const std::string& key)> listCreated;
+  /// Called with each change made, as a command that makes it again (for the append-only
+  /// file): the command itself, or what it did (BLPOP's pop as LPOP key, SET without its
+  /// conditions). Commands that change nothing are not told.
+  std::function<void(const Command& change)> changed;
 
   // --- lists ------------------------------------------------------------------------------
 
@@ -79,6 +83,7 @@ class Keyspace {
     if (list == nullptr) return;
     for (std::size_t i = 2; i < cmd.size(); ++i) pushTo(*list, cmd[i], end);
     appendInteger(out, static_cast<long long>(list->size()));
+    tell(cmd);
   }
 
   /// LPOP / RPOP key [count].
@@ -105,6 +110,7 @@ class Keyspace {
       }
     }
     if (list->empty()) data_.erase(it);
+    if (!hasCount || count > 0) tell(cmd);
   }
 
   /// LLEN key.
@@ -167,6 +173,7 @@ class Keyspace {
     }
     if (list->empty()) data_.erase(it);
     appendInteger(out, static_cast<long long>(removed));
+    if (removed > 0) tell(cmd);
   }
 
   /// LMOVE source destination LEFT|RIGHT LEFT|RIGHT.
@@ -194,6 +201,7 @@ class Keyspace {
     List* into = source == destination ? list : writableList(out, destination);
     pushTo(*into, std::move(element), to);
     if (list->empty()) data_.erase(it);  // (a list moved onto itself is never left empty)
+    if (changed) changed({"LMOVE", source, destination, endName(from), endName(to)});
     return true;
   }
 
@@ -211,6 +219,7 @@ class Keyspace {
       appendBulkString(out, end == End::left ? list->front() : list->back());
       popFrom(*list, end);
       if (list->empty()) data_.erase(it);
+      if (changed) changed({end == End::left ? "LPOP" : "RPOP", key});
       return true;
     }
     return false;
@@ -230,6 +239,7 @@ class Keyspace {
     for (std::size_t i = 1; i < cmd.size(); ++i)
       deleted += static_cast<long long>(data_.erase(cmd[i]));
     appendInteger(out, deleted);
+    if (deleted > 0) tell(cmd);
   }
 
   /// EXISTS key [key ...]: how many of the keys exist, a key named twice counted twice.
@@ -267,6 +277,7 @@ class Keyspace {
       return appendError(out, "ERR syntax error");
     data_.clear();
     appendSimpleString(out, "OK");
+    tell(cmd);
   }
 
   // --- strings ----------------------------------------------------------------------------
@@ -311,6 +322,7 @@ class Keyspace {
     }
     data_.insert_or_assign(cmd[1], Value(std::in_place_type<std::string>, cmd[2]));
     if (!get) appendSimpleString(out, "OK");
+    if (changed) changed({"SET", cmd[1], cmd[2]});
   }
 
   std::size_t size() const { return data_.size(); }
@@ -326,6 +338,12 @@ class Keyspace {
       if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     return r;
   }
+
+  void tell(const Command& change) {
+    if (changed) changed(change);
+  }
+
+  static std::string endName(End end) { return end == End::left ? "LEFT" : "RIGHT"; }
 
   static std::string arityError(const Command& cmd) {
     std::string name = cmd[0];
