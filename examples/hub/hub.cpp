@@ -1,20 +1,28 @@
-// A publish/subscribe hub that speaks the pub/sub subset of Redis RESP2, so redis-cli and every
-// Redis client library can connect services through it (see README "Examples").
+// A hub for independent services that speaks Redis RESP2, so redis-cli and every Redis client
+// library connect services through it (see README "Examples"): publish/subscribe, and lists
+// with blocking pops for durable work queues.
 //   hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] [--max-args N]
 //       [--max-subscriber-queue BYTES] [--max-clients N] [--timeout SECONDS]
-//       [--request-timeout MS]                            (default port 6380; 0 picks a free one)
+//       [--request-timeout MS] [--maxmemory BYTES] [--appendonly yes|no]
+//       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
+//       [--appenddirname NAME]                            (default port 6380; 0 picks a free one)
 // A bad flag prints this usage and exits with status 2.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
 // more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
-// default 0 = off): a client idle that long is closed, unless it is subscribed. Beyond Redis,
-// --request-timeout (default 10000, 0 = off): a request must arrive whole within that time of
-// its first byte, else "-ERR request not completed within MS ms" and the connection closes; the
-// idle timeout alone cannot stop a client that trickles in a byte at a time (slowloris).
+// default 0 = off): a client idle that long is closed, unless it is subscribed or blocked.
+// Beyond Redis, --request-timeout (default 10000, 0 = off): a request must arrive whole within
+// that time of its first byte, else "-ERR request not completed within MS ms" and the
+// connection closes; the idle timeout alone cannot stop a client that trickles in a byte at a
+// time (slowloris). --maxmemory (maxmemory with the noeviction policy, in bytes, default 0 =
+// none): while the keys hold more by the hub's count (Keyspace::usedMemory), commands that add
+// data get Redis' OOM error. --appendonly and the flags after it: see hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
-// event, a subscription is a listener on it, and PUBLISH is an emit. Replies are byte-for-byte
-// those of redis-server 7.0 (tests/examples/hub_test.py compares the two).
+// event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
+// wait on: each is an EventEmitter with one "ready" event, a blocked client is a listener, and
+// a push that creates the list emits it. Replies are byte-for-byte those of redis-server 7.0
+// (tests/examples/hub_test.py and hub_lists_test.py compare the two).
 #include "hub/aof.hpp"
 #include "hub/flags.hpp"
 #include "hub/keyspace.hpp"
@@ -103,6 +111,7 @@ class Hub {
   // its replies are to be written and its pipelined requests executed.
   std::function<void(Client&)> resume;
   std::size_t connectedClients = 0;  // kept by the server, for INFO
+  std::size_t maxMemory = 0;         // --maxmemory; 0: no limit
 
   // Every change to the keys from now on goes to `aof` (--appendonly yes).
   void logTo(hub::AppendOnlyFile& aof) {
@@ -157,6 +166,13 @@ class Hub {
         return hub::appendError(out,
                                 "ERR wrong number of arguments for '" + fullName + "' command");
     }
+    // --maxmemory, as Redis' noeviction policy: commands that add data fail while the keys
+    // hold more; every other command goes on.
+    static const std::vector<std::string_view> denyOom = {"lpush", "rpush", "lmove", "blmove",
+                                                          "set"};
+    if (maxMemory > 0 && keys_.usedMemory() > maxMemory &&
+        std::ranges::find(denyOom, name) != denyOom.end())
+      return hub::appendError(out, "OOM command not allowed when used memory > 'maxmemory'.");
     static const std::vector<std::string_view> allowed = {
         "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"};
     if (c.subscriptions() > 0 && std::ranges::find(allowed, name) == allowed.end())
@@ -210,19 +226,25 @@ class Hub {
     hub::appendSimpleString(c.out, "OK");
   }
 
-  // INFO [section ...]: the Clients section of Redis' INFO, which is all the hub reports; other
-  // sections are empty.
+  // INFO [section ...]: of Redis' INFO, the Clients section (connected_clients,
+  // blocked_clients) and the Memory section (used_memory: the keys' bytes by the hub's count;
+  // maxmemory); other sections are empty.
   void info(Client& c, const hub::Command& cmd) {
-    bool clients = cmd.size() == 1;
+    bool clients = cmd.size() == 1, memory = cmd.size() == 1;
     for (std::size_t i = 1; i < cmd.size(); ++i) {
       const std::string section = lower(cmd[i]);
-      clients = clients || section == "clients" || section == "all" || section == "default" ||
-                section == "everything";
+      const bool all = section == "all" || section == "default" || section == "everything";
+      clients = clients || all || section == "clients";
+      memory = memory || all || section == "memory";
     }
     std::string text;
     if (clients)
       text = "# Clients\r\nconnected_clients:" + std::to_string(connectedClients) +
              "\r\nblocked_clients:" + std::to_string(blockedClients_) + "\r\n";
+    if (clients && memory) text += "\r\n";
+    if (memory)
+      text += "# Memory\r\nused_memory:" + std::to_string(keys_.usedMemory()) +
+              "\r\nmaxmemory:" + std::to_string(maxMemory) + "\r\n";
     hub::appendBulkString(c.out, text);
   }
 
@@ -543,7 +565,9 @@ int main(int argc, char** argv) {
   hub::Flags flags(argc, argv,
                    "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
                    "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
-                   "[--timeout SECONDS] [--request-timeout MS]");
+                   "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
+                   "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
+                   "[--appendfilename NAME] [--appenddirname NAME]");
   const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
   const std::string host = flags.text("host", "127.0.0.1");
   hub::Limits limits;
@@ -565,9 +589,11 @@ int main(int argc, char** argv) {
   aofOptions.dir = flags.text("dir", ".");
   aofOptions.filename = flags.text("appendfilename", aofOptions.filename);
   aofOptions.dirname = flags.text("appenddirname", aofOptions.dirname);
+  const std::size_t maxMemory = flags.number("maxmemory", 0);
   flags.done();
 
   Hub hub(maxSubscriberQueue);
+  hub.maxMemory = maxMemory;
   // --appendonly yes: the file is replayed, then every change is appended to it.
   std::optional<hub::AppendOnlyFile> aof;
   evnet::Timeout everySecond;

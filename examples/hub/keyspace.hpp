@@ -109,7 +109,7 @@ class Keyspace {
         popFrom(*list, end);
       }
     }
-    if (list->empty()) data_.erase(it);
+    if (list->empty()) eraseKey(it);
     if (!hasCount || count > 0) tell(cmd);
   }
 
@@ -163,7 +163,10 @@ class Keyspace {
                                    : static_cast<unsigned long long>(count);
     unsigned long long removed = 0;
     auto matches = [&](const std::string& e) {
-      return removed < limit && e == cmd[3] && ++removed;
+      if (removed == limit || e != cmd[3]) return false;
+      ++removed;
+      used_ -= elementBytes(e);
+      return true;
     };
     if (count >= 0) {
       list->erase(std::remove_if(list->begin(), list->end(), matches), list->end());
@@ -171,7 +174,7 @@ class Keyspace {
       const auto kept = std::remove_if(list->rbegin(), list->rend(), matches);
       list->erase(list->begin(), kept.base());
     }
-    if (list->empty()) data_.erase(it);
+    if (list->empty()) eraseKey(it);
     appendInteger(out, static_cast<long long>(removed));
     if (removed > 0) tell(cmd);
   }
@@ -195,12 +198,11 @@ class Keyspace {
     const auto target = data_.find(destination);
     if (target != data_.end() && !std::holds_alternative<List>(target->second))
       return appendError(out, kWrongType), true;
-    std::string element = std::move(from == End::left ? list->front() : list->back());
-    popFrom(*list, from);
+    std::string element = take(*list, from);
     appendBulkString(out, element);
     List* into = source == destination ? list : writableList(out, destination);
     pushTo(*into, std::move(element), to);
-    if (list->empty()) data_.erase(it);  // (a list moved onto itself is never left empty)
+    if (list->empty()) eraseKey(it);  // (a list moved onto itself is never left empty)
     if (changed) changed({"LMOVE", source, destination, endName(from), endName(to)});
     return true;
   }
@@ -218,7 +220,7 @@ class Keyspace {
       appendBulkString(out, key);
       appendBulkString(out, end == End::left ? list->front() : list->back());
       popFrom(*list, end);
-      if (list->empty()) data_.erase(it);
+      if (list->empty()) eraseKey(it);
       if (changed) changed({end == End::left ? "LPOP" : "RPOP", key});
       return true;
     }
@@ -236,8 +238,12 @@ class Keyspace {
   /// DEL key [key ...]: how many existed.
   void del(std::string& out, const Command& cmd) {
     long long deleted = 0;
-    for (std::size_t i = 1; i < cmd.size(); ++i)
-      deleted += static_cast<long long>(data_.erase(cmd[i]));
+    for (std::size_t i = 1; i < cmd.size(); ++i) {
+      if (const auto it = data_.find(cmd[i]); it != data_.end()) {
+        eraseKey(it);
+        ++deleted;
+      }
+    }
     appendInteger(out, deleted);
     if (deleted > 0) tell(cmd);
   }
@@ -276,6 +282,7 @@ class Keyspace {
     if (cmd.size() > 2 || (cmd.size() == 2 && upper(cmd[1]) != "ASYNC" && upper(cmd[1]) != "SYNC"))
       return appendError(out, "ERR syntax error");
     data_.clear();
+    used_ = 0;
     appendSimpleString(out, "OK");
     tell(cmd);
   }
@@ -320,12 +327,18 @@ class Keyspace {
       if (!get) appendNullBulkString(out);
       return;
     }
-    data_.insert_or_assign(cmd[1], Value(std::in_place_type<std::string>, cmd[2]));
+    if (found) eraseKey(it);
+    used_ += keyBytes(cmd[1]) + elementBytes(cmd[2]);
+    data_.try_emplace(cmd[1], std::in_place_type<std::string>, cmd[2]);
     if (!get) appendSimpleString(out, "OK");
     if (changed) changed({"SET", cmd[1], cmd[2]});
   }
 
   std::size_t size() const { return data_.size(); }
+  /// The bytes the keys hold by the hub's count (what --maxmemory limits): each key's and
+  /// element's bytes, plus kKeyOverhead a key and kElementOverhead an element or string.
+  std::size_t usedMemory() const { return used_; }
+  static constexpr std::size_t kKeyOverhead = 64, kElementOverhead = 32;
   const std::unordered_map<std::string, Value>& data() const { return data_; }
 
   static constexpr std::string_view kWrongType =
@@ -358,20 +371,39 @@ class Keyspace {
     return false;
   }
 
+  static std::size_t keyBytes(const std::string& key) { return key.size() + kKeyOverhead; }
+  static std::size_t elementBytes(const std::string& e) { return e.size() + kElementOverhead; }
+
+  void eraseKey(std::unordered_map<std::string, Value>::iterator it) {
+    used_ -= keyBytes(it->first);
+    if (const auto* list = std::get_if<List>(&it->second))
+      for (const auto& e : *list) used_ -= elementBytes(e);
+    else
+      used_ -= elementBytes(std::get<std::string>(it->second));
+    data_.erase(it);
+  }
+
   template <class T>
-  static void pushTo(List& list, T&& element, End end) {
+  void pushTo(List& list, T&& element, End end) {
+    used_ += elementBytes(element);
     if (end == End::left)
       list.push_front(std::forward<T>(element));
     else
       list.push_back(std::forward<T>(element));
   }
 
-  static void popFrom(List& list, End end) {
+  // Removes the element at `end` and returns it.
+  std::string take(List& list, End end) {
+    std::string& e = end == End::left ? list.front() : list.back();
+    used_ -= elementBytes(e);
+    std::string taken = std::move(e);
     if (end == End::left)
       list.pop_front();
     else
       list.pop_back();
+    return taken;
   }
+  void popFrom(List& list, End end) { static_cast<void>(take(list, end)); }
 
   // The list at `key` for reading: false after replying `missing` (raw RESP) or WRONGTYPE.
   bool readList(std::string& out, const std::string& key, const List*& list,
@@ -389,6 +421,7 @@ class Keyspace {
     auto it = data_.find(key);
     if (it == data_.end()) {
       it = data_.try_emplace(key, std::in_place_type<List>).first;
+      used_ += keyBytes(key);
       if (listCreated) listCreated(key);
       return &std::get<List>(it->second);
     }
@@ -398,6 +431,7 @@ class Keyspace {
   }
 
   std::unordered_map<std::string, Value> data_;
+  std::size_t used_ = 0;
 };
 
 }  // namespace hub
