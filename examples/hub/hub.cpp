@@ -5,7 +5,8 @@
 //       [--max-subscriber-queue BYTES] [--max-clients N] [--timeout SECONDS]
 //       [--request-timeout MS] [--maxmemory BYTES] [--appendonly yes|no]
 //       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
-//       [--appenddirname NAME]                            (default port 6380; 0 picks a free one)
+//       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
+//       [--auto-aof-rewrite-min-size BYTES]               (default port 6380; 0 picks a free one)
 // A bad flag prints this usage and exits with status 2.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
@@ -115,7 +116,17 @@ class Hub {
 
   // Every change to the keys from now on goes to `aof` (--appendonly yes).
   void logTo(hub::AppendOnlyFile& aof) {
+    aof_ = &aof;
     keys_.changed = [&aof](const hub::Command& change) { aof.append(change); };
+  }
+
+  // Rewrites the append-only file from the keys, in a child process (see hub/aof.hpp).
+  bool rewriteAof() {
+    return aof_->startRewrite([this](int fd) {
+      keys_.snapshot([fd](std::string_view bytes) {
+        hub::AppendOnlyFile::writeAll(fd, bytes, "the rewritten file");
+      });
+    });
   }
 
   void execute(Client& c, const hub::Command& cmd) {
@@ -217,6 +228,16 @@ class Hub {
     hub::appendSimpleString(c.out, "RESET");
   }
 
+  // BGREWRITEAOF: the append-only file rewritten from the keys, in the background.
+  void bgrewriteaof(Client& c, const hub::Command&) {
+    if (aof_ == nullptr)
+      return hub::appendError(c.out, "ERR the append-only file is off (--appendonly no)");
+    if (!rewriteAof())
+      return hub::appendError(c.out,
+                              "ERR Background append only file rewriting already in progress");
+    hub::appendSimpleString(c.out, "Background append only file rewriting started");
+  }
+
   // SELECT index: the hub has one database, 0 (as redis-server with --databases 1).
   void select(Client& c, const hub::Command& cmd) {
     long long index = 0;
@@ -230,12 +251,13 @@ class Hub {
   // blocked_clients) and the Memory section (used_memory: the keys' bytes by the hub's count;
   // maxmemory); other sections are empty.
   void info(Client& c, const hub::Command& cmd) {
-    bool clients = cmd.size() == 1, memory = cmd.size() == 1;
+    bool clients = cmd.size() == 1, memory = cmd.size() == 1, persistence = cmd.size() == 1;
     for (std::size_t i = 1; i < cmd.size(); ++i) {
       const std::string section = lower(cmd[i]);
       const bool all = section == "all" || section == "default" || section == "everything";
       clients = clients || all || section == "clients";
       memory = memory || all || section == "memory";
+      persistence = persistence || all || section == "persistence";
     }
     std::string text;
     if (clients)
@@ -245,6 +267,16 @@ class Hub {
     if (memory)
       text += "# Memory\r\nused_memory:" + std::to_string(keys_.usedMemory()) +
               "\r\nmaxmemory:" + std::to_string(maxMemory) + "\r\n";
+    if ((clients || memory) && persistence) text += "\r\n";
+    if (persistence) {
+      text += "# Persistence\r\nloading:0\r\naof_enabled:" + std::to_string(aof_ ? 1 : 0) + "\r\n";
+      if (aof_)
+        text += "aof_rewrite_in_progress:" + std::to_string(aof_->rewriting() ? 1 : 0) +
+                "\r\naof_rewrites:" + std::to_string(aof_->rewrites()) +
+                "\r\naof_current_size:" + std::to_string(aof_->currentSize()) +
+                "\r\naof_base_size:" + std::to_string(aof_->baseSize()) +
+                "\r\nlatest_fork_usec:" + std::to_string(aof_->forkMicroseconds()) + "\r\n";
+    }
     hub::appendBulkString(c.out, text);
   }
 
@@ -519,6 +551,7 @@ class Hub {
   std::map<std::string, Waiters> waiters_;  // the keys clients are blocked on
   std::vector<std::string> ready_;          // lists created by the command under way
   Waiters* emitting_ = nullptr;
+  hub::AppendOnlyFile* aof_ = nullptr;
   std::size_t blockedClients_ = 0;
   // name -> {arity (negative: at least), handler}, as in Redis' command table.
   const std::unordered_map<std::string, std::pair<int, Handler>> commands_ = {
@@ -534,6 +567,7 @@ class Hub {
       {"reset", {1, &Hub::reset}},
       {"info", {-1, &Hub::info}},
       {"select", {2, &Hub::select}},
+      {"bgrewriteaof", {1, &Hub::bgrewriteaof}},
       {"lpush", {-3, &Hub::lpush}},
       {"rpush", {-3, &Hub::rpush}},
       {"lpop", {-2, &Hub::lpop}},
@@ -562,12 +596,14 @@ class Hub {
 }  // namespace
 
 int main(int argc, char** argv) {
-  hub::Flags flags(argc, argv,
-                   "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
-                   "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
-                   "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
-                   "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
-                   "[--appendfilename NAME] [--appenddirname NAME]");
+  hub::Flags flags(
+      argc, argv,
+      "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
+      "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
+      "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
+      "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
+      "[--appendfilename NAME] [--appenddirname NAME] [--auto-aof-rewrite-percentage N] "
+      "[--auto-aof-rewrite-min-size BYTES]");
   const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
   const std::string host = flags.text("host", "127.0.0.1");
   hub::Limits limits;
@@ -589,6 +625,9 @@ int main(int argc, char** argv) {
   aofOptions.dir = flags.text("dir", ".");
   aofOptions.filename = flags.text("appendfilename", aofOptions.filename);
   aofOptions.dirname = flags.text("appenddirname", aofOptions.dirname);
+  aofOptions.rewritePercentage =
+      flags.number("auto-aof-rewrite-percentage", aofOptions.rewritePercentage);
+  aofOptions.rewriteMinSize = flags.number("auto-aof-rewrite-min-size", aofOptions.rewriteMinSize);
   const std::size_t maxMemory = flags.number("maxmemory", 0);
   flags.done();
 
@@ -611,12 +650,16 @@ int main(int argc, char** argv) {
       return 1;
     }
     hub.logTo(*aof);
-    if (aofOptions.fsync == hub::Fsync::everysec)
-      everySecond = evnet::setInterval(
-          [&] {
-            if (aof->needsSync()) aof->sync();
-          },
-          1000);
+    // Ten times a second: a rewrite is finished or started; once a second with everysec, the
+    // file is synced.
+    everySecond = evnet::setInterval(
+        [&, tick = 0]() mutable {
+          if (const std::string note = aof->poll(); !note.empty()) std::fputs(note.c_str(), stderr);
+          if (aof->wantsRewrite()) hub.rewriteAof();
+          if (++tick % 10 == 0 && aofOptions.fsync == hub::Fsync::everysec && aof->needsSync())
+            aof->sync();
+        },
+        100);
   }
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.

@@ -334,6 +334,31 @@ class Keyspace {
     if (changed) changed({"SET", cmd[1], cmd[2]});
   }
 
+  /// Every key as the commands that make it again (RPUSH of up to 64 elements at a time, SET),
+  /// after SELECT 0, as redis-server rewrites its append-only file: `write(bytes)` is called
+  /// with each 64 KiB or so.
+  template <class Write>
+  void snapshot(Write&& write) const {
+    std::string out = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
+    for (const auto& [key, value] : data_) {
+      if (const auto* text = std::get_if<std::string>(&value)) {
+        appendCommand(out, {"SET", key, *text});
+      } else {
+        const List& list = std::get<List>(value);
+        for (std::size_t i = 0; i < list.size(); i += 64) {
+          const std::size_t n = std::min<std::size_t>(64, list.size() - i);
+          appendArrayHeader(out, n + 2);
+          appendBulkString(out, "RPUSH");
+          appendBulkString(out, key);
+          for (std::size_t k = i; k < i + n; ++k) appendBulkString(out, list[k]);
+          if (out.size() >= 64 * 1024) write(std::string_view(out)), out.clear();
+        }
+      }
+      if (out.size() >= 64 * 1024) write(std::string_view(out)), out.clear();
+    }
+    write(std::string_view(out));
+  }
+
   std::size_t size() const { return data_.size(); }
   /// The bytes the keys hold by the hub's count (what --maxmemory limits): each key's and
   /// element's bytes, plus kKeyOverhead a key and kElementOverhead an element or string.

@@ -41,7 +41,7 @@ def restart_keeps_data(hub_bin, data_dir):
         stop_server(hub)
     print("ok   restart keeps what was acknowledged")
 
-def redis_reads_it(data_dir):
+def redis_reads_it(data_dir, key="q", items=("b\r\n\x00c", "d")):
     checker, redis = shutil.which("redis-check-aof"), shutil.which("redis-server")
     if not checker or not redis:
         print("skipped redis-check-aof and redis-server on the hub's file: not installed")
@@ -56,7 +56,7 @@ def redis_reads_it(data_dir):
         proc, port = start_redis(redis, "--appendonly", "yes", "--aof-use-rdb-preamble", "no",
                                  "--dir", copy)
         try:
-            check(query(port, "LRANGE", "q", "0", "-1") == bulk_array("b\r\n\x00c", "d"),
+            check(query(port, "LRANGE", key, "0", "-1") == bulk_array(*items),
                   "redis-server loads the hub's file")
         finally:
             proc.kill()
@@ -164,6 +164,55 @@ def kill_during_load(hub_bin, data_dir):
     print(f"ok   kill -9 under load: {len(pushed)} pushes and {len(popped)} pops acknowledged, "
           f"{len(items)} left, all there")
 
+def info(port, field):
+    text = query(port, "INFO", "persistence").decode()
+    return int(text.split(f"\r\n{field}:")[1].split("\r\n")[0])
+
+def wait_for_rewrites(port, count):
+    deadline = time.monotonic() + 20
+    while info(port, "aof_rewrites") < count or info(port, "aof_rewrite_in_progress"):
+        check(time.monotonic() < deadline, f"{count} rewrite(s) did not finish")
+        time.sleep(0.01)
+
+def rewrite(hub_bin):
+    """The file is rewritten from the data once it doubled past --auto-aof-rewrite-min-size, and
+    on BGREWRITEAOF; what it held is loaded as before, by the hub and by redis-server."""
+    data_dir = tempfile.mkdtemp(prefix="hub_aof_rewrite_")
+    try:
+        hub, _, port = start_hub(hub_bin, data_dir, "--auto-aof-rewrite-min-size", "4096")
+        try:
+            for i in range(300):
+                query(port, "RPUSH", "r", f"{i:050d}")
+            for _ in range(100):
+                query(port, "LPOP", "r")
+            query(port, "SET", "s", "v")
+            wait_for_rewrites(port, 1)
+            check(query(port, "BGREWRITEAOF") == b"+Background append only file rewriting started\r\n",
+                  "BGREWRITEAOF")
+            wait_for_rewrites(port, 2)
+            query(port, "RPUSH", "r", "after")  # into the new incremental file
+        finally:
+            stop_server(hub)
+        folder = os.path.join(data_dir, "appendonlydir")
+        manifest = open(os.path.join(folder, "appendonly.aof.manifest")).read().split("\n")
+        base, incr = manifest[0].split(" ")[1], manifest[1].split(" ")[1]
+        check(len(manifest) == 3 and manifest[2] == "" and base.endswith(".base.aof") and
+              incr.endswith(".incr.aof") and base.split(".")[2] == incr.split(".")[2] != "1",
+              f"the manifest names the new base and incremental file: {manifest}")
+        check(sorted(os.listdir(folder)) == sorted([base, incr, "appendonly.aof.manifest"]),
+              f"the old files are gone: {os.listdir(folder)}")
+        expected = [f"{i:050d}" for i in range(100, 300)] + ["after"]
+        hub, _, port = start_hub(hub_bin, data_dir)
+        try:
+            check(query(port, "LRANGE", "r", "0", "-1") == bulk_array(*expected), "loaded after rewrites")
+            check(query(port, "GET", "s") == b"$1\r\nv\r\n", "the string too")
+        finally:
+            stop_server(hub)
+        redis_reads_it(data_dir, "r", expected)
+    finally:
+        shutil.rmtree(data_dir)
+    print("ok   rewrites: automatic and BGREWRITEAOF, loaded by the hub and by redis-server")
+
 def main():
     hub_bin = sys.argv[1]
     data_dir = tempfile.mkdtemp(prefix="hub_aof_")
@@ -174,6 +223,7 @@ def main():
         kill_during_load(hub_bin, data_dir)
     finally:
         shutil.rmtree(data_dir)
+    rewrite(hub_bin)
     print("all append-only file checks passed")
 
 if __name__ == "__main__":
