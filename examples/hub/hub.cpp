@@ -81,6 +81,7 @@ struct Client : std::enable_shared_from_this<Client> {
   bool closing = false;
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
   Blocking blocking;
+  bool gone = false;  // "close" was emitted
 
   ~Client() {
     deadline.clear();
@@ -642,6 +643,7 @@ int main(int argc, char** argv) {
       const std::string note = aof.emplace(aofOptions).open([&](const hub::Command& cmd) {
         loader.out.clear();
         hub.execute(loader, cmd);
+        hub.unblock(loader);  // Redis logs no blocking command; one in a crafted file waits not
         return !loader.out.starts_with("-ERR unknown command");
       });
       if (!note.empty()) std::fputs(note.c_str(), stderr);
@@ -701,7 +703,7 @@ int main(int argc, char** argv) {
     flush(c);
   };
   hub.resume = [&](Client& c) {
-    if (!c.closing && !c.socket.destroyed()) process(c);
+    if (!c.closing && !c.gone) process(c);
   };
   auto server = evnet::net::createServer([&](evnet::net::Socket socket) {
     if (hub.connectedClients >= maxClients) {  // Redis: the error, then close
@@ -725,6 +727,7 @@ int main(int argc, char** argv) {
       --hub.connectedClients;
       hub.unsubscribeAll(*client);
       hub.unblock(*client);
+      client->gone = true;
       client->socket = {};  // break the cycle socket -> listener -> client -> socket
     });
   });
