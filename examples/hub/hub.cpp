@@ -6,7 +6,8 @@
 //       [--request-timeout MS] [--maxmemory BYTES] [--appendonly yes|no]
 //       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
 //       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
-//       [--auto-aof-rewrite-min-size BYTES]               (default port 6380; 0 picks a free one)
+//       [--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]
+//                                                         (default port 6380; 0 picks a free one)
 // A bad flag prints this usage and exits with status 2.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
@@ -17,7 +18,10 @@
 // connection closes; the idle timeout alone cannot stop a client that trickles in a byte at a
 // time (slowloris). --maxmemory (maxmemory with the noeviction policy, in bytes, default 0 =
 // none): while the keys hold more by the hub's count (Keyspace::usedMemory), commands that add
-// data get Redis' OOM error. --appendonly and the flags after it: see hub/aof.hpp.
+// data get Redis' OOM error. --max-reply-queue (default 1 MiB; beyond Redis, whose normal
+// clients have no limit): a client whose unsent replies pass it is not read, and its requests
+// not executed, until they drain. --max-subscriber-queue (default 32 MiB) counts a
+// subscriber's replies with its messages. --appendonly and the flags after it: hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
@@ -81,7 +85,8 @@ struct Client : std::enable_shared_from_this<Client> {
   bool closing = false;
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
   Blocking blocking;
-  bool gone = false;  // "close" was emitted
+  bool gone = false;       // "close" was emitted
+  bool throttled = false;  // not read until its replies drain (--max-reply-queue)
 
   ~Client() {
     deadline.clear();
@@ -604,7 +609,7 @@ int main(int argc, char** argv) {
       "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
       "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
       "[--appendfilename NAME] [--appenddirname NAME] [--auto-aof-rewrite-percentage N] "
-      "[--auto-aof-rewrite-min-size BYTES]");
+      "[--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]");
   const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
   const std::string host = flags.text("host", "127.0.0.1");
   hub::Limits limits;
@@ -630,6 +635,7 @@ int main(int argc, char** argv) {
       flags.number("auto-aof-rewrite-percentage", aofOptions.rewritePercentage);
   aofOptions.rewriteMinSize = flags.number("auto-aof-rewrite-min-size", aofOptions.rewriteMinSize);
   const std::size_t maxMemory = flags.number("maxmemory", 0);
+  const std::size_t maxReplyQueue = flags.number("max-reply-queue", 1024 * 1024);
   flags.done();
 
   Hub hub(maxSubscriberQueue);
@@ -670,6 +676,17 @@ int main(int argc, char** argv) {
     if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
     c.out.clear();
     if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
+    // A subscriber's limit counts its replies too, not only its messages.
+    if (c.subscriptions() > 0 && c.socket.writableLength() > maxSubscriberQueue) {
+      c.socket.destroy();
+      return;
+    }
+    // --max-reply-queue: a client that does not read its replies is not read either until they
+    // drain (Node's backpressure), so its requests wait in the kernel, not in the hub.
+    if (!c.throttled && c.socket.writableLength() > maxReplyQueue) {
+      c.throttled = true;
+      c.socket.pause();
+    }
     if (!c.closing) return;
     hub.unsubscribeAll(c);
     c.socket.destroySoon();
@@ -680,17 +697,21 @@ int main(int argc, char** argv) {
   // Executes the requests received, until a command blocks the client; then writes the replies.
   std::function<void(Client&)> process = [&](Client& c) {
     bool executed = false;
-    for (; !c.closing && !c.blocking.active && c.parser.next(c.command); executed = true)
+    auto unsent = [&] { return c.out.size() + c.socket.writableLength(); };
+    for (; !c.closing && !c.blocking.active && !c.throttled && unsent() <= maxReplyQueue &&
+           c.parser.next(c.command);
+         executed = true)
       hub.execute(c, c.command);
     if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
       hub::appendError(c.out, c.parser.error());
       c.closing = true;
     }
     // --request-timeout: the clock starts with a request's first bytes and keeps running,
-    // however slowly the rest trickles in, until the parser holds no partial request. A blocked
-    // client's requests wait, untimed, until it is served.
-    if (executed || !c.parser.pending() || c.blocking.active) c.deadline.clear();
-    if (c.parser.pending() && !c.blocking.active && !c.deadline.pending() && requestTimeoutMs > 0) {
+    // however slowly the rest trickles in, until the parser holds no partial request. The
+    // requests of a blocked client, or of one whose replies wait to drain, wait untimed.
+    const bool waiting = c.blocking.active || c.throttled || unsent() > maxReplyQueue;
+    if (executed || !c.parser.pending() || waiting) c.deadline.clear();
+    if (c.parser.pending() && !waiting && !c.deadline.pending() && requestTimeoutMs > 0) {
       c.deadline = evnet::setTimeout(
           [&flush, &c, ms = requestTimeoutMs] {
             hub::appendError(c.out,
@@ -717,6 +738,12 @@ int main(int argc, char** argv) {
     socket.on("timeout", [client] {
       // Redis: subscribers and blocked clients stay
       if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
+    });
+    socket.on("drain", [&, client] {
+      if (!client->throttled) return;
+      client->throttled = false;
+      client->socket.resume();
+      process(*client);
     });
     socket.on("data", [&, client](evnet::Buffer chunk) {
       if (client->closing) return;
