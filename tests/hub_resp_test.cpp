@@ -648,3 +648,25 @@ TEST_SUITE("hub::parseTimeout") {
     CHECK(hub::parseTimeout("inf", ms) == "ERR timeout is negative");  // wraps, as in Redis
   }
 }
+
+TEST_SUITE("hub::RequestParser memory") {
+  TEST_CASE("a large request's buffer is let go once it is read, however it arrived") {
+    std::string request;
+    hub::appendCommand(request, {"PUBLISH", "c", std::string(1 << 20, 'x')});
+    for (const std::size_t piece : {request.size(), std::size_t{65536}, std::size_t{1000}}) {
+      hub::RequestParser parser;
+      Command cmd;
+      for (std::size_t at = 0; at < request.size(); at += piece) {
+        parser.feed(std::string_view(request).substr(at, piece));
+        while (parser.next(cmd)) {
+        }
+      }
+      CHECK(cmd.size() == 3);
+      CHECK(parser.buffered() == 0);
+      CHECK(parser.capacity() <= 64 * 1024);
+      parser.feed("PING\r\n");  // and it still parses
+      CHECK(parser.next(cmd));
+      CHECK(cmd == Command{"PING"});
+    }
+  }
+}

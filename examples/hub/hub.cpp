@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,7 +59,39 @@ using Channel = evnet::EventEmitter<
     evnet::Event<"message", void(std::string_view channel, std::string_view payload)>>;
 
 // The subscriptions of one connection, in the order they were made.
-using Subscriptions = std::vector<std::pair<std::string, evnet::ListenerId>>;
+// Finding, adding and removing one costs O(1): a SUBSCRIBE of many channels, and the
+// disconnect after it, take time linear in their number.
+class Subscriptions {
+ public:
+  bool contains(std::string_view name) const { return index_.contains(name); }
+  void add(const std::string& name, evnet::ListenerId id) {
+    order_.emplace_back(name, id);
+    index_.emplace(order_.back().first, std::prev(order_.end()));
+  }
+  // Removes the subscription to `name`; returns its listener, if there was one.
+  std::optional<evnet::ListenerId> remove(std::string_view name) {
+    const auto it = index_.find(name);
+    if (it == index_.end()) return std::nullopt;
+    const auto node = it->second;
+    index_.erase(it);
+    const evnet::ListenerId id = node->second;
+    order_.erase(node);
+    return id;
+  }
+  bool empty() const { return order_.empty(); }
+  std::size_t size() const { return order_.size(); }
+  const std::string& front() const { return order_.front().first; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> all;
+    all.reserve(order_.size());
+    for (const auto& entry : order_) all.push_back(entry.first);
+    return all;
+  }
+
+ private:
+  std::list<std::pair<std::string, evnet::ListenerId>> order_;
+  std::unordered_map<std::string_view, decltype(order_)::iterator> index_;  // views into order_
+};
 
 // Keys a client waits on: each is an EventEmitter whose "ready" event a push that creates the
 // list emits, and a blocked client is a listener on each of its keys, in the order they came.
@@ -141,8 +174,8 @@ class Hub {
   }
 
   void unsubscribeAll(Client& c) {
-    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front().first);
-    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front().first);
+    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front());
+    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front());
   }
 
   // Forgets a blocked client (served, timed out or gone): no listener, no timer is left.
@@ -403,9 +436,9 @@ class Hub {
 
   void subscribe(Client& c, const hub::Command& cmd) {
     for (std::size_t i = 1; i < cmd.size(); ++i) {
-      if (!subscribed(c.channels, cmd[i])) {
+      if (!c.channels.contains(cmd[i])) {
         auto& channel = open(channels_, cmd[i]);
-        c.channels.emplace_back(cmd[i], channel.on("message", [this, &c](auto name, auto payload) {
+        c.channels.add(cmd[i], channel.on("message", [this, &c](auto name, auto payload) {
           const std::string_view fields[] = {"message", name, payload};
           deliver(c, fields);
         }));
@@ -416,13 +449,13 @@ class Hub {
 
   void psubscribe(Client& c, const hub::Command& cmd) {
     for (std::size_t i = 1; i < cmd.size(); ++i) {
-      if (!subscribed(c.patterns, cmd[i])) {
+      if (!c.patterns.contains(cmd[i])) {
         auto& pattern = open(patterns_, cmd[i]);
-        c.patterns.emplace_back(
-            cmd[i], pattern.on("message", [this, &c, p = cmd[i]](auto name, auto payload) {
-              const std::string_view fields[] = {"pmessage", p, name, payload};
-              deliver(c, fields);
-            }));
+        c.patterns.add(cmd[i],
+                       pattern.on("message", [this, &c, p = cmd[i]](auto name, auto payload) {
+                         const std::string_view fields[] = {"pmessage", p, name, payload};
+                         deliver(c, fields);
+                       }));
       }
       confirm(c, "psubscribe", cmd[i]);
     }
@@ -510,10 +543,6 @@ class Hub {
     return emitter;
   }
 
-  static bool subscribed(const Subscriptions& subs, std::string_view name) {
-    return std::ranges::any_of(subs, [&](const auto& s) { return s.first == name; });
-  }
-
   static void confirm(Client& c, std::string_view kind, std::string_view name) {
     hub::appendArrayHeader(c.out, 3);
     hub::appendBulkString(c.out, kind);
@@ -524,12 +553,11 @@ class Hub {
   // Removes the subscription to `name`, dropping its emitter once nobody listens.
   static void leave(std::map<std::string, Channel>& emitters, Subscriptions& subs,
                     const std::string& name) {
-    const auto it = std::ranges::find(subs, name, &Subscriptions::value_type::first);
-    if (it == subs.end()) return;
-    const auto emitter = emitters.find(name);
-    emitter->second.off("message", it->second);
+    const auto emitter = emitters.find(name);  // first: `name` may be the subscription's own
+    const auto id = subs.remove(name);
+    if (!id) return;
+    emitter->second.off("message", *id);
     if (emitter->second.listenerCount("message") == 0) emitters.erase(emitter);
-    subs.erase(it);
   }
 
   void unsubscribeFrom(Client& c, const hub::Command& cmd, std::map<std::string, Channel>& emitters,
@@ -542,8 +570,7 @@ class Hub {
       return;
     }
     std::vector<std::string> names(cmd.begin() + 1, cmd.end());
-    if (names.empty())
-      for (const auto& s : subs) names.push_back(s.first);
+    if (names.empty()) names = subs.names();
     for (const auto& name : names) {
       leave(emitters, subs, name);
       confirm(c, kind, name);

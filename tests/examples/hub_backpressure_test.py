@@ -2,7 +2,7 @@
 unsent replies the hub stops reading it until they drain, so its requests wait in the kernel;
 once it reads, every reply arrives, none dropped, and other clients are served throughout. A
 subscriber's cap (--max-subscriber-queue) counts its replies too: one that pipelines PINGs and
-never reads is cut.
+never reads is cut. Subscribing to and leaving many channels costs linear time.
 Usage: hub_backpressure_test.py HUB"""
 import os, socket, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,10 +80,57 @@ def subscriber_pinging(hub_bin):
     finally:
         stop_server(hub)
 
+def many_subscriptions(hub_bin):
+    """One SUBSCRIBE of 50,000 channels, then a disconnect: linear work, so a client that PINGs
+    throughout waits far less than the seconds each took when they cost O(n^2)."""
+    hub, _, port = start_server([hub_bin, "--port", "0"])
+    try:
+        worst, stop = [0.0], threading.Event()
+
+        def ping():
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                while not stop.is_set():
+                    start = time.monotonic()
+                    conn.sendall(b"PING\r\n")
+                    check(conn.recv(100) == b"+PONG\r\n", "PING")
+                    worst[0] = max(worst[0], time.monotonic() - start)
+                    time.sleep(0.005)
+
+        pinger = threading.Thread(target=ping)
+        pinger.start()
+        try:
+            count = 50000
+            sub = socket.create_connection(("127.0.0.1", port))
+            sub.sendall(resp("SUBSCRIBE", *[f"channel:{i}" for i in range(count)]))
+            want = sum(len(b"*3\r\n$9\r\nsubscribe\r\n$%d\r\nchannel:%d\r\n:%d\r\n" %
+                           (len(f"channel:{i}"), i, i + 1)) for i in range(count))
+            got, deadline = 0, time.monotonic() + 20
+            sub.settimeout(20)
+            while got < want:
+                chunk = sub.recv(1 << 20)
+                check(chunk and time.monotonic() < deadline, "the subscriptions were not confirmed")
+                got += len(chunk)
+            check(query(port, "PUBSUB", "NUMSUB", "channel:49999") ==
+                  b"*2\r\n$13\r\nchannel:49999\r\n:1\r\n", "subscribed")
+            sub.close()
+            while b"connected_clients:2\r\n" not in query(port, "INFO", "clients"):
+                check(time.monotonic() < deadline, "the subscriber's disconnect was not handled")
+                time.sleep(0.01)
+            check(query(port, "PUBSUB", "NUMSUB", "channel:49999") ==
+                  b"*2\r\n$13\r\nchannel:49999\r\n:0\r\n", "unsubscribed on disconnect")
+        finally:
+            stop.set()
+            pinger.join(10)
+        check(worst[0] < 2.0, f"a client waited {worst[0]:.2f} s")
+        print(f"ok   50,000 channels subscribed and dropped; a PING waited at worst {worst[0] * 1000:.0f} ms")
+    finally:
+        stop_server(hub)
+
 def main():
     hub_bin = sys.argv[1]
     non_reader(hub_bin)
     subscriber_pinging(hub_bin)
+    many_subscriptions(hub_bin)
 
 if __name__ == "__main__":
     main()
