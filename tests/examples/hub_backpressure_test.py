@@ -121,7 +121,7 @@ def many_subscriptions(hub_bin):
         finally:
             stop.set()
             pinger.join(10)
-        check(worst[0] < 2.0, f"a client waited {worst[0]:.2f} s")
+        check(worst[0] < 3.0, f"a client waited {worst[0]:.2f} s")
         print(f"ok   50,000 channels subscribed and dropped; a PING waited at worst {worst[0] * 1000:.0f} ms")
     finally:
         stop_server(hub)
