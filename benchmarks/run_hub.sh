@@ -3,6 +3,7 @@
 #
 #   benchmarks/run_hub.sh [--quick] [--build-dir DIR] [--no-build] [--results DIR]
 #                         [--rounds N] [--seconds S] [--no-subscriber] [--no-control] [--hub BIN]
+#                         [--lists] [--appendonly]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON, examples on, tests
 # off) and builds the target `hub`; --hub BIN measures another hub binary instead (a variant
@@ -23,6 +24,13 @@
 #                                 "sub" and reads everything (unless --no-subscriber).
 # The subscriber is bash's /dev/tcp plus cat, pinned with redis-benchmark: redis-cli would
 # parse and print every message and take CPU 1 from redis-benchmark.
+# --lists adds the work-queue tests, without and with -P 16:
+#   LPUSH, RPUSH, LPOP, RPOP, LRANGE_100   redis-benchmark -t lpush / rpush / lpop / rpop /
+#                                 lrange_100 (its req/s is LRANGE's; its CPU includes the LPUSH
+#                                 run redis-benchmark makes first to fill the list)
+# --appendonly runs every server with its append-only file on, fsynced every second (hub:
+# --appendonly yes --appendfsync everysec; redis-server: the same and aof-use-rdb-preamble no),
+# in the server's own directory under the run's work directory.
 #
 # A calibration run of each test against every server (which also warms them up) sets the
 # request count -n so that a run takes about --seconds (1.5; 0.5 with --quick). Then --rounds
@@ -46,11 +54,11 @@ results_dir=benchmarks/results
 rounds=
 seconds=
 hub_bin=
-quick=0 no_build=0 subscriber=1 control=1
+quick=0 no_build=0 subscriber=1 control=1 lists=0 appendonly=0
 
 usage() {
   echo "usage: $0 [--quick] [--build-dir DIR] [--no-build] [--results DIR] [--rounds N]" \
-    "[--seconds S] [--no-subscriber] [--no-control] [--hub BIN]" >&2
+    "[--seconds S] [--no-subscriber] [--no-control] [--hub BIN] [--lists] [--appendonly]" >&2
   exit 2
 }
 
@@ -65,6 +73,8 @@ while (($#)); do
     --no-build) no_build=1 ;;
     --no-subscriber) subscriber=0 ;;
     --no-control) control=0 ;;
+    --lists) lists=1 ;;
+    --appendonly) appendonly=1 ;;
     -h | --help) usage ;;
     *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
@@ -122,8 +132,8 @@ start_redis() {
   for _ in 1 2 3 4 5; do
     port=$(free_port)
     mkdir -p "$work_dir/$name"
-    "${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$work_dir/$name" --logfile "$work_dir/$name.log" >/dev/null 2>&1 &
+    "${server_pin[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+      "${redis_aof[@]}" --dir "$work_dir/$name" --logfile "$work_dir/$name.log" >/dev/null 2>&1 &
     pid=$!
     started "$pid"
     for _ in $(seq 50); do
@@ -144,8 +154,9 @@ start_redis() {
 
 start_hub() {
   local pid
-  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 >"$work_dir/hub.out" \
-    2>"$work_dir/hub.err" &
+  mkdir -p "$work_dir/hub"
+  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 "${hub_aof[@]}" --dir "$work_dir/hub" \
+    >"$work_dir/hub.out" 2>"$work_dir/hub.err" &
   pid=$!
   started "$pid"
   server_port[hub]=$(listening_port "$pid" "$work_dir/hub.out" "$work_dir/hub.err" hub)
@@ -175,6 +186,16 @@ start_subscriber() {
 payload=$(printf 'x%.0s' $(seq 64))
 tests=(ping_inline ping_inline_p16 ping_mbulk ping_mbulk_p16 publish publish_p16)
 ((subscriber)) && tests+=(publish_sub publish_sub_p16)
+list_tests=(lpush rpush lpop rpop lrange_100)
+if ((lists)); then
+  for t in "${list_tests[@]}"; do tests+=("$t" "${t}_p16"); done
+fi
+redis_aof=(--appendonly no) hub_aof=() persistence="no persistence"
+if ((appendonly)); then
+  redis_aof=(--appendonly yes --appendfsync everysec --aof-use-rdb-preamble no)
+  hub_aof=(--appendonly yes --appendfsync everysec)
+  persistence="append-only file fsynced every second, as the hub's"
+fi
 # redis-benchmark's options, then the custom command if any (it must come last).
 declare -A test_args=(
   [ping_inline]="-t ping_inline" [ping_inline_p16]="-P 16 -t ping_inline"
@@ -188,6 +209,10 @@ declare -A test_label=(
   [publish]="PUBLISH, no subscriber" [publish_p16]="PUBLISH, no subscriber, -P 16"
   [publish_sub]="PUBLISH, 1 subscriber" [publish_sub_p16]="PUBLISH, 1 subscriber, -P 16"
 )
+for t in "${list_tests[@]}"; do
+  test_args[$t]="-t $t" test_args[${t}_p16]="-P 16 -t $t"
+  test_label[$t]=${t^^} test_label[${t}_p16]="${t^^} -P 16"
+done
 servers=(redis hub)
 ((control)) && servers=(redis control hub)
 declare -A requests      # test -> -n for the measured runs
@@ -306,7 +331,7 @@ report=$results_dir/hub.md
   echo "Median of $rounds round(s) of ~${seconds} s per test and server, servers alternated;" \
     "$(date -u +%Y-%m-%d); $(machine "$build_dir"), Release; evnet" \
     "$(evnet_version include examples/hub); redis-server and redis-benchmark" \
-    "${redis_version:-unknown} (redis-server: no persistence, one I/O thread); servers pinned" \
+    "${redis_version:-unknown} (redis-server: $persistence, one I/O thread); servers pinned" \
     "to ${server_pin[*]:-no CPU}, redis-benchmark to ${client_pin[*]:-no CPU}; load average" \
     "$load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
   if busy "$load_before"; then

@@ -1,6 +1,7 @@
 // The hub's RESP2 layer (examples/hub/resp.hpp). Expected bytes and error texts were observed
 // from redis-server 7.0.15 on the same input; cases marked "Redis' tests" come from Redis' own
 // test suite (tests/unit/protocol.tcl, keyspace.tcl, pubsub.tcl).
+#include "hub/keyspace.hpp"
 #include "hub/resp.hpp"
 
 #include <doctest/doctest.h>
@@ -563,5 +564,109 @@ TEST_SUITE("hub::globMatch") {
     for (int i = 0; i < 1000; ++i) stars += "*a";
     CHECK(hub::globMatch(stars, text));
     CHECK_FALSE(hub::globMatch(stars + "*a", text));
+  }
+}
+
+// The hub's keys (examples/hub/keyspace.hpp). Replies are compared with redis-server's by
+// tests/examples/hub_lists_test.py; these cases check what a client cannot see.
+TEST_SUITE("hub::Keyspace") {
+  std::string run(hub::Keyspace & keys, const Command& cmd) {
+    std::string out;
+    const std::string name = cmd[0];
+    if (name == "LPUSH") keys.push(out, cmd, hub::End::left);
+    if (name == "RPUSH") keys.push(out, cmd, hub::End::right);
+    if (name == "LPOP") keys.pop(out, cmd, hub::End::left);
+    if (name == "LREM") keys.lrem(out, cmd);
+    if (name == "LMOVE") keys.lmove(out, cmd);
+    if (name == "DEL") keys.del(out, cmd);
+    if (name == "SET") keys.set(out, cmd);
+    if (name == "FLUSHALL") keys.flushall(out, cmd);
+    return out;
+  }
+
+  TEST_CASE("usedMemory counts keys and elements, and returns to 0 whichever way they go") {
+    hub::Keyspace keys;
+    const auto key = hub::Keyspace::kKeyOverhead, element = hub::Keyspace::kElementOverhead;
+    run(keys, {"RPUSH", "q", "abc", "de"});
+    CHECK(keys.usedMemory() == 1 + key + 5 + 2 * element);
+    run(keys, {"LMOVE", "q", "r", "LEFT", "RIGHT"});  // a new key for the same element
+    CHECK(keys.usedMemory() == 2 + 2 * key + 5 + 2 * element);
+    run(keys, {"LPOP", "q"});
+    CHECK(keys.usedMemory() == 1 + key + 3 + element);
+    run(keys, {"RPUSH", "r", "x", "abc", "abc"});
+    run(keys, {"LREM", "r", "0", "abc"});
+    CHECK(keys.usedMemory() == 1 + key + 1 + element);
+    run(keys, {"SET", "r", "longer value"});  // a list replaced by a string
+    CHECK(keys.usedMemory() == 1 + key + 12 + element);
+    run(keys, {"SET", "r", "v"});
+    CHECK(keys.usedMemory() == 1 + key + 1 + element);
+    run(keys, {"DEL", "r"});
+    CHECK(keys.usedMemory() == 0);
+    run(keys, {"LPUSH", "a", "1", "2"});
+    run(keys, {"SET", "b", "3"});
+    run(keys, {"FLUSHALL"});
+    CHECK(keys.usedMemory() == 0);
+    CHECK(keys.size() == 0);
+  }
+
+  TEST_CASE("listCreated is told of each list a command creates, changed of each change") {
+    hub::Keyspace keys;
+    std::vector<std::string> created;
+    std::vector<Command> changes;
+    keys.listCreated = [&](const std::string& key) { created.push_back(key); };
+    keys.changed = [&](const Command& change) { changes.push_back(change); };
+    run(keys, {"RPUSH", "q", "a", "b"});
+    run(keys, {"RPUSH", "q", "c"});  // the list exists: nobody can be waiting on it
+    run(keys, {"LMOVE", "q", "r", "left", "right"});
+    run(keys, {"LPOP", "nokey"});  // no change, not told
+    std::string out;
+    const std::string wanted[] = {"nokey", "q"};
+    CHECK(keys.popFirst(out, wanted, hub::End::right));
+    CHECK(out == "*2\r\n$1\r\nq\r\n$1\r\nc\r\n");
+    CHECK(created == std::vector<std::string>{"q", "r"});
+    CHECK(changes == std::vector<Command>{{"RPUSH", "q", "a", "b"},
+                                          {"RPUSH", "q", "c"},
+                                          {"LMOVE", "q", "r", "LEFT", "RIGHT"},
+                                          {"RPOP", "q"}});
+  }
+}
+
+TEST_SUITE("hub::parseTimeout") {
+  TEST_CASE("seconds with fractions, truncated to milliseconds; 0 waits forever") {
+    long long ms = -1;
+    CHECK(hub::parseTimeout("1.5", ms).empty());
+    CHECK(ms == 1500);
+    CHECK(hub::parseTimeout("0.0001", ms).empty());
+    CHECK(ms == 0);  // as in redis-server: truncated to 0, which blocks forever
+    CHECK(hub::parseTimeout("0x10", ms).empty());
+    CHECK(ms == 16000);
+    CHECK(hub::parseTimeout("x", ms) == "ERR timeout is not a float or out of range");
+    CHECK(hub::parseTimeout(" 1", ms) == "ERR timeout is not a float or out of range");
+    CHECK(hub::parseTimeout("nan", ms) == "ERR timeout is not a float or out of range");
+    CHECK(hub::parseTimeout("1\0"s, ms) == "ERR timeout is not a float or out of range");
+    CHECK(hub::parseTimeout("-1", ms) == "ERR timeout is negative");
+    CHECK(hub::parseTimeout("inf", ms) == "ERR timeout is negative");  // wraps, as in Redis
+  }
+}
+
+TEST_SUITE("hub::RequestParser memory") {
+  TEST_CASE("a large request's buffer is let go once it is read, however it arrived") {
+    std::string request;
+    hub::appendCommand(request, {"PUBLISH", "c", std::string(1 << 20, 'x')});
+    for (const std::size_t piece : {request.size(), std::size_t{65536}, std::size_t{1000}}) {
+      hub::RequestParser parser;
+      Command cmd;
+      for (std::size_t at = 0; at < request.size(); at += piece) {
+        parser.feed(std::string_view(request).substr(at, piece));
+        while (parser.next(cmd)) {
+        }
+      }
+      CHECK(cmd.size() == 3);
+      CHECK(parser.buffered() == 0);
+      CHECK(parser.capacity() <= 64 * 1024);
+      parser.feed("PING\r\n");  // and it still parses
+      CHECK(parser.next(cmd));
+      CHECK(cmd == Command{"PING"});
+    }
   }
 }

@@ -1,31 +1,51 @@
-// A publish/subscribe hub that speaks the pub/sub subset of Redis RESP2, so redis-cli and every
-// Redis client library can connect services through it (see README "Examples").
+// A hub for independent services that speaks Redis RESP2, so redis-cli and every Redis client
+// library connect services through it (see README "Examples"): publish/subscribe, and lists
+// with blocking pops for durable work queues.
 //   hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] [--max-args N]
 //       [--max-subscriber-queue BYTES] [--max-clients N] [--timeout SECONDS]
-//       [--request-timeout MS]                            (default port 6380; 0 picks a free one)
+//       [--request-timeout MS] [--maxmemory BYTES] [--appendonly yes|no]
+//       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
+//       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
+//       [--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]
+//                                                         (default port 6380; 0 picks a free one)
+// A bad flag prints this usage and exits with status 2.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
 // more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
-// default 0 = off): a client idle that long is closed, unless it is subscribed. Beyond Redis,
-// --request-timeout (default 10000, 0 = off): a request must arrive whole within that time of
-// its first byte, else "-ERR request not completed within MS ms" and the connection closes; the
-// idle timeout alone cannot stop a client that trickles in a byte at a time (slowloris).
+// default 0 = off): a client idle that long is closed, unless it is subscribed or blocked.
+// Beyond Redis, --request-timeout (default 10000, 0 = off): a request must arrive whole within
+// that time of its first byte, else "-ERR request not completed within MS ms" and the
+// connection closes; the idle timeout alone cannot stop a client that trickles in a byte at a
+// time (slowloris). --maxmemory (maxmemory with the noeviction policy, in bytes, default 0 =
+// none): while the keys hold more by the hub's count (Keyspace::usedMemory), commands that add
+// data get Redis' OOM error. --max-reply-queue (default 1 MiB; beyond Redis, whose normal
+// clients have no limit): a client whose unsent replies pass it is not read, and its requests
+// not executed, until they drain. --max-subscriber-queue (default 32 MiB) counts a
+// subscriber's replies with its messages. --appendonly and the flags after it: hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
-// event, a subscription is a listener on it, and PUBLISH is an emit. Replies are byte-for-byte
-// those of redis-server 7.0 (tests/examples/hub_test.py compares the two).
+// event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
+// wait on: each is an EventEmitter with one "ready" event, a blocked client is a listener, and
+// a push that creates the list emits it. Replies are byte-for-byte those of redis-server 7.0
+// (tests/examples/hub_test.py and hub_lists_test.py compare the two).
+#include "hub/aof.hpp"
+#include "hub/flags.hpp"
+#include "hub/keyspace.hpp"
 #include "hub/resp.hpp"
 
 #include <evnet/evnet.hpp>
 
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,9 +59,55 @@ using Channel = evnet::EventEmitter<
     evnet::Event<"message", void(std::string_view channel, std::string_view payload)>>;
 
 // The subscriptions of one connection, in the order they were made.
-using Subscriptions = std::vector<std::pair<std::string, evnet::ListenerId>>;
+// Finding, adding and removing one costs O(1): a SUBSCRIBE of many channels, and the
+// disconnect after it, take time linear in their number.
+class Subscriptions {
+ public:
+  bool contains(std::string_view name) const { return index_.contains(name); }
+  void add(const std::string& name, evnet::ListenerId id) {
+    order_.emplace_back(name, id);
+    index_.emplace(order_.back().first, std::prev(order_.end()));
+  }
+  // Removes the subscription to `name`; returns its listener, if there was one.
+  std::optional<evnet::ListenerId> remove(std::string_view name) {
+    const auto it = index_.find(name);
+    if (it == index_.end()) return std::nullopt;
+    const auto node = it->second;
+    index_.erase(it);
+    const evnet::ListenerId id = node->second;
+    order_.erase(node);
+    return id;
+  }
+  bool empty() const { return order_.empty(); }
+  std::size_t size() const { return order_.size(); }
+  const std::string& front() const { return order_.front().first; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> all;
+    all.reserve(order_.size());
+    for (const auto& entry : order_) all.push_back(entry.first);
+    return all;
+  }
 
-struct Client {
+ private:
+  std::list<std::pair<std::string, evnet::ListenerId>> order_;
+  std::unordered_map<std::string_view, decltype(order_)::iterator> index_;  // views into order_
+};
+
+// Keys a client waits on: each is an EventEmitter whose "ready" event a push that creates the
+// list emits, and a blocked client is a listener on each of its keys, in the order they came.
+using Waiters = evnet::EventEmitter<evnet::Event<"ready", void()>>;
+
+// What a client blocked by BLPOP, BRPOP or BLMOVE waits for.
+struct Blocking {
+  bool active = false;
+  bool move = false;  // BLMOVE: the element goes to `destination`
+  hub::End from{}, to{};
+  std::string destination;
+  std::vector<std::pair<std::string, evnet::ListenerId>> keys;
+  evnet::Timeout timer;
+};
+
+struct Client : std::enable_shared_from_this<Client> {
   Client(evnet::net::Socket s, hub::RequestParser p) : socket(std::move(s)), parser(std::move(p)) {}
 
   evnet::net::Socket socket;
@@ -51,8 +117,14 @@ struct Client {
   hub::Command command;  // the request being executed; its strings are reused
   bool closing = false;
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
+  Blocking blocking;
+  bool gone = false;       // "close" was emitted
+  bool throttled = false;  // not read until its replies drain (--max-reply-queue)
 
-  ~Client() { deadline.clear(); }
+  ~Client() {
+    deadline.clear();
+    blocking.timer.clear();
+  }
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
 };
 
@@ -68,9 +140,62 @@ std::string_view cString(std::string_view s) { return s.substr(0, s.find('\0'));
 
 class Hub {
  public:
-  explicit Hub(std::size_t maxSubscriberQueue) : maxQueue_(maxSubscriberQueue) {}
+  explicit Hub(std::size_t maxSubscriberQueue) : maxQueue_(maxSubscriberQueue) {
+    keys_.listCreated = [this](const std::string& key) {
+      if (waiters_.contains(key) && std::ranges::find(ready_, key) == ready_.end())
+        ready_.push_back(key);
+    };
+  }
+
+  // Called, in a later turn of the loop, for a client that a push or its timeout unblocked:
+  // its replies are to be written and its pipelined requests executed.
+  std::function<void(Client&)> resume;
+  std::size_t connectedClients = 0;  // kept by the server, for INFO
+  std::size_t maxMemory = 0;         // --maxmemory; 0: no limit
+
+  // Every change to the keys from now on goes to `aof` (--appendonly yes).
+  void logTo(hub::AppendOnlyFile& aof) {
+    aof_ = &aof;
+    keys_.changed = [&aof](const hub::Command& change) { aof.append(change); };
+  }
+
+  // Rewrites the append-only file from the keys, in a child process (see hub/aof.hpp).
+  bool rewriteAof() {
+    return aof_->startRewrite([this](int fd) {
+      keys_.snapshot([fd](std::string_view bytes) {
+        hub::AppendOnlyFile::writeAll(fd, bytes, "the rewritten file");
+      });
+    });
+  }
 
   void execute(Client& c, const hub::Command& cmd) {
+    run(c, cmd);
+    serveReady();
+  }
+
+  void unsubscribeAll(Client& c) {
+    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front());
+    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front());
+  }
+
+  // Forgets a blocked client (served, timed out or gone): no listener, no timer is left.
+  void unblock(Client& c) {
+    if (!c.blocking.active) return;
+    for (const auto& [key, id] : c.blocking.keys) {
+      const auto it = waiters_.find(key);
+      it->second.off("ready", id);
+      if (it->second.listenerCount("ready") == 0 && &it->second != emitting_) waiters_.erase(it);
+    }
+    c.blocking.keys.clear();
+    c.blocking.timer.clear();
+    c.blocking.active = false;
+    --blockedClients_;
+  }
+
+ private:
+  using Handler = void (Hub::*)(Client&, const hub::Command&);
+
+  void run(Client& c, const hub::Command& cmd) {
     auto& out = c.out;
     const std::string name = lower(cmd[0]);
     const auto found = commands_.find(name);
@@ -91,22 +216,21 @@ class Hub {
         return hub::appendError(out,
                                 "ERR wrong number of arguments for '" + fullName + "' command");
     }
+    // --maxmemory, as Redis' noeviction policy: commands that add data fail while the keys
+    // hold more; every other command goes on.
+    static const std::vector<std::string_view> denyOom = {"lpush", "rpush", "lmove", "blmove",
+                                                          "set"};
+    if (maxMemory > 0 && keys_.usedMemory() > maxMemory &&
+        std::ranges::find(denyOom, name) != denyOom.end())
+      return hub::appendError(out, "OOM command not allowed when used memory > 'maxmemory'.");
     static const std::vector<std::string_view> allowed = {
-        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit"};
+        "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"};
     if (c.subscriptions() > 0 && std::ranges::find(allowed, name) == allowed.end())
       return hub::appendError(out, "ERR Can't execute '" + fullName +
                                        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
                                        "/ RESET are allowed in this context");
     (this->*run)(c, cmd);
   }
-
-  void unsubscribeAll(Client& c) {
-    while (!c.channels.empty()) leave(channels_, c.channels, c.channels.front().first);
-    while (!c.patterns.empty()) leave(patterns_, c.patterns, c.patterns.front().first);
-  }
-
- private:
-  using Handler = void (Hub::*)(Client&, const hub::Command&);
 
   static void unknownCommand(std::string& out, const hub::Command& cmd) {
     std::string args;
@@ -137,11 +261,184 @@ class Hub {
     c.closing = true;
   }
 
+  // RESET: the connection as new, which for the hub means without subscriptions.
+  void reset(Client& c, const hub::Command&) {
+    unsubscribeAll(c);
+    hub::appendSimpleString(c.out, "RESET");
+  }
+
+  // BGREWRITEAOF: the append-only file rewritten from the keys, in the background.
+  void bgrewriteaof(Client& c, const hub::Command&) {
+    if (aof_ == nullptr)
+      return hub::appendError(c.out, "ERR the append-only file is off (--appendonly no)");
+    if (!rewriteAof())
+      return hub::appendError(c.out,
+                              "ERR Background append only file rewriting already in progress");
+    hub::appendSimpleString(c.out, "Background append only file rewriting started");
+  }
+
+  // SELECT index: the hub has one database, 0 (as redis-server with --databases 1).
+  void select(Client& c, const hub::Command& cmd) {
+    long long index = 0;
+    if (!hub::detail::parseInteger(cmd[1], index))
+      return hub::appendError(c.out, "ERR value is not an integer or out of range");
+    if (index != 0) return hub::appendError(c.out, "ERR DB index is out of range");
+    hub::appendSimpleString(c.out, "OK");
+  }
+
+  // INFO [section ...]: of Redis' INFO, the Clients section (connected_clients,
+  // blocked_clients) and the Memory section (used_memory: the keys' bytes by the hub's count;
+  // maxmemory); other sections are empty.
+  void info(Client& c, const hub::Command& cmd) {
+    bool clients = cmd.size() == 1, memory = cmd.size() == 1, persistence = cmd.size() == 1;
+    for (std::size_t i = 1; i < cmd.size(); ++i) {
+      const std::string section = lower(cmd[i]);
+      const bool all = section == "all" || section == "default" || section == "everything";
+      clients = clients || all || section == "clients";
+      memory = memory || all || section == "memory";
+      persistence = persistence || all || section == "persistence";
+    }
+    std::string text;
+    if (clients)
+      text = "# Clients\r\nconnected_clients:" + std::to_string(connectedClients) +
+             "\r\nblocked_clients:" + std::to_string(blockedClients_) + "\r\n";
+    if (clients && memory) text += "\r\n";
+    if (memory)
+      text += "# Memory\r\nused_memory:" + std::to_string(keys_.usedMemory()) +
+              "\r\nmaxmemory:" + std::to_string(maxMemory) + "\r\n";
+    if ((clients || memory) && persistence) text += "\r\n";
+    if (persistence) {
+      text += "# Persistence\r\nloading:0\r\naof_enabled:" + std::to_string(aof_ ? 1 : 0) + "\r\n";
+      if (aof_)
+        text += "aof_rewrite_in_progress:" + std::to_string(aof_->rewriting() ? 1 : 0) +
+                "\r\naof_rewrites:" + std::to_string(aof_->rewrites()) +
+                "\r\naof_current_size:" + std::to_string(aof_->currentSize()) +
+                "\r\naof_base_size:" + std::to_string(aof_->baseSize()) +
+                "\r\nlatest_fork_usec:" + std::to_string(aof_->forkMicroseconds()) + "\r\n";
+    }
+    hub::appendBulkString(c.out, text);
+  }
+
+  // --- lists and keys ---------------------------------------------------------------------
+
+  void lpush(Client& c, const hub::Command& cmd) { keys_.push(c.out, cmd, hub::End::left); }
+  void rpush(Client& c, const hub::Command& cmd) { keys_.push(c.out, cmd, hub::End::right); }
+  void lpop(Client& c, const hub::Command& cmd) { keys_.pop(c.out, cmd, hub::End::left); }
+  void rpop(Client& c, const hub::Command& cmd) { keys_.pop(c.out, cmd, hub::End::right); }
+  void llen(Client& c, const hub::Command& cmd) { keys_.llen(c.out, cmd); }
+  void lrange(Client& c, const hub::Command& cmd) { keys_.lrange(c.out, cmd); }
+  void lindex(Client& c, const hub::Command& cmd) { keys_.lindex(c.out, cmd); }
+  void lrem(Client& c, const hub::Command& cmd) { keys_.lrem(c.out, cmd); }
+  void lmove(Client& c, const hub::Command& cmd) { keys_.lmove(c.out, cmd); }
+  void del(Client& c, const hub::Command& cmd) { keys_.del(c.out, cmd); }
+  void exists(Client& c, const hub::Command& cmd) { keys_.exists(c.out, cmd); }
+  void type(Client& c, const hub::Command& cmd) { keys_.type(c.out, cmd); }
+  void keys(Client& c, const hub::Command& cmd) { keys_.keys(c.out, cmd); }
+  void dbsize(Client& c, const hub::Command& cmd) { keys_.dbsize(c.out, cmd); }
+  void flushall(Client& c, const hub::Command& cmd) { keys_.flushall(c.out, cmd); }
+  void get(Client& c, const hub::Command& cmd) { keys_.get(c.out, cmd); }
+  void set(Client& c, const hub::Command& cmd) { keys_.set(c.out, cmd); }
+  void blpop(Client& c, const hub::Command& cmd) { blockingPop(c, cmd, hub::End::left); }
+  void brpop(Client& c, const hub::Command& cmd) { blockingPop(c, cmd, hub::End::right); }
+
+  // BLPOP / BRPOP key [key ...] timeout: pops at once if a key holds a list, else blocks.
+  void blockingPop(Client& c, const hub::Command& cmd, hub::End end) {
+    long long ms = 0;
+    if (const auto error = hub::parseTimeout(cmd.back(), ms); !error.empty())
+      return hub::appendError(c.out, error);
+    const std::span<const std::string> keys(cmd.begin() + 1, cmd.end() - 1);
+    if (keys_.popFirst(c.out, keys, end)) return;
+    c.blocking.move = false;
+    c.blocking.from = end;
+    block(c, keys, ms);
+  }
+
+  // BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+  void blmove(Client& c, const hub::Command& cmd) {
+    hub::End from{}, to{};
+    if (!hub::parseEnd(cmd[3], from) || !hub::parseEnd(cmd[4], to))
+      return hub::appendError(c.out, "ERR syntax error");
+    long long ms = 0;
+    if (const auto error = hub::parseTimeout(cmd[5], ms); !error.empty())
+      return hub::appendError(c.out, error);
+    if (keys_.move(c.out, cmd[1], cmd[2], from, to)) return;
+    c.blocking.move = true;
+    c.blocking.from = from;
+    c.blocking.to = to;
+    c.blocking.destination = cmd[2];
+    block(c, std::span(&cmd[1], 1), ms);
+  }
+
+  // The client listens for "ready" on each of its keys (a key named twice once), after the
+  // clients that blocked before it; with a timeout, a timer unblocks it empty-handed.
+  void block(Client& c, std::span<const std::string> keys, long long ms) {
+    c.blocking.active = true;
+    ++blockedClients_;
+    for (const auto& key : keys) {
+      if (std::ranges::find(c.blocking.keys, key, &decltype(c.blocking.keys)::value_type::first) !=
+          c.blocking.keys.end())
+        continue;
+      auto& waiters = waiters_.try_emplace(key).first->second;
+      waiters.setMaxListeners(0);
+      c.blocking.keys.emplace_back(key,
+                                   waiters.on("ready", [this, client = c.weak_from_this(), key] {
+                                     if (const auto blocked = client.lock()) serve(*blocked, key);
+                                   }));
+    }
+    if (ms > 0) {
+      constexpr long long kCentury = 100LL * 365 * 24 * 3600 * 1000;  // no timer overflow
+      c.blocking.timer = evnet::setTimeout(
+          [this, client = c.weak_from_this()] {
+            if (const auto blocked = client.lock()) {
+              blocked->out += "*-1\r\n";  // RESP2's null array, for all three commands
+              unblock(*blocked);
+              resumeLater(*blocked);
+            }
+          },
+          std::min(ms, kCentury));
+    }
+  }
+
+  // A list was created at `key`, which this blocked client waits on: it takes its element
+  // unless a client before it emptied the list again.
+  void serve(Client& c, const std::string& key) {
+    if (!c.blocking.active || !keys_.hasList(key)) return;
+    if (c.blocking.move)
+      keys_.move(c.out, key, c.blocking.destination, c.blocking.from, c.blocking.to);
+    else
+      keys_.popFirst(c.out, std::span(&key, 1), c.blocking.from);
+    unblock(c);
+    resumeLater(c);
+  }
+
+  // After each command, as redis-server does: the lists it created wake their waiters, first
+  // come first served, and so do the lists those clients' moves create.
+  void serveReady() {
+    while (!ready_.empty()) {
+      const std::vector<std::string> keys = std::move(ready_);
+      ready_.clear();
+      for (const auto& key : keys) {
+        const auto it = waiters_.find(key);
+        if (it == waiters_.end()) continue;
+        emitting_ = &it->second;  // an emitter is not destroyed inside its own emit
+        it->second.emit("ready");
+        emitting_ = nullptr;
+        if (it->second.listenerCount("ready") == 0) waiters_.erase(it);
+      }
+    }
+  }
+
+  void resumeLater(Client& c) {
+    asio::post(evnet::defaultLoop(), [this, client = c.weak_from_this()] {
+      if (const auto unblocked = client.lock(); unblocked && resume) resume(*unblocked);
+    });
+  }
+
   void subscribe(Client& c, const hub::Command& cmd) {
     for (std::size_t i = 1; i < cmd.size(); ++i) {
-      if (!subscribed(c.channels, cmd[i])) {
+      if (!c.channels.contains(cmd[i])) {
         auto& channel = open(channels_, cmd[i]);
-        c.channels.emplace_back(cmd[i], channel.on("message", [this, &c](auto name, auto payload) {
+        c.channels.add(cmd[i], channel.on("message", [this, &c](auto name, auto payload) {
           const std::string_view fields[] = {"message", name, payload};
           deliver(c, fields);
         }));
@@ -152,13 +449,13 @@ class Hub {
 
   void psubscribe(Client& c, const hub::Command& cmd) {
     for (std::size_t i = 1; i < cmd.size(); ++i) {
-      if (!subscribed(c.patterns, cmd[i])) {
+      if (!c.patterns.contains(cmd[i])) {
         auto& pattern = open(patterns_, cmd[i]);
-        c.patterns.emplace_back(
-            cmd[i], pattern.on("message", [this, &c, p = cmd[i]](auto name, auto payload) {
-              const std::string_view fields[] = {"pmessage", p, name, payload};
-              deliver(c, fields);
-            }));
+        c.patterns.add(cmd[i],
+                       pattern.on("message", [this, &c, p = cmd[i]](auto name, auto payload) {
+                         const std::string_view fields[] = {"pmessage", p, name, payload};
+                         deliver(c, fields);
+                       }));
       }
       confirm(c, "psubscribe", cmd[i]);
     }
@@ -246,10 +543,6 @@ class Hub {
     return emitter;
   }
 
-  static bool subscribed(const Subscriptions& subs, std::string_view name) {
-    return std::ranges::any_of(subs, [&](const auto& s) { return s.first == name; });
-  }
-
   static void confirm(Client& c, std::string_view kind, std::string_view name) {
     hub::appendArrayHeader(c.out, 3);
     hub::appendBulkString(c.out, kind);
@@ -260,12 +553,11 @@ class Hub {
   // Removes the subscription to `name`, dropping its emitter once nobody listens.
   static void leave(std::map<std::string, Channel>& emitters, Subscriptions& subs,
                     const std::string& name) {
-    const auto it = std::ranges::find(subs, name, &Subscriptions::value_type::first);
-    if (it == subs.end()) return;
-    const auto emitter = emitters.find(name);
-    emitter->second.off("message", it->second);
+    const auto emitter = emitters.find(name);  // first: `name` may be the subscription's own
+    const auto id = subs.remove(name);
+    if (!id) return;
+    emitter->second.off("message", *id);
     if (emitter->second.listenerCount("message") == 0) emitters.erase(emitter);
-    subs.erase(it);
   }
 
   void unsubscribeFrom(Client& c, const hub::Command& cmd, std::map<std::string, Channel>& emitters,
@@ -278,8 +570,7 @@ class Hub {
       return;
     }
     std::vector<std::string> names(cmd.begin() + 1, cmd.end());
-    if (names.empty())
-      for (const auto& s : subs) names.push_back(s.first);
+    if (names.empty()) names = subs.names();
     for (const auto& name : names) {
       leave(emitters, subs, name);
       confirm(c, kind, name);
@@ -289,6 +580,12 @@ class Hub {
   std::size_t maxQueue_;
   std::string push_;
   std::map<std::string, Channel> channels_, patterns_;  // std::map: emitters never move
+  hub::Keyspace keys_;
+  std::map<std::string, Waiters> waiters_;  // the keys clients are blocked on
+  std::vector<std::string> ready_;          // lists created by the command under way
+  Waiters* emitting_ = nullptr;
+  hub::AppendOnlyFile* aof_ = nullptr;
+  std::size_t blockedClients_ = 0;
   // name -> {arity (negative: at least), handler}, as in Redis' command table.
   const std::unordered_map<std::string, std::pair<int, Handler>> commands_ = {
       {"ping", {-1, &Hub::ping}},
@@ -299,7 +596,32 @@ class Hub {
       {"psubscribe", {-2, &Hub::psubscribe}},
       {"punsubscribe", {-1, &Hub::punsubscribe}},
       {"publish", {3, &Hub::publish}},
-      {"pubsub", {-2, &Hub::pubsub}}};
+      {"pubsub", {-2, &Hub::pubsub}},
+      {"reset", {1, &Hub::reset}},
+      {"info", {-1, &Hub::info}},
+      {"select", {2, &Hub::select}},
+      {"bgrewriteaof", {1, &Hub::bgrewriteaof}},
+      {"lpush", {-3, &Hub::lpush}},
+      {"rpush", {-3, &Hub::rpush}},
+      {"lpop", {-2, &Hub::lpop}},
+      {"rpop", {-2, &Hub::rpop}},
+      {"llen", {2, &Hub::llen}},
+      {"lrange", {4, &Hub::lrange}},
+      {"lindex", {3, &Hub::lindex}},
+      {"lrem", {4, &Hub::lrem}},
+      {"lmove", {5, &Hub::lmove}},
+      {"blpop", {-3, &Hub::blpop}},
+      {"brpop", {-3, &Hub::brpop}},
+      {"blmove", {6, &Hub::blmove}},
+      {"del", {-2, &Hub::del}},
+      {"exists", {-2, &Hub::exists}},
+      {"type", {2, &Hub::type}},
+      {"keys", {2, &Hub::keys}},
+      {"dbsize", {1, &Hub::dbsize}},
+      {"flushall", {-1, &Hub::flushall}},
+      {"flushdb", {-1, &Hub::flushall}},
+      {"get", {2, &Hub::get}},
+      {"set", {-3, &Hub::set}}};
   const std::unordered_map<std::string, int> pubsubArity_ = {
       {"pubsub|channels", -2}, {"pubsub|numsub", -2}, {"pubsub|numpat", 2}, {"pubsub|help", 2}};
 };
@@ -307,35 +629,91 @@ class Hub {
 }  // namespace
 
 int main(int argc, char** argv) {
-  unsigned short port = 6380;
-  std::string host = "127.0.0.1";
+  hub::Flags flags(
+      argc, argv,
+      "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
+      "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
+      "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
+      "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
+      "[--appendfilename NAME] [--appenddirname NAME] [--auto-aof-rewrite-percentage N] "
+      "[--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]");
+  const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
+  const std::string host = flags.text("host", "127.0.0.1");
   hub::Limits limits;
-  std::size_t maxSubscriberQueue = 32 * 1024 * 1024;  // Redis: client-output-buffer-limit pubsub
-  std::size_t maxClients = 10000;                     // Redis: maxclients
-  unsigned idleTimeoutMs = 0;                         // Redis: timeout (in seconds there)
-  unsigned requestTimeoutMs = 10000;                  // beyond Redis
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string_view flag = argv[i];
-    const auto number = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
-    if (flag == "--port") port = static_cast<unsigned short>(number);
-    if (flag == "--host") host = argv[i + 1];
-    if (flag == "--max-bulk") limits.maxBulkLength = number;
-    if (flag == "--max-inline") limits.maxInlineLength = number;
-    if (flag == "--max-args") limits.maxArguments = number;
-    if (flag == "--max-subscriber-queue") maxSubscriberQueue = number;
-    if (flag == "--max-clients") maxClients = number;
-    if (flag == "--timeout") idleTimeoutMs = static_cast<unsigned>(number * 1000);
-    if (flag == "--request-timeout") requestTimeoutMs = static_cast<unsigned>(number);
-  }
+  limits.maxBulkLength = flags.number("max-bulk", limits.maxBulkLength);
+  limits.maxInlineLength = flags.number("max-inline", limits.maxInlineLength);
+  limits.maxArguments = flags.number("max-args", limits.maxArguments);
+  // Redis: client-output-buffer-limit pubsub, maxclients, timeout (in seconds there).
+  const std::size_t maxSubscriberQueue = flags.number("max-subscriber-queue", 32 * 1024 * 1024);
+  const std::size_t maxClients = flags.number("max-clients", 10000);
+  const auto idleTimeoutMs = static_cast<unsigned>(flags.number("timeout", 0, 4000000) * 1000);
+  const auto requestTimeoutMs =
+      static_cast<unsigned>(flags.number("request-timeout", 10000, 4000000000));  // beyond Redis
+  const bool appendOnly = flags.choice("appendonly", {"yes", "no"}, "no") == "yes";
+  hub::AofOptions aofOptions;
+  const auto fsync = flags.choice("appendfsync", {"always", "everysec", "no"}, "everysec");
+  aofOptions.fsync = fsync == "always" ? hub::Fsync::always
+                     : fsync == "no"   ? hub::Fsync::no
+                                       : hub::Fsync::everysec;
+  aofOptions.dir = flags.text("dir", ".");
+  aofOptions.filename = flags.text("appendfilename", aofOptions.filename);
+  aofOptions.dirname = flags.text("appenddirname", aofOptions.dirname);
+  aofOptions.rewritePercentage =
+      flags.number("auto-aof-rewrite-percentage", aofOptions.rewritePercentage);
+  aofOptions.rewriteMinSize = flags.number("auto-aof-rewrite-min-size", aofOptions.rewriteMinSize);
+  const std::size_t maxMemory = flags.number("maxmemory", 0);
+  const std::size_t maxReplyQueue = flags.number("max-reply-queue", 1024 * 1024);
+  flags.done();
 
   Hub hub(maxSubscriberQueue);
-  std::size_t clients = 0;
+  hub.maxMemory = maxMemory;
+  // --appendonly yes: the file is replayed, then every change is appended to it.
+  std::optional<hub::AppendOnlyFile> aof;
+  evnet::Timeout everySecond;
+  if (appendOnly) {
+    try {
+      Client loader{evnet::net::Socket(), hub::RequestParser()};
+      const std::string note = aof.emplace(aofOptions).open([&](const hub::Command& cmd) {
+        loader.out.clear();
+        hub.execute(loader, cmd);
+        hub.unblock(loader);  // Redis logs no blocking command; one in a crafted file waits not
+        return !loader.out.starts_with("-ERR unknown command");
+      });
+      if (!note.empty()) std::fputs(note.c_str(), stderr);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hub: %s\n", e.what());
+      return 1;
+    }
+    hub.logTo(*aof);
+    // Ten times a second: a rewrite is finished or started; once a second with everysec, the
+    // file is synced.
+    everySecond = evnet::setInterval(
+        [&, tick = 0]() mutable {
+          if (const std::string note = aof->poll(); !note.empty()) std::fputs(note.c_str(), stderr);
+          if (aof->wantsRewrite()) hub.rewriteAof();
+          if (++tick % 10 == 0 && aofOptions.fsync == hub::Fsync::everysec && aof->needsSync())
+            aof->sync();
+        },
+        100);
+  }
   // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
   // messages and is closed once they are out, or after --request-timeout if it does not take them.
   auto flush = [&](Client& c) {
+    if (aof) aof->flush();  // the changes reach the file before their replies leave
     if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
     c.out.clear();
     if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
+    // A subscriber's limit counts its replies too, not only its messages.
+    if (c.subscriptions() > 0 && c.socket.writableLength() > maxSubscriberQueue) {
+      c.socket.destroy();
+      return;
+    }
+    // --max-reply-queue: a client that does not read its replies is not read either until they
+    // drain (Node's backpressure), so its requests wait in the kernel, not in the hub.
+    if (!c.throttled && c.socket.writableLength() > maxReplyQueue) {
+      c.throttled = true;
+      c.socket.pause();
+    }
     if (!c.closing) return;
     hub.unsubscribeAll(c);
     c.socket.destroySoon();
@@ -343,46 +721,67 @@ int main(int argc, char** argv) {
     if (requestTimeoutMs > 0)
       c.deadline = evnet::setTimeout([&c] { c.socket.destroy(); }, requestTimeoutMs);
   };
+  // Executes the requests received, until a command blocks the client; then writes the replies.
+  std::function<void(Client&)> process = [&](Client& c) {
+    bool executed = false;
+    auto unsent = [&] { return c.out.size() + c.socket.writableLength(); };
+    for (; !c.closing && !c.blocking.active && !c.throttled && unsent() <= maxReplyQueue &&
+           c.parser.next(c.command);
+         executed = true)
+      hub.execute(c, c.command);
+    if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
+      hub::appendError(c.out, c.parser.error());
+      c.closing = true;
+    }
+    // --request-timeout: the clock starts with a request's first bytes and keeps running,
+    // however slowly the rest trickles in, until the parser holds no partial request. The
+    // requests of a blocked client, or of one whose replies wait to drain, wait untimed.
+    const bool waiting = c.blocking.active || c.throttled || unsent() > maxReplyQueue;
+    if (executed || !c.parser.pending() || waiting) c.deadline.clear();
+    if (c.parser.pending() && !waiting && !c.deadline.pending() && requestTimeoutMs > 0) {
+      c.deadline = evnet::setTimeout(
+          [&flush, &c, ms = requestTimeoutMs] {
+            hub::appendError(c.out,
+                             "ERR request not completed within " + std::to_string(ms) + " ms");
+            c.closing = true;
+            flush(c);
+          },
+          requestTimeoutMs);
+    }
+    flush(c);
+  };
+  hub.resume = [&](Client& c) {
+    if (!c.closing && !c.gone) process(c);
+  };
   auto server = evnet::net::createServer([&](evnet::net::Socket socket) {
-    if (clients >= maxClients) {  // Redis: the error, then close
+    if (hub.connectedClients >= maxClients) {  // Redis: the error, then close
       socket.write("-ERR max number of clients reached\r\n");
       socket.destroySoon();
       return;
     }
-    ++clients;
+    ++hub.connectedClients;
     auto client = std::make_shared<Client>(socket, hub::RequestParser(limits));
     socket.setTimeout(idleTimeoutMs);
     socket.on("timeout", [client] {
-      if (client->subscriptions() == 0) client->socket.destroy();  // Redis: subscribers stay
+      // Redis: subscribers and blocked clients stay
+      if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
+    });
+    socket.on("drain", [&, client] {
+      if (!client->throttled) return;
+      client->throttled = false;
+      client->socket.resume();
+      process(*client);
     });
     socket.on("data", [&, client](evnet::Buffer chunk) {
-      Client& c = *client;
-      if (c.closing) return;
-      c.parser.feed(chunk);
-      bool executed = false;
-      for (; !c.closing && c.parser.next(c.command); executed = true) hub.execute(c, c.command);
-      if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
-        hub::appendError(c.out, c.parser.error());
-        c.closing = true;
-      }
-      // --request-timeout: the clock starts with a request's first bytes and keeps running,
-      // however slowly the rest trickles in, until the parser holds no partial request.
-      if (executed || !c.parser.pending()) c.deadline.clear();
-      if (c.parser.pending() && !c.deadline.pending() && requestTimeoutMs > 0) {
-        c.deadline = evnet::setTimeout(
-            [&flush, &c, ms = requestTimeoutMs] {
-              hub::appendError(c.out,
-                               "ERR request not completed within " + std::to_string(ms) + " ms");
-              c.closing = true;
-              flush(c);
-            },
-            requestTimeoutMs);
-      }
-      flush(c);
+      if (client->closing) return;
+      client->parser.feed(chunk);
+      process(*client);
     });
     socket.on("close", [&, client](bool) {
-      --clients;
+      --hub.connectedClients;
       hub.unsubscribeAll(*client);
+      hub.unblock(*client);
+      client->gone = true;
       client->socket = {};  // break the cycle socket -> listener -> client -> socket
     });
   });
@@ -392,6 +791,9 @@ int main(int argc, char** argv) {
   });
 
   asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) { server.close().closeAllConnections(); });
+  signals.async_wait([&](std::error_code, int) {
+    server.close().closeAllConnections();
+    everySecond.clear();
+  });
   evnet::run();
 }

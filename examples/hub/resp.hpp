@@ -175,8 +175,13 @@ class RequestParser {
         return true;
       }
     }
+    releaseLargeBuffer();
     return false;
   }
+
+  /// Bytes the parser holds allocated for its buffer (a large request's are let go once it
+  /// has been read).
+  std::size_t capacity() const { return buf_.capacity(); }
 
   bool failed() const { return !error_.empty(); }
   /// The error without the leading '-', e.g. "ERR Protocol error: invalid bulk length".
@@ -303,6 +308,14 @@ class RequestParser {
   void addArgument(std::string_view arg) {
     if (argc_ == args_.size()) args_.emplace_back();
     args_[argc_++].assign(arg);
+  }
+
+  // Everything read: a buffer grown past 64 KiB by a large request is let go, not kept for the
+  // life of the connection.
+  void releaseLargeBuffer() {
+    if (pos_ != buf_.size() || buf_.capacity() <= 64 * 1024) return;
+    std::string().swap(buf_);
+    pos_ = 0;
   }
 
   // What next() got back from the caller is kept for reuse, but not large buffers: one big

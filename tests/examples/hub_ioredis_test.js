@@ -1,5 +1,6 @@
 // Drives the hub with Node's ioredis client: PING, SUBSCRIBE, PSUBSCRIBE, PUBLISH with a binary
-// payload, PUBSUB NUMSUB, then SIGTERM and exit status 0.
+// payload, PUBSUB NUMSUB, a work queue (LPUSH, BLMOVE, LREM, BRPOP, BLPOP's timeout), then
+// SIGTERM and exit status 0.
 //   node hub_ioredis_test.js <hub binary>      (ioredis on NODE_PATH; exit 77 = skipped)
 'use strict';
 const { spawn } = require('child_process');
@@ -60,6 +61,18 @@ async function run(host, port) {
   if (got.pmessage[0] !== 'n*' || got.pmessage[1] !== 'news' || !got.pmessage[2].equals(payload))
     fail('pmessage');
   await sub.quit();
+
+  // A work queue: a worker's BLMOVE gets the job a producer pushes; LREM acknowledges it.
+  const worker = new Redis(options);
+  const taken = worker.blmove('jobs', 'processing', 'RIGHT', 'LEFT', 0);
+  if ((await pub.lpush('jobs', 'job-1', 'job-2')) !== 2) fail('LPUSH');
+  if ((await taken) !== 'job-1') fail('BLMOVE');
+  if ((await pub.lrange('processing', 0, -1)).join() !== 'job-1') fail('LRANGE processing');
+  if ((await pub.lrem('processing', 1, 'job-1')) !== 1) fail('LREM');
+  const popped = await worker.brpop('jobs', 0.5);
+  if (JSON.stringify(popped) !== JSON.stringify(['jobs', 'job-2'])) fail(`BRPOP ${popped}`);
+  if ((await worker.blpop('jobs', 0.05)) !== null) fail('BLPOP timeout');
+  await worker.quit();
   await pub.quit();
 
   hub.kill('SIGTERM');

@@ -70,13 +70,42 @@ def read(conn, want=None, expect_close=False, timeout=5.0, idle=0.3):
         data += chunk
     return data
 
-def run(port, steps, expected=None):
-    """Runs one scenario; returns the replies per step and connection."""
+class Blocked:
+    """A step that waits until the server counts `count` blocked clients (INFO's
+    blocked_clients): a connection closed before it is gone from the server's view."""
+    def __init__(self, count):
+        self.count = count
+
+    def wait(self, port, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            while time.monotonic() < deadline:
+                conn.sendall(b"INFO clients\r\n")
+                info = b""
+                while not (info.startswith(b"$") and b"\r\n" in info and
+                           len(info) >= info.index(b"\r\n") + 2 + int(info[1:info.index(b"\r\n")]) + 2):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        raise SystemExit("INFO: connection closed")
+                    info += chunk
+                if b"\r\nblocked_clients:%d\r\n" % self.count in info:
+                    return
+                time.sleep(0.01)
+        raise SystemExit(f"the server did not reach {self.count} blocked clients")
+
+def run(port, steps, expected=None, idle=0.3):
+    """Runs one scenario; returns the replies per step and connection. A step whose bytes are
+    None closes that connection; one with Blocked(n) waits for n blocked clients."""
     conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(1 + max(c for c, _ in steps))]
     closed, out = set(), []
     try:
         for k, (index, data) in enumerate(steps):
-            if index not in closed:
+            if isinstance(data, Blocked):
+                data.wait(port)
+            elif data is None:
+                conns[index].close()
+                closed.add(index)
+            elif index not in closed:
                 conns[index].sendall(data)
             replies = []
             for i, conn in enumerate(conns):
@@ -84,7 +113,7 @@ def run(port, steps, expected=None):
                     replies.append(b"")
                     continue
                 if expected is None:
-                    got = read(conn)
+                    got = read(conn, idle=idle)
                 else:
                     want = expected[k][i]
                     got = read(conn, len(want) - (len(CLOSED) if want.endswith(CLOSED) else 0),
@@ -169,6 +198,38 @@ EXPECTED = {'bad_bulk_length': [[b'', b'+PONG\r\n'],
                   b"ents for 'pubsub|numpat' command\r\n-ERR unknown subcommand or wrong number of"
                   b" arguments for 'channels'. Try PUBSUB HELP.\r\n"]]}
 
+def compare(port, scenarios, expected, runner=run, same=lambda name, a, b: a == b):
+    """Runs the scenarios against the server at `port`; returns how many differ from
+    `expected` (by same(name, expected, got)), printing each."""
+    failures = 0
+    for name, steps in scenarios.items():
+        got = runner(port, steps, expected[name])
+        if not same(name, expected[name], got):
+            failures += 1
+            print(f"FAIL {name}:\n  redis: {expected[name]!r}\n  hub:   {got!r}")
+        else:
+            print(f"ok   {name}")
+    return failures
+
+def start_redis(redis, *args):
+    """A redis-server on a free port without persistence (unless `args` say otherwise); returns
+    (process, port) once it accepts connections."""
+    for _ in range(5):  # the port may be taken between free_port() and the bind
+        port = free_port()
+        proc = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", *args], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                return proc, port
+            except OSError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    raise SystemExit("redis-server did not start")
+
 def main():
     hub_bin = sys.argv[1]
     record = "--record" in sys.argv
@@ -177,16 +238,7 @@ def main():
     redis_proc = None
     try:
         if redis:
-            rport = free_port()
-            redis_proc = subprocess.Popen([redis, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
-                                           "--appendonly", "no"], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", rport)).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            redis_proc, rport = start_redis(redis)
             for name, steps in SCENARIOS.items():
                 expected[name] = run(rport, steps)
             if record:
@@ -200,13 +252,7 @@ def main():
 
         hub, host, port = start_server([hub_bin, "--port", "0"])
         try:
-            for name, steps in SCENARIOS.items():
-                got = run(port, steps, expected[name])
-                if got != expected[name]:
-                    failures += 1
-                    print(f"FAIL {name}:\n  redis: {expected[name]!r}\n  hub:   {got!r}")
-                else:
-                    print(f"ok   {name}")
+            failures += compare(port, SCENARIOS, expected)
             failures += redis_cli_checks(port, rport if redis else None)
         finally:
             stop_server(hub)

@@ -1,0 +1,136 @@
+"""A client that sends and never reads cannot grow the hub (issue 17): past --max-reply-queue of
+unsent replies the hub stops reading it until they drain, so its requests wait in the kernel;
+once it reads, every reply arrives, none dropped, and other clients are served throughout. A
+subscriber's cap (--max-subscriber-queue) counts its replies too: one that pipelines PINGs and
+never reads is cut. Subscribing to and leaving many channels costs linear time.
+Usage: hub_backpressure_test.py HUB"""
+import os, socket, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from example_util import start_server, stop_server
+from hub_queue_test import check, query
+from hub_slowloris_test import resp
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+def non_reader(hub_bin):
+    hub, _, port = start_server([hub_bin, "--port", "0"])
+    try:
+        payload = b"x" * 4096
+        request = resp("ECHO", payload)
+        reply = b"$4096\r\n" + payload + b"\r\n"
+        count = 50000  # 200 MiB of replies if the hub kept them all
+        flooder = socket.socket()
+        flooder.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        flooder.connect(("127.0.0.1", port))
+        sent = threading.Event()
+
+        def send():
+            try:
+                flooder.sendall(request * count)
+            finally:
+                sent.set()
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        before = rss_kib(hub.pid)
+        peak = before
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # the sender blocks: nobody reads its replies
+            peak = max(peak, rss_kib(hub.pid))
+            time.sleep(0.02)
+        check(not sent.is_set(), "the hub read everything the non-reader sent")
+        check(query(port, "PING") == b"+PONG\r\n", "another client is served meanwhile")
+        check(peak - before < 64 * 1024, f"the hub grew by {(peak - before) // 1024} MiB")
+        received = 0
+        flooder.settimeout(30)
+        while received < count * len(reply):
+            chunk = flooder.recv(1 << 20)
+            check(chunk, f"closed after {received} bytes")
+            received += len(chunk)
+        sender.join(30)
+        check(received == count * len(reply), f"{received} bytes of replies")
+        flooder.close()
+        print(f"ok   a non-reading client: the hub grew {(peak - before) // 1024} MiB at most, "
+              f"then all {count} replies arrived")
+    finally:
+        stop_server(hub)
+
+def subscriber_pinging(hub_bin):
+    hub, _, port = start_server([hub_bin, "--port", "0", "--max-subscriber-queue", "100000",
+                                 "--max-reply-queue", "100000000"])
+    try:
+        sub = socket.socket()
+        sub.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sub.connect(("127.0.0.1", port))
+        sub.sendall(b"SUBSCRIBE c\r\n")
+        deadline = time.monotonic() + 10
+        cut = False
+        while time.monotonic() < deadline and not cut:
+            try:
+                sub.sendall(b"PING\r\n" * 10000)
+            except OSError:
+                cut = True
+            if b"connected_clients:1\r\n" in query(port, "INFO", "clients"):
+                cut = True  # only the INFO connection is left
+        check(cut, "a subscriber that pipelines PINGs and never reads was not cut")
+        sub.close()
+        print("ok   a subscriber's replies count against its cap")
+    finally:
+        stop_server(hub)
+
+def many_subscriptions(hub_bin):
+    """One SUBSCRIBE of 50,000 channels, then a disconnect: linear work, so a client that PINGs
+    throughout waits far less than the seconds each took when they cost O(n^2)."""
+    hub, _, port = start_server([hub_bin, "--port", "0"])
+    try:
+        worst, stop = [0.0], threading.Event()
+
+        def ping():
+            with socket.create_connection(("127.0.0.1", port)) as conn:
+                while not stop.is_set():
+                    start = time.monotonic()
+                    conn.sendall(b"PING\r\n")
+                    check(conn.recv(100) == b"+PONG\r\n", "PING")
+                    worst[0] = max(worst[0], time.monotonic() - start)
+                    time.sleep(0.005)
+
+        pinger = threading.Thread(target=ping)
+        pinger.start()
+        try:
+            count = 50000
+            sub = socket.create_connection(("127.0.0.1", port))
+            sub.sendall(resp("SUBSCRIBE", *[f"channel:{i}" for i in range(count)]))
+            want = sum(len(b"*3\r\n$9\r\nsubscribe\r\n$%d\r\nchannel:%d\r\n:%d\r\n" %
+                           (len(f"channel:{i}"), i, i + 1)) for i in range(count))
+            got, deadline = 0, time.monotonic() + 20
+            sub.settimeout(20)
+            while got < want:
+                chunk = sub.recv(1 << 20)
+                check(chunk and time.monotonic() < deadline, "the subscriptions were not confirmed")
+                got += len(chunk)
+            check(query(port, "PUBSUB", "NUMSUB", "channel:49999") ==
+                  b"*2\r\n$13\r\nchannel:49999\r\n:1\r\n", "subscribed")
+            sub.close()
+            while b"connected_clients:2\r\n" not in query(port, "INFO", "clients"):
+                check(time.monotonic() < deadline, "the subscriber's disconnect was not handled")
+                time.sleep(0.01)
+            check(query(port, "PUBSUB", "NUMSUB", "channel:49999") ==
+                  b"*2\r\n$13\r\nchannel:49999\r\n:0\r\n", "unsubscribed on disconnect")
+        finally:
+            stop.set()
+            pinger.join(10)
+        check(worst[0] < 3.0, f"a client waited {worst[0]:.2f} s")
+        print(f"ok   50,000 channels subscribed and dropped; a PING waited at worst {worst[0] * 1000:.0f} ms")
+    finally:
+        stop_server(hub)
+
+def main():
+    hub_bin = sys.argv[1]
+    non_reader(hub_bin)
+    subscriber_pinging(hub_bin)
+    many_subscriptions(hub_bin)
+
+if __name__ == "__main__":
+    main()
