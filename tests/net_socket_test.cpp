@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -1630,5 +1631,37 @@ TEST_CASE_FIXTURE(EchoServerFixture, "end(callback) alone ends and calls back on
   client.end([&] { log.push_back("callback"); });
   REQUIRE(runUntil(loop, [&] { return client.destroyed(); }));
   CHECK(log == Log{"finish", "callback"});
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE(
+    "a socket piped to itself echoes megabytes in order while its peer sends and reads at once "
+    "(pause and resume race a waiting read)") {
+  asio::io_context loop;
+  auto server = net::createServer(
+      net::ServerOptions{}, [](net::Socket socket) { socket.pipe(socket); }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  constexpr std::size_t kSize = 16 * 1024 * 1024;
+  constexpr std::size_t kChunk = 64 * 1024;
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  PatternStream received;
+  std::size_t offset = 0;
+  std::function<void()> writeMore = [&] {
+    while (offset < kSize) {
+      const bool below = client.write(pattern(kChunk, offset));
+      offset += kChunk;
+      if (!below) return;
+    }
+    client.end();
+  };
+  client.on("connect", [&] { writeMore(); });
+  client.on("drain", [&] { writeMore(); });
+  client.on("data", [&](evnet::Buffer chunk) { received.add(chunk); });
+  bool closed = false;
+  expectCleanClose(client, closed);
+  REQUIRE(runUntil(
+      loop, [&] { return closed; }, 60s));
+  CHECK(received.size() == kSize);
+  CHECK(received.intact());
   CHECK(closeAndRunToCompletion(loop, server));
 }
