@@ -374,23 +374,20 @@ TEST_CASE_FIXTURE(TlsEchoFixture, "megabytes cross with backpressure and arrive 
   bool ended = false;
   unsigned drains = 0;
   tls::Socket client = tls::connect(clientOptions(port), {}, loop);
-  client.on("secureConnect", [&] {
-    std::size_t offset = 0;
-    auto writeMore = std::make_shared<std::function<void()>>();
-    *writeMore = [&, writeMore, offset]() mutable {
-      while (offset < kSize) {
-        const std::size_t n = std::min<std::size_t>(64 * 1024, kSize - offset);
-        const bool below = client.write(std::string_view(data).substr(offset, n));
-        offset += n;
-        if (!below) return;
-      }
-      client.end();
-    };
-    client.on("drain", [&, writeMore] {
-      ++drains;
-      (*writeMore)();
-    });
-    (*writeMore)();
+  std::size_t offset = 0;
+  const std::function<void()> writeMore = [&] {
+    while (offset < kSize) {
+      const std::size_t n = std::min<std::size_t>(64 * 1024, kSize - offset);
+      const bool below = client.write(std::string_view(data).substr(offset, n));
+      offset += n;
+      if (!below) return;
+    }
+    client.end();
+  };
+  client.on("secureConnect", [&] { writeMore(); });
+  client.on("drain", [&] {
+    ++drains;
+    writeMore();
   });
   client.on("data", [&](evnet::Buffer chunk) { received.add(chunk); });
   client.on("end", [&] { ended = true; });
