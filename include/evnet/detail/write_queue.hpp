@@ -31,10 +31,20 @@ class WriteQueue {
       chunks_.push_back(Chunk{std::string(), true});
     std::get<std::string>(chunks_.back().bytes).append(data, size);
   }
+// GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when own() is inlined
+// into some callers (a false positive of its std::variant analysis); a user's -Werror build
+// would fail on it.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   void own(Owned&& bytes) {
     if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
     chunks_.push_back(Chunk{std::move(bytes), false});
   }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
   // Fills iov with the unsent bytes, at most max entries; returns how many.
   int gather(iovec* iov, int max) const noexcept {
