@@ -186,7 +186,8 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
   unsigned short localPort() const { return impl_->local().port; }
   /// Node: socket.address().
   const AddressInfo& address() const { return impl_->local(); }
-  /// Bytes received and sent (Node: socket.bytesRead, bytesWritten).
+  /// Bytes received, and bytes given to write()/end() including those still queued (Node:
+  /// socket.bytesRead, bytesWritten). A TLS socket counts plaintext.
   std::uint64_t bytesRead() const noexcept { return impl_->bytesRead(); }
   std::uint64_t bytesWritten() const noexcept { return impl_->bytesWritten(); }
   /// Bytes queued and not yet handed to the kernel (Node: writable.writableLength).
