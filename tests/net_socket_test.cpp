@@ -13,8 +13,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -1664,4 +1670,88 @@ TEST_CASE(
   CHECK(received.size() == kSize);
   CHECK(received.intact());
   CHECK(closeAndRunToCompletion(loop, server));
+}
+
+namespace {
+// A blocking TCP connection to 127.0.0.1:port made with the C API, for a peer that must run on
+// another thread or act between two events of the loop.
+int rawConnect(unsigned short port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  return fd;
+}
+}  // namespace
+
+TEST_CASE(
+    "a peer that sends without pause does not starve another socket: a socket reads at most "
+    "64 KiB before the others get their turn (issue 17)") {
+  asio::io_context loop;
+  std::vector<net::Socket> accepted;
+  auto server = net::createServer(
+      net::ServerOptions{}, [&](net::Socket socket) { accepted.push_back(socket); }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  const int flooder = rawConnect(port);
+  REQUIRE(runUntil(loop, [&] { return accepted.size() == 1; }));
+  const int healthy = rawConnect(port);
+  REQUIRE(runUntil(loop, [&] { return accepted.size() == 2; }));
+
+  std::atomic<bool> stop = false;
+  std::thread sender([&] {
+    const std::string chunk(1 << 20, 'f');
+    while (!stop && ::send(flooder, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) {
+    }
+  });
+  // The healthy peer sends a byte each time the last one arrived; between two of its arrivals
+  // the flooder's socket may deliver one or two turns' reads, never a long burst.
+  std::size_t flooded = 0;
+  std::size_t sinceLast = 0;
+  std::size_t worstGap = 0;
+  int samples = 0;
+  accepted[0].on("data", [&](evnet::Buffer chunk) {
+    flooded += chunk.size();
+    sinceLast += chunk.size();
+  });
+  accepted[1].on("data", [&](evnet::Buffer) {
+    if (flooded >= (4u << 20)) {  // the stream is in full flow
+      worstGap = std::max(worstGap, sinceLast);
+      ++samples;
+    }
+    sinceLast = 0;
+    REQUIRE(::send(healthy, "x", 1, MSG_NOSIGNAL) == 1);
+  });
+  REQUIRE(::send(healthy, "x", 1, MSG_NOSIGNAL) == 1);
+  const bool sampled = runUntil(
+      loop, [&] { return samples == 50; }, 30s);
+  stop = true;
+  ::shutdown(flooder, SHUT_RDWR);
+  sender.join();
+  ::close(flooder);
+  ::close(healthy);
+  for (net::Socket& socket : accepted) socket.destroy();
+  REQUIRE(sampled);
+  CHECK(worstGap <= 256 * 1024);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("a queued byte is never copied again while the queue grows (issue 17)") {
+  evnet::detail::WriteQueue queue;
+  const std::string piece(1000, 'q');
+  queue.copy(piece.data(), piece.size());
+  std::array<iovec, 1> first{};
+  REQUIRE(queue.gather(first.data(), 1) == 1);
+  for (int i = 0; i < 10'000; ++i) queue.copy(piece.data(), piece.size());
+  std::array<iovec, 1024> all{};
+  const int count = queue.gather(all.data(), static_cast<int>(all.size()));
+  CHECK(all[0].iov_base == first[0].iov_base);  // the first bytes stayed where they were put
+  std::size_t total = 0;
+  for (int i = 0; i < count; ++i) {
+    CHECK(all[static_cast<std::size_t>(i)].iov_len <= 64 * 1024);
+    total += all[static_cast<std::size_t>(i)].iov_len;
+  }
+  CHECK(total == 10'001 * piece.size());
+  CHECK(count < 200);  // chunks grow to 64 KiB: few system-call buffers for many small writes
 }

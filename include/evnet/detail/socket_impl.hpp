@@ -248,22 +248,22 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
-  // emits it. A few full reads per turn at most, so one busy peer does not starve the others.
+  // emits it. One buffer (64 KiB) per turn: a peer that sends without pause is read again only
+  // after every other ready socket had its turn, so it cannot starve them.
   void readNow(std::size_t carried = 0) {
     const std::span<char> buffer = loop_.readBuffer();
     if (carried != 0) std::memcpy(buffer.data(), slot_.data(), carried);
     const int fd = socket_->native_handle();
-    for (int burst = 0; burst < 16; ++burst) {
+    for (;;) {
       if (readPaused() || readableEnded_ || destroyed_) return;
       const ssize_t n = ::recv(fd, buffer.data() + carried, buffer.size() - carried, 0);
       if (n > 0) {
         if constexpr (!Layer::secure) bytesRead_ += static_cast<std::uint64_t>(n);
         touch();
         const std::size_t total = carried + static_cast<std::size_t>(n);
-        carried = 0;
         received(buffer.data(), total);
         if (total < buffer.size()) return armReadLater();
-        continue;
+        return postRead();
       }
       if (n < 0 && errno == EINTR) continue;
       if (carried != 0) received(buffer.data(), std::exchange(carried, 0));
@@ -272,7 +272,6 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return armRead();
       return destroy(lastError());
     }
-    postRead();
   }
 
   // Bytes from the kernel. Plain ones are the data; a secure layer decrypts them and passes

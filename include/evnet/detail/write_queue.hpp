@@ -4,6 +4,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -15,6 +16,9 @@ namespace evnet::detail {
 
 // Bytes waiting to be written: evnet's own copies (small writes coalesce into one buffer that
 // is kept for reuse) and buffers moved in by the caller, sent in order with gather writes.
+// A queued byte is never copied again: a copy buffer that is full is not grown (which would
+// move everything in it, on the loop thread, for a peer that does not read) but followed by a
+// new one, twice as large up to 64 KiB.
 class WriteQueue {
  public:
   using Owned = std::variant<std::string, std::vector<char>, std::vector<unsigned char>,
@@ -27,9 +31,16 @@ class WriteQueue {
     if (size == 0) return;
     if (empty() && !chunks_.empty())
       head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
-    else if (empty() || !chunks_.back().copy)
-      chunks_.push_back(Chunk{std::string(), true});
-    std::get<std::string>(chunks_.back().bytes).append(data, size);
+    std::string* tail =
+        empty() || !chunks_.back().copy ? nullptr : &std::get<std::string>(chunks_.back().bytes);
+    if (tail == nullptr || tail->capacity() - tail->size() < size) {
+      std::string next;
+      next.reserve(std::max(
+          size, tail == nullptr ? std::size_t{0} : std::min(2 * tail->capacity(), kChunk)));
+      chunks_.push_back(Chunk{std::move(next), true});
+      tail = &std::get<std::string>(chunks_.back().bytes);
+    }
+    tail->append(data, size);
   }
 // GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when own() is inlined
 // into some callers (a false positive of its std::variant analysis); a user's -Werror build
@@ -93,9 +104,8 @@ class WriteQueue {
   // Everything is sent: keep one copy buffer (unless it grew large) so the steady state of a
   // connection does not allocate.
   void reset() noexcept {
-    static constexpr std::size_t kKeep = 64 * 1024;
     const bool keep =
-        chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kKeep;
+        chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kChunk;
     if (keep) {
       if (chunks_.size() > 1) {
         std::swap(chunks_.front(), chunks_.back());
@@ -109,6 +119,8 @@ class WriteQueue {
     }
     offset_ = 0;
   }
+
+  static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy buffer grown to, or kept
 
   std::vector<Chunk> chunks_;
   std::size_t head_ = 0;    // first chunk with unsent bytes
