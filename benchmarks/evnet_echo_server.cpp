@@ -27,7 +27,10 @@ int main(int argc, char** argv) {
   }
 
   auto server = evnet::net::createServer([timeout](evnet::net::Socket socket) {
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    socket.on("data", [socket](evnet::Buffer chunk) mutable {
+      if (!socket.write(chunk)) socket.pause();
+    });
+    socket.on("drain", [socket]() mutable { socket.resume(); });
     if (timeout != 0) socket.setTimeout(timeout, [socket]() mutable { socket.end(); });
   });
   server.listen(port, host, [&] {

@@ -55,7 +55,12 @@ int main(int argc, char** argv) {
 
   asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   auto server = evnet::net::createServer([](evnet::net::Socket socket) {
-    socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.write(chunk); });
+    // write() returns false once the peer reads slower than it sends: stop reading it until
+    // what is queued has gone out, so a peer that never reads cannot grow the server.
+    socket.on("data", [socket](evnet::Buffer chunk) mutable {
+      if (!socket.write(chunk)) socket.pause();
+    });
+    socket.on("drain", [socket]() mutable { socket.resume(); });
   });
   int status = 0;
   server.on("error", [&](std::error_code ec) {  // e.g. the port is in use

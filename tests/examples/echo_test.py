@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs echo_server on port 0, drives it with a plain Python socket client and with
-echo_client, checks every byte, then stops the server with SIGTERM and expects exit status 0."""
-import os, random, signal, socket, subprocess, sys
+echo_client, checks every byte; a client that sends and never reads must not grow the server
+(backpressure: it is paused) nor stop it serving another client. Then stops the server with
+SIGTERM and expects exit status 0."""
+import os, random, select, signal, socket, subprocess, sys, time
 
 from example_util import start_server, stop_server
 
@@ -16,6 +18,31 @@ try:
         while chunk := s.recv(65536):
             echoed += chunk
     assert bytes(echoed) == payload, f"echo differs: {len(echoed)} of {len(payload)} bytes"
+
+    # A client that sends 1 MiB blocks and never reads. The server pauses it while its echoes
+    # are queued, so the client's sends stop (the kernel buffers fill) and a second with no
+    # progress ends the flood; without backpressure the server would take all 512 MiB.
+    def rss_mib(pid):
+        with open(f"/proc/{pid}/status") as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return kib / 1024
+    with socket.create_connection((host, port), timeout=10) as flood:
+        flood.setblocking(False)
+        block, sent, peak = bytes(1 << 20), 0, 0.0
+        deadline = time.monotonic() + 30
+        while sent < 512 << 20 and time.monotonic() < deadline:
+            try:
+                sent += flood.send(block)
+            except BlockingIOError:
+                if not select.select([], [flood], [], 1.0)[1]:
+                    break
+            peak = max(peak, rss_mib(server.pid))
+        assert sent < 128 << 20, f"the server read {sent >> 20} MiB from a client that never reads"
+        assert peak <= 128, f"the server grew to {peak:.0f} MiB"
+        with socket.create_connection((host, port), timeout=10) as other:
+            other.sendall(b"still there?")
+            assert other.recv(64) == b"still there?"
+        print(f"non-reading client: {sent >> 20} MiB taken, server peak {peak:.0f} MiB")
 
     out = subprocess.run([client_bin, "--port", str(port), "--host", host, "--message",
                           "hello evnet"], capture_output=True, timeout=10)
