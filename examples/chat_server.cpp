@@ -46,7 +46,7 @@ class Chat {
       const std::size_t newline = chunk.find('\n');
       const std::string_view piece = chunk.substr(0, newline);
       if (!m.discarding && m.partial.size() + piece.size() > maxLine_ + 1) {  // +1: a '\r'
-        m.socket.write("! line too long\n");
+        reply(m, "! line too long\n");
         m.partial.clear();
         m.discarding = true;
       }
@@ -57,7 +57,7 @@ class Chat {
       std::string_view line = m.partial;
       if (line.ends_with('\r')) line.remove_suffix(1);
       if (line.size() > maxLine_)
-        m.socket.write("! line too long\n");
+        reply(m, "! line too long\n");
       else
         command(m, line);
       m.partial.clear();
@@ -81,7 +81,7 @@ class Chat {
     } else if (line.starts_with("/nick ")) {
       setNick(m, line.substr(6));
     } else if (line.starts_with('/')) {
-      m.socket.write("! unknown command; try /nick NAME or /quit\n");
+      reply(m, "! unknown command; try /nick NAME or /quit\n");
     } else if (!line.empty()) {
       say(m, m.nick + ": " + std::string(line) + "\n");
     }
@@ -92,25 +92,32 @@ class Chat {
     const bool valid =
         !nick.empty() && nick.size() <= 32 &&
         std::none_of(nick.begin(), nick.end(), [](unsigned char c) { return c <= ' '; });
-    if (!valid) return void(m.socket.write("! a nickname is 1 to 32 characters, no spaces\n"));
-    if (nicks_.contains(nick)) return void(m.socket.write("! that nickname is taken\n"));
+    if (!valid) return void(reply(m, "! a nickname is 1 to 32 characters, no spaces\n"));
+    if (nicks_.contains(nick)) return void(reply(m, "! that nickname is taken\n"));
     nicks_.emplace(nick);
     if (m.nick.empty()) {  // joining
       m.nick = nick;
       m.listener = room_.on("message", [socket = m.socket](const evnet::net::Socket& from,
                                                            std::string_view line) mutable {
         if (from == socket) return;
-        // A member that does not read falls behind; past 1 MiB unsent it is dropped.
+        // A member that does not read falls behind; past 1 MiB unsent (room lines and answers
+        // to its own lines alike) it is dropped.
         if (!socket.write(line) && socket.writableLength() > (1u << 20)) socket.destroy();
       });
-      m.socket.write("* welcome " + m.nick + ", " + std::to_string(nicks_.size()) + " online\n");
+      reply(m, "* welcome " + m.nick + ", " + std::to_string(nicks_.size()) + " online\n");
       say(m, "* " + m.nick + " joined\n");
     } else {
       nicks_.erase(m.nick);
       say(m, "* " + m.nick + " is now " + std::string(nick) + "\n");
       m.nick = nick;
-      m.socket.write("* you are now " + m.nick + "\n");
+      reply(m, "* you are now " + m.nick + "\n");
     }
+  }
+
+  // An answer to the member's own line. One that sends lines without reading the answers is
+  // paused (main() resumes it on "drain"), so its answers never pile up in the server.
+  static void reply(Member& m, std::string_view text) {
+    if (!m.socket.write(text)) m.socket.pause();
   }
 
   void say(const Member& from, const std::string& line) {
@@ -174,6 +181,7 @@ int main(int argc, char** argv) {
     auto member = std::make_shared<Member>(socket);
     socket.write("* welcome to evnet chat; your nickname?\n");
     socket.on("data", [&chat, member](evnet::Buffer chunk) { chat.read(*member, chunk); });
+    socket.on("drain", [socket]() mutable { socket.resume(); });
     socket.on("close", [&chat, member](bool) { chat.leave(*member); });
   });
   int status = 0;

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Runs chat_server on port 0 with three socket clients: nickname handshake, broadcast to the
 others and not to the sender, join/leave notices, /nick, /quit, \\r\\n and \\n, lines split
-across reads and several per read, and an over-long line that gets "! line too long" while the
-connection continues. Then SIGTERM with a client still connected: exit status 0."""
+across reads and several per read, an over-long line that gets "! line too long" while the
+connection continues, and a client that never reads its answers staying paused and small.
+Then SIGTERM with a client still connected: exit status 0."""
 import socket, sys, time
 
-from example_util import start_server, stop_server
+from example_util import send_without_reading, start_server, stop_server
 
 MAX_LINE = 100
 
@@ -127,6 +128,15 @@ try:
     dan.send(b"bob\n")
     dan.expect("* welcome bob, 2 online")
     ann.expect("* bob joined")
+
+    # A client that sends lines and never reads the answers ("! a nickname is ..." for each
+    # " \n") is paused while they are queued: the server stays small, the others go on.
+    sent, peak, flood = send_without_reading(host, port, b" \n" * (1 << 19), server.pid)
+    with flood:
+        assert sent < 128 << 20, f"the server read {sent >> 20} MiB from a client that never reads"
+        assert peak <= 128, f"the server grew to {peak:.0f} MiB"
+        ann.send(b"still here\n")
+        dan.expect("ann: still here")
 finally:
     stop_server(server)  # ann and dan still connected
 ann.expect_eof()

@@ -3,9 +3,9 @@
 echo_client, checks every byte; a client that sends and never reads must not grow the server
 (backpressure: it is paused) nor stop it serving another client. Then stops the server with
 SIGTERM and expects exit status 0."""
-import os, random, select, signal, socket, subprocess, sys, time
+import random, socket, subprocess, sys
 
-from example_util import start_server, stop_server
+from example_util import send_without_reading, start_server, stop_server
 
 server_bin, client_bin = sys.argv[1], sys.argv[2]
 server, host, port = start_server([server_bin, "--port", "0", "--host", "127.0.0.1"])
@@ -22,21 +22,8 @@ try:
     # A client that sends 1 MiB blocks and never reads. The server pauses it while its echoes
     # are queued, so the client's sends stop (the kernel buffers fill) and a second with no
     # progress ends the flood; without backpressure the server would take all 512 MiB.
-    def rss_mib(pid):
-        with open(f"/proc/{pid}/status") as status:
-            kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-        return kib / 1024
-    with socket.create_connection((host, port), timeout=10) as flood:
-        flood.setblocking(False)
-        block, sent, peak = bytes(1 << 20), 0, 0.0
-        deadline = time.monotonic() + 30
-        while sent < 512 << 20 and time.monotonic() < deadline:
-            try:
-                sent += flood.send(block)
-            except BlockingIOError:
-                if not select.select([], [flood], [], 1.0)[1]:
-                    break
-            peak = max(peak, rss_mib(server.pid))
+    sent, peak, flood = send_without_reading(host, port, bytes(1 << 20), server.pid)
+    with flood:
         assert sent < 128 << 20, f"the server read {sent >> 20} MiB from a client that never reads"
         assert peak <= 128, f"the server grew to {peak:.0f} MiB"
         with socket.create_connection((host, port), timeout=10) as other:

@@ -36,3 +36,26 @@ def stop_server(proc, timeout=10):
         raise SystemExit(f"server exited with {status}: {proc.stderr.read().decode(errors='replace')}")
     if extra:
         raise SystemExit(f"server printed more than its listening line: {extra!r}")
+
+def rss_mib(pid):
+    """The resident memory of process pid, in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+def send_without_reading(host, port, block, server_pid, limit=512 << 20, stall=1.0):
+    """Sends block after block to the server and never reads, until limit bytes went or no
+    byte could be sent for stall seconds (the server stopped reading: backpressure). Returns
+    (bytes sent, the server's peak RSS in MiB), the connection still open in the third value."""
+    import socket
+    flood = socket.create_connection((host, port), timeout=10)
+    flood.setblocking(False)
+    sent, peak = 0, 0.0
+    deadline = time.monotonic() + 30
+    while sent < limit and time.monotonic() < deadline:
+        try:
+            sent += flood.send(block)
+        except BlockingIOError:
+            if not select.select([], [flood], [], stall)[1]:
+                break
+        peak = max(peak, rss_mib(server_pid))
+    return sent, peak, flood
