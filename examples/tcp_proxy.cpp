@@ -1,5 +1,6 @@
 // Forwards every connection to a target host:port, both ways, with pipe(): a side that cannot keep
-// up pauses the other, so memory stays bounded (Node: net.createServer + net.connect + pipe).
+// up pauses the other, so memory stays bounded (Node: net.createServer + net.connect + pipe). A
+// reset on one side is passed on as a reset (Node: socket.resetAndDestroy()).
 //   tcp_proxy [--port N] [--host H] [--target-host H] [--target-port P]
 //   (defaults: 7002, 127.0.0.1, target 127.0.0.1:7000)
 #include <evnet/evnet.hpp>
@@ -86,6 +87,15 @@ int main(int argc, char** argv) {
     };
     client.on("close", follow(target));
     target.on("close", follow(client));
+    // A side that was reset is reset on the other side too: a clean end there would pass a
+    // cut-off stream for a complete one. ("error" comes before "close".)
+    auto relayReset = [](evnet::net::Socket other) {
+      return [other](std::error_code ec) mutable {
+        if (ec == std::errc::connection_reset) other.resetAndDestroy();
+      };
+    };
+    client.on("error", relayReset(target));
+    target.on("error", relayReset(client));
     target.on("error", [](std::error_code ec) {
       std::fprintf(stderr, "tcp_proxy: target: %s\n", ec.message().c_str());
     });

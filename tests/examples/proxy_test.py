@@ -2,8 +2,8 @@
 """Runs tcp_proxy on port 0 in front of echo_server: 4 MiB of patterned data round-trips byte-exact
 (several connections at once). Then in front of a target that accepts and never reads: the
 proxy's RSS stays bounded while a client tries to push 256 MiB (backpressure through pipe()).
-A refused target closes the client. Each proxy stops on SIGTERM with exit status 0."""
-import socket, sys, threading, time
+A reset on either side reaches the other as a reset. A refused target closes the client. Each proxy stops on SIGTERM with exit status 0."""
+import socket, struct, sys, threading, time
 
 from example_util import start_server, stop_server
 
@@ -108,7 +108,42 @@ finally:
     for s in accepted: s.close()
     sink.close()
 
-# 3. A target that refuses: the client's connection closes.
+# 3. A reset passes through as a reset, both ways: a target that sends 4 MiB and resets, and a
+#    client that sends and resets. Without it the other side sees a clean end of a cut stream.
+def reset(sock):
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+def read_until_closed(sock):
+    """Reads to the end: 'reset' if the connection was reset, else 'end'."""
+    try:
+        while sock.recv(1 << 20):
+            pass
+        return "end"
+    except ConnectionResetError:
+        return "reset"
+
+target = socket.create_server(("127.0.0.1", 0))
+proxy, host, port = start_proxy(target.getsockname()[1])
+try:
+    target.settimeout(10)
+    with socket.create_connection((host, port), timeout=10) as client:
+        upstream, _ = target.accept()
+        upstream.sendall(pattern(4 << 20, 5))
+        reset(upstream)
+        assert read_until_closed(client) == "reset", "the target's reset reached the client as a clean end"
+    client = socket.create_connection((host, port), timeout=10)
+    upstream, _ = target.accept()
+    upstream.settimeout(10)
+    client.sendall(b"x" * 65536)
+    reset(client)
+    with upstream:
+        assert read_until_closed(upstream) == "reset", "the client's reset reached the target as a clean end"
+finally:
+    stop_server(proxy)
+    target.close()
+
+# 4. A target that refuses: the client's connection closes.
 refused = socket.create_server(("127.0.0.1", 0))
 refused_port = refused.getsockname()[1]
 refused.close()
