@@ -38,6 +38,10 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -629,6 +633,12 @@ class Hub {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // A buffer grown by a large request is let go once the request is read; for its memory to
+  // go back to the system, glibc must keep allocating such buffers with mmap. By default it
+  // raises that threshold after each large free (up to 32 MiB) and then keeps what is freed.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
   hub::Flags flags(
       argc, argv,
       "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "

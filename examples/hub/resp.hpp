@@ -171,11 +171,12 @@ class RequestParser {
         args_.resize(argc_);
         out.swap(args_);
         argc_ = 0;
-        dropLargeStorage();
+        dropLargeStorage(args_);
         return true;
       }
     }
     releaseLargeBuffer();
+    dropLargeStorage(out);  // the last command's: an idle connection keeps no large request
     return false;
   }
 
@@ -295,9 +296,26 @@ class RequestParser {
         bulkLength_ = n;
       }
       const auto need = static_cast<std::size_t>(bulkLength_) + 2;  // data, then 2 skipped bytes
-      if (available() < need) return false;
-      addArgument({buf_.data() + pos_, static_cast<std::size_t>(bulkLength_)});
-      consumeTo(pos_ + need);
+      if (available() < need) {
+        // A large argument gets a buffer of its size at once, starting with it: no doubling
+        // and copying while it arrives, and the buffer becomes the argument (as Redis does).
+        if (need > kLargeArgument && buf_.capacity() < need) {
+          buf_.erase(0, pos_);
+          consumeTo(0);
+          buf_.reserve(need);
+        }
+        return false;
+      }
+      if (pos_ == 0 && need > kLargeArgument) {
+        std::string rest(buf_, need);  // a pipelined next request, if any
+        buf_.resize(static_cast<std::size_t>(bulkLength_));
+        if (argc_ == args_.size()) args_.emplace_back();
+        args_[argc_++] = std::exchange(buf_, std::move(rest));
+        consumeTo(0);
+      } else {
+        addArgument({buf_.data() + pos_, static_cast<std::size_t>(bulkLength_)});
+        consumeTo(pos_ + need);
+      }
       bulkLength_ = -1;
       --remaining_;
     }
@@ -318,17 +336,19 @@ class RequestParser {
     pos_ = 0;
   }
 
-  // What next() got back from the caller is kept for reuse, but not large buffers: one big
-  // request must not stay allocated for the life of the connection.
-  void dropLargeStorage() {
+  // Argument strings are kept for reuse, but not large ones: one big request must not stay
+  // allocated for the life of the connection.
+  static void dropLargeStorage(Command& command) {
     static constexpr std::size_t kKeepArguments = 64, kKeepBytes = 4096;
-    if (args_.size() > kKeepArguments) {
-      Command().swap(args_);
+    if (command.size() > kKeepArguments) {
+      Command().swap(command);
       return;
     }
-    for (auto& arg : args_)
+    for (auto& arg : command)
       if (arg.capacity() > kKeepBytes) std::string().swap(arg);  // (assigning "" keeps it)
   }
+
+  static constexpr std::size_t kLargeArgument = 64 * 1024;
 
   Limits limits_;
   std::string buf_;

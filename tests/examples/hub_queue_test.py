@@ -7,15 +7,17 @@ Usage: hub_queue_test.py HUB PRODUCER WORKER"""
 import os, select, shutil, signal, socket, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
-from hub_test import read, start_redis
+from hub_test import CLOSED, read, start_redis
 from hub_slowloris_test import resp
 
 def query(port, *args):
     """One command on a fresh connection; the reply's bytes."""
-    with socket.create_connection(("127.0.0.1", port)) as conn:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
         conn.sendall(resp(*args) + b"PING\r\n")
-        data = b""
+        data, deadline = b"", time.monotonic() + 20
         while not data.endswith(b"+PONG\r\n"):
+            if data.endswith(CLOSED) or time.monotonic() > deadline:
+                raise SystemExit(f"FAIL {args[0]}: no reply and PONG in 20 s, got {data[:200]!r}")
             data += read(conn, len(data) + 1)
         return data[:-len(b"+PONG\r\n")]
 

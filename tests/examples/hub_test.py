@@ -213,7 +213,7 @@ def compare(port, scenarios, expected, runner=run, same=lambda name, a, b: a == 
 
 def start_redis(redis, *args):
     """A redis-server on a free port without persistence (unless `args` say otherwise); returns
-    (process, port) once it accepts connections."""
+    (process, port) once it answers PING (not -LOADING: it has read its files)."""
     for _ in range(5):  # the port may be taken between free_port() and the bind
         port = free_port()
         proc = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -222,10 +222,13 @@ def start_redis(redis, *args):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                return proc, port
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64) == b"+PONG\r\n":
+                        return proc, port
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         proc.kill()
         proc.wait()
     raise SystemExit("redis-server did not start")
