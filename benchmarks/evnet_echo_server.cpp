@@ -28,9 +28,10 @@ int main(int argc, char** argv) {
 
   auto server = evnet::net::createServer([timeout](evnet::net::Socket socket) {
     socket.on("data", [socket](evnet::Buffer chunk) mutable {
-      if (!socket.write(chunk)) socket.pause();
+      if (socket.write(chunk)) return;
+      socket.pause();
+      socket.once("drain", [socket]() mutable { socket.resume(); });
     });
-    socket.on("drain", [socket]() mutable { socket.resume(); });
     if (timeout != 0) socket.setTimeout(timeout, [socket]() mutable { socket.end(); });
   });
   server.listen(port, host, [&] {

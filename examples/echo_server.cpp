@@ -58,9 +58,10 @@ int main(int argc, char** argv) {
     // write() returns false once the peer reads slower than it sends: stop reading it until
     // what is queued has gone out, so a peer that never reads cannot grow the server.
     socket.on("data", [socket](evnet::Buffer chunk) mutable {
-      if (!socket.write(chunk)) socket.pause();
+      if (socket.write(chunk)) return;
+      socket.pause();
+      socket.once("drain", [socket]() mutable { socket.resume(); });
     });
-    socket.on("drain", [socket]() mutable { socket.resume(); });
   });
   int status = 0;
   server.on("error", [&](std::error_code ec) {  // e.g. the port is in use
