@@ -188,10 +188,10 @@ def subscribe_many(port, seconds, channels=50_000):
 def large_publishes(port, seconds, server, clients=8, size=60 << 20):
     before = server.rss_mib()
     socks = []
-    payload = b"x" * size
+    request = b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nlarge\r\n$%d\r\n" % size + b"x" * size + b"\r\n"
     for _ in range(clients):
         sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-        sock.sendall(b"*3\r\n$7\r\nPUBLISH\r\n$5\r\nlarge\r\n$%d\r\n" % size + payload + b"\r\n")
+        sock.sendall(request)
         assert sock.recv(64) == b":0\r\n"
         socks.append(sock)
     time.sleep(min(seconds, 2))
