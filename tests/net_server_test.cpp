@@ -161,7 +161,7 @@ TEST_CASE(
   CHECK(secondCloses == 1);
 }
 
-TEST_CASE("a listen error with no 'error' listener throws std::system_error out of run() (S4)") {
+TEST_CASE("a listen error with no 'error' listener throws std::system_error out of run()") {
   asio::io_context loop;
   net::Server first = echoServer(loop);
   const unsigned short port = listenLocal(loop, first);
@@ -180,7 +180,7 @@ TEST_CASE("a listen error with no 'error' listener throws std::system_error out 
 
 TEST_CASE(
     "listening on an address this machine does not have gives 'error' "
-    "EADDRNOTAVAIL (S4)") {
+    "EADDRNOTAVAIL") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
   std::error_code error;
