@@ -4,8 +4,6 @@
 //   /nick NAME renames, /quit leaves. Notices start with "* ", errors with "! ".
 #include <evnet/evnet.hpp>
 
-#include <asio/signal_set.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cstddef>
@@ -176,7 +174,6 @@ int main(int argc, char** argv) {
   }
 
   Chat chat(maxLine);
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   auto server = evnet::net::createServer([&chat](evnet::net::Socket socket) {
     auto member = std::make_shared<Member>(socket);
     socket.write("* welcome to evnet chat; your nickname?\n");
@@ -188,17 +185,18 @@ int main(int argc, char** argv) {
   server.on("error", [&](std::error_code ec) {  // e.g. the port is in use
     std::fprintf(stderr, "chat_server: cannot listen on %s:%u: %s\n", host.c_str(), port,
                  ec.message().c_str());
-    status = 1;
-    signals.cancel();  // run() returns
+    status = 1;  // nothing is left to run: run() returns
   });
   server.listen(port, host, [&] {
     std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
     std::fflush(stdout);
   });
 
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) server.close().closeAllConnections();
-  });
+  // SIGINT or SIGTERM: stop accepting and close every connection; run() then returns (Node:
+  // process.on('SIGTERM', ...)). A listener does not keep the loop running on its own.
+  auto stop = [&] { server.close().closeAllConnections(); };
+  evnet::process().on("SIGINT", stop);
+  evnet::process().on("SIGTERM", stop);
   evnet::run();
   return status;
 }

@@ -2,8 +2,6 @@
 //   echo_server [--port N] [--host H]      (default port 7000; 0 picks a free one)
 #include <evnet/evnet.hpp>
 
-#include <asio/signal_set.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +51,6 @@ int main(int argc, char** argv) {
     if (flag == "--host") host = value;
   }
 
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   auto server = evnet::net::createServer([](evnet::net::Socket socket) {
     // write() returns false once the peer reads slower than it sends: stop reading it until
     // what is queued has gone out, so a peer that never reads cannot grow the server.
@@ -67,17 +64,18 @@ int main(int argc, char** argv) {
   server.on("error", [&](std::error_code ec) {  // e.g. the port is in use
     std::fprintf(stderr, "echo_server: cannot listen on %s:%u: %s\n", host.c_str(), port,
                  ec.message().c_str());
-    status = 1;
-    signals.cancel();  // run() returns
+    status = 1;  // nothing is left to run: run() returns
   });
   server.listen(port, host, [&] {
     std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
     std::fflush(stdout);
   });
 
-  signals.async_wait([&](std::error_code ec, int) {
-    if (!ec) server.close().closeAllConnections();
-  });
+  // SIGINT or SIGTERM: stop accepting and close every connection; run() then returns (Node:
+  // process.on('SIGTERM', ...)). A listener does not keep the loop running on its own.
+  auto stop = [&] { server.close().closeAllConnections(); };
+  evnet::process().on("SIGINT", stop);
+  evnet::process().on("SIGTERM", stop);
   evnet::run();
   return status;
 }

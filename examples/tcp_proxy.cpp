@@ -5,8 +5,6 @@
 //   (defaults: 7002, 127.0.0.1, target 127.0.0.1:7000)
 #include <evnet/evnet.hpp>
 
-#include <asio/signal_set.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +61,6 @@ int main(int argc, char** argv) {
     if (flag == "--target-host") targetHost = value;
   }
 
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   // Half-open on both sides: a client that has finished sending still gets the whole reply.
   evnet::net::ServerOptions clientOptions;
   clientOptions.allowHalfOpen = true;
@@ -104,19 +101,21 @@ int main(int argc, char** argv) {
   server.on("error", [&](std::error_code ec) {  // e.g. the port is in use
     std::fprintf(stderr, "tcp_proxy: cannot listen on %s:%u: %s\n", host.c_str(), port,
                  ec.message().c_str());
-    status = 1;
-    signals.cancel();  // run() returns
+    status = 1;  // nothing is left to run: run() returns
   });
   server.listen(port, host, [&] {
     std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
     std::fflush(stdout);
   });
 
-  signals.async_wait([&](std::error_code ec, int) {
-    if (ec) return;   // cancelled: the listen failed
+  // SIGINT or SIGTERM: stop accepting and close every connection; run() then returns (Node:
+  // process.on('SIGTERM', ...)). A listener does not keep the loop running on its own.
+  auto stop = [&] {
     stopping = true;  // the clients' "close" then destroys their targets
     server.close().closeAllConnections();
-  });
+  };
+  evnet::process().on("SIGINT", stop);
+  evnet::process().on("SIGTERM", stop);
   evnet::run();
   return status;
 }

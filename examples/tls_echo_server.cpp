@@ -3,8 +3,6 @@
 //   (default port 8443, 0 picks a free one; host 127.0.0.1; cert and key are PEM files)
 #include <evnet/tls.hpp>
 
-#include <asio/signal_set.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -97,7 +95,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   });
 
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) { server.close().closeAllConnections(); });
+  // SIGINT or SIGTERM: stop accepting and close every connection; run() then returns (Node:
+  // process.on('SIGTERM', ...)). A listener does not keep the loop running on its own.
+  auto stop = [&] { server.close().closeAllConnections(); };
+  evnet::process().on("SIGINT", stop);
+  evnet::process().on("SIGTERM", stop);
   evnet::run();
 }

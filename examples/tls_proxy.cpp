@@ -5,8 +5,6 @@
 //   (defaults: port 9443, host 127.0.0.1, target 127.0.0.1:7000)
 #include <evnet/tls.hpp>
 
-#include <asio/signal_set.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -132,10 +130,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   });
 
-  asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int) {
+  // SIGINT or SIGTERM: stop accepting and close every connection; run() then returns (Node:
+  // process.on('SIGTERM', ...)). A listener does not keep the loop running on its own.
+  auto stop = [&] {
     stopping = true;  // the clients' "close" then destroys their targets
     server.close().closeAllConnections();
-  });
+  };
+  evnet::process().on("SIGINT", stop);
+  evnet::process().on("SIGTERM", stop);
   evnet::run();
 }
