@@ -7,8 +7,18 @@
 //       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
 //       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
 //       [--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]
+//       [--tls-port N --tls-cert-file FILE --tls-key-file FILE] [--tls-ca-cert-file FILE]
+//       [--tls-auth-clients yes|no|optional]
 //                                                         (default port 6380; 0 picks a free one)
 // A bad flag prints this usage and exits with status 2.
+//
+// TLS (when built with evnet::tls), with redis-server's option names and meaning: the TLS
+// listener runs beside the plain one when --tls-port is given, 0 picking a free port (Redis'
+// tls-port 0 turns TLS off), and prints "listening for TLS on <host>:<port>" after the plain
+// "listening on <host>:<port>". --tls-cert-file and --tls-key-file are required with it;
+// --tls-ca-cert-file too unless --tls-auth-clients is no, as redis-server requires. Clients:
+// yes (the default): only with a certificate the CA signed; optional: without a certificate
+// or with such a one; no: none asked for. A handshake must end within --request-timeout.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
 // more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
@@ -27,7 +37,7 @@
 // event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
 // wait on: each is an EventEmitter with one "ready" event, a blocked client is a listener, and
 // a push that creates the list emits it. Replies are byte-for-byte those of redis-server 7.0
-// (tests/examples/hub_test.py and hub_lists_test.py compare the two).
+// (tests/examples/hub_test.py and hub_lists_test.py compare the two; hub_tls_test.py over TLS).
 #include "hub/aof.hpp"
 #include "hub/flags.hpp"
 #include "hub/keyspace.hpp"
