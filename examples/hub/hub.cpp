@@ -7,6 +7,7 @@
 //       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
 //       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
 //       [--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]
+//       [--client-query-buffer-limit BYTES]
 //       [--tls-port N --tls-cert-file FILE --tls-key-file FILE] [--tls-ca-cert-file FILE]
 //       [--tls-auth-clients yes|no|optional]
 //                                                         (default port 6380; 0 picks a free one)
@@ -31,7 +32,9 @@
 // data get Redis' OOM error. --max-reply-queue (default 1 MiB; beyond Redis, whose normal
 // clients have no limit): a client whose unsent replies pass it is not read, and its requests
 // not executed, until they drain. --max-subscriber-queue (default 32 MiB) counts a
-// subscriber's replies with its messages. --appendonly and the flags after it: hub/aof.hpp.
+// subscriber's replies with its messages. --client-query-buffer-limit (client-query-buffer-limit,
+// default 1 GiB): a client whose received requests wait unexecuted past it, as a blocked
+// client's do, is closed. --appendonly and the flags after it: hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
@@ -652,6 +655,7 @@ struct Settings {
   unsigned idleTimeoutMs = 0;
   unsigned requestTimeoutMs = 10000;
   std::size_t maxReplyQueue = 1024 * 1024;
+  std::size_t queryBufferLimit = 1024 * 1024 * 1024;  // Redis: client-query-buffer-limit 1gb
 };
 
 template <class Socket>
@@ -732,6 +736,12 @@ void Connections::accept(Socket socket) {
     if (client->closing) return;
     client->parser.feed(chunk);
     process(*client);
+    // --client-query-buffer-limit, as Redis: requests that wait unexecuted, those a blocked
+    // client sends, cannot grow the hub without bound; past the limit the client is closed.
+    if (client->parser.buffered() > settings_.queryBufferLimit && !client->socket.destroyed()) {
+      std::fprintf(stderr, "hub: closing a client that reached max query buffer length\n");
+      client->socket.destroy();
+    }
   });
   socket.on("close", [this, client](bool) {
     --hub_.connectedClients;
@@ -823,7 +833,7 @@ int main(int argc, char** argv) {
                    "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
                    "[--appendfilename NAME] [--appenddirname NAME] "
                    "[--auto-aof-rewrite-percentage N] [--auto-aof-rewrite-min-size BYTES] "
-                   "[--max-reply-queue BYTES]"
+                   "[--max-reply-queue BYTES] [--client-query-buffer-limit BYTES]"
 #if HUB_TLS
                    " [--tls-port N --tls-cert-file FILE --tls-key-file FILE] "
                    "[--tls-ca-cert-file FILE] [--tls-auth-clients yes|no|optional]"
@@ -842,6 +852,7 @@ int main(int argc, char** argv) {
   settings.requestTimeoutMs = static_cast<unsigned>(
       flags.number("request-timeout", settings.requestTimeoutMs, 4000000000));  // beyond Redis
   settings.maxReplyQueue = flags.number("max-reply-queue", settings.maxReplyQueue);
+  settings.queryBufferLimit = flags.number("client-query-buffer-limit", settings.queryBufferLimit);
   const bool appendOnly = flags.choice("appendonly", {"yes", "no"}, "no") == "yes";
   hub::AofOptions aofOptions;
   const auto fsync = flags.choice("appendfsync", {"always", "everysec", "no"}, "everysec");
