@@ -220,24 +220,27 @@ class Hub {
 
   void run(Client& c, const hub::Command& cmd) {
     auto& out = c.out;
-    const std::string name = lower(cmd[0]);
+    name_.assign(cmd[0]);  // lower case, in a string reused from command to command
+    for (char& ch : name_)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    const std::string& name = name_;
     const auto found = commands_.find(name);
     if (found == commands_.end()) return unknownCommand(out, cmd);
     const auto [arity, run] = found->second;
     const auto argc = static_cast<int>(cmd.size());
     if (arity > 0 ? argc != arity : argc < -arity)
       return hub::appendError(out, "ERR wrong number of arguments for '" + name + "' command");
-    std::string fullName = name;
+    std::string subcommand;  // "pubsub|channels": Redis names a subcommand so in its errors
     if (name == "pubsub") {
-      fullName += '|' + lower(cmd[1]);
-      const auto sub = pubsubArity_.find(fullName);
+      subcommand = name + '|' + lower(cmd[1]);
+      const auto sub = pubsubArity_.find(subcommand);
       if (sub == pubsubArity_.end())
         return hub::appendError(out, "ERR unknown subcommand '" +
                                          std::string(cString(cmd[1]).substr(0, 128)) +
                                          "'. Try PUBSUB HELP.");
       if (sub->second > 0 ? argc != sub->second : argc < -sub->second)
         return hub::appendError(out,
-                                "ERR wrong number of arguments for '" + fullName + "' command");
+                                "ERR wrong number of arguments for '" + subcommand + "' command");
     }
     // --maxmemory, as Redis' noeviction policy: commands that add data fail while the keys
     // hold more; every other command goes on.
@@ -249,7 +252,8 @@ class Hub {
     static const std::vector<std::string_view> allowed = {
         "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"};
     if (c.subscriptions() > 0 && std::ranges::find(allowed, name) == allowed.end())
-      return hub::appendError(out, "ERR Can't execute '" + fullName +
+      return hub::appendError(out, "ERR Can't execute '" +
+                                       (subcommand.empty() ? name : subcommand) +
                                        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
                                        "/ RESET are allowed in this context");
     (this->*run)(c, cmd);
@@ -599,6 +603,7 @@ class Hub {
   }
 
   std::size_t maxQueue_;
+  std::string name_;  // the command under way, in lower case
   std::string push_;
   std::map<std::string, Channel> channels_, patterns_;  // std::map: emitters never move
   hub::Keyspace keys_;
