@@ -58,12 +58,13 @@ class Flags {
   }
 
   [[noreturn]] void fail(std::string_view flag, std::string_view value = {}) const {
-    if (value.empty())
-      std::fprintf(stderr, "bad flag '%.*s'\n", static_cast<int>(flag.size()), flag.data());
-    else
-      std::fprintf(stderr, "bad value '%.*s' for --%.*s\n", static_cast<int>(value.size()),
-                   value.data(), static_cast<int>(flag.size()), flag.data());
-    std::fprintf(stderr, "usage: %s\n", usage_.c_str());
+    if (value.empty()) usageError("bad flag '" + std::string(flag) + "'");
+    usageError("bad value '" + std::string(value) + "' for --" + std::string(flag));
+  }
+
+  /// Prints `what` is wrong with the flags, then the usage, and exits with status 2.
+  [[noreturn]] void usageError(const std::string& what) const {
+    std::fprintf(stderr, "%s\nusage: %s\n", what.c_str(), usage_.c_str());
     std::exit(2);
   }
 

@@ -7,8 +7,19 @@
 //       [--appendfsync always|everysec|no] [--dir DIR] [--appendfilename NAME]
 //       [--appenddirname NAME] [--auto-aof-rewrite-percentage N]
 //       [--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]
+//       [--client-query-buffer-limit BYTES]
+//       [--tls-port N --tls-cert-file FILE --tls-key-file FILE] [--tls-ca-cert-file FILE]
+//       [--tls-auth-clients yes|no|optional]
 //                                                         (default port 6380; 0 picks a free one)
 // A bad flag prints this usage and exits with status 2.
+//
+// TLS (when built with evnet::tls), with redis-server's option names and meaning: the TLS
+// listener runs beside the plain one when --tls-port is given, 0 picking a free port (Redis'
+// tls-port 0 turns TLS off), and prints "listening for TLS on <host>:<port>" after the plain
+// "listening on <host>:<port>". --tls-cert-file and --tls-key-file are required with it;
+// --tls-ca-cert-file too unless --tls-auth-clients is no, as redis-server requires. Clients:
+// yes (the default): only with a certificate the CA signed; optional: without a certificate
+// or with such a one; no: none asked for. A handshake must end within --request-timeout.
 //
 // Limits, with Redis' setting in parentheses: --max-clients (maxclients, default 10000): one
 // more connection gets "-ERR max number of clients reached" and is closed. --timeout (timeout,
@@ -21,19 +32,24 @@
 // data get Redis' OOM error. --max-reply-queue (default 1 MiB; beyond Redis, whose normal
 // clients have no limit): a client whose unsent replies pass it is not read, and its requests
 // not executed, until they drain. --max-subscriber-queue (default 32 MiB) counts a
-// subscriber's replies with its messages. --appendonly and the flags after it: hub/aof.hpp.
+// subscriber's replies with its messages. --client-query-buffer-limit (client-query-buffer-limit,
+// default 1 GiB): a client whose received requests wait unexecuted past it, as a blocked
+// client's do, is closed. --appendonly and the flags after it: hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
 // wait on: each is an EventEmitter with one "ready" event, a blocked client is a listener, and
 // a push that creates the list emits it. Replies are byte-for-byte those of redis-server 7.0
-// (tests/examples/hub_test.py and hub_lists_test.py compare the two).
+// (tests/examples/hub_test.py and hub_lists_test.py compare the two; hub_tls_test.py over TLS).
 #include "hub/aof.hpp"
 #include "hub/flags.hpp"
 #include "hub/keyspace.hpp"
 #include "hub/resp.hpp"
 
 #include <evnet/evnet.hpp>
+#if HUB_TLS
+#include <evnet/tls.hpp>
+#endif
 
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
@@ -45,7 +61,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
+#include <fstream>
+#include <iterator>
 #include <list>
 #include <map>
 #include <memory>
@@ -111,10 +128,23 @@ struct Blocking {
   evnet::Timeout timer;
 };
 
+// A client's state; its socket, plain TCP or TLS, is in Connection<Socket> (below). The hub
+// reaches the socket through the two virtual functions only, so one hub serves both kinds, and
+// the code that reads and writes a connection is compiled for its socket type.
 struct Client : std::enable_shared_from_this<Client> {
-  Client(evnet::net::Socket s, hub::RequestParser p) : socket(std::move(s)), parser(std::move(p)) {}
+  explicit Client(hub::RequestParser p) : parser(std::move(p)) {}
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  virtual ~Client() {
+    deadline.clear();
+    blocking.timer.clear();
+  }
 
-  evnet::net::Socket socket;
+  // Writes a message to a subscriber, which is disconnected if its unsent bytes pass `limit`.
+  virtual void deliver(std::string_view message, std::size_t limit) = 0;
+  // Executes its pipelined requests and writes the replies, after a blocking command ended.
+  virtual void resume() = 0;
+
   hub::RequestParser parser;
   Subscriptions channels, patterns;
   std::string out;       // replies to the current chunk of requests, written once
@@ -125,10 +155,6 @@ struct Client : std::enable_shared_from_this<Client> {
   bool gone = false;       // "close" was emitted
   bool throttled = false;  // not read until its replies drain (--max-reply-queue)
 
-  ~Client() {
-    deadline.clear();
-    blocking.timer.clear();
-  }
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
 };
 
@@ -151,9 +177,6 @@ class Hub {
     };
   }
 
-  // Called, in a later turn of the loop, for a client that a push or its timeout unblocked:
-  // its replies are to be written and its pipelined requests executed.
-  std::function<void(Client&)> resume;
   std::size_t connectedClients = 0;  // kept by the server, for INFO
   std::size_t maxMemory = 0;         // --maxmemory; 0: no limit
 
@@ -201,24 +224,27 @@ class Hub {
 
   void run(Client& c, const hub::Command& cmd) {
     auto& out = c.out;
-    const std::string name = lower(cmd[0]);
+    name_.assign(cmd[0]);  // lower case, in a string reused from command to command
+    for (char& ch : name_)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    const std::string& name = name_;
     const auto found = commands_.find(name);
     if (found == commands_.end()) return unknownCommand(out, cmd);
     const auto [arity, run] = found->second;
     const auto argc = static_cast<int>(cmd.size());
     if (arity > 0 ? argc != arity : argc < -arity)
       return hub::appendError(out, "ERR wrong number of arguments for '" + name + "' command");
-    std::string fullName = name;
+    std::string subcommand;  // "pubsub|channels": Redis names a subcommand so in its errors
     if (name == "pubsub") {
-      fullName += '|' + lower(cmd[1]);
-      const auto sub = pubsubArity_.find(fullName);
+      subcommand = name + '|' + lower(cmd[1]);
+      const auto sub = pubsubArity_.find(subcommand);
       if (sub == pubsubArity_.end())
         return hub::appendError(out, "ERR unknown subcommand '" +
                                          std::string(cString(cmd[1]).substr(0, 128)) +
                                          "'. Try PUBSUB HELP.");
       if (sub->second > 0 ? argc != sub->second : argc < -sub->second)
         return hub::appendError(out,
-                                "ERR wrong number of arguments for '" + fullName + "' command");
+                                "ERR wrong number of arguments for '" + subcommand + "' command");
     }
     // --maxmemory, as Redis' noeviction policy: commands that add data fail while the keys
     // hold more; every other command goes on.
@@ -230,7 +256,8 @@ class Hub {
     static const std::vector<std::string_view> allowed = {
         "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"};
     if (c.subscriptions() > 0 && std::ranges::find(allowed, name) == allowed.end())
-      return hub::appendError(out, "ERR Can't execute '" + fullName +
+      return hub::appendError(out, "ERR Can't execute '" +
+                                       (subcommand.empty() ? name : subcommand) +
                                        "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
                                        "/ RESET are allowed in this context");
     (this->*run)(c, cmd);
@@ -433,8 +460,8 @@ class Hub {
   }
 
   void resumeLater(Client& c) {
-    asio::post(evnet::defaultLoop(), [this, client = c.weak_from_this()] {
-      if (const auto unblocked = client.lock(); unblocked && resume) resume(*unblocked);
+    asio::post(evnet::defaultLoop(), [client = c.weak_from_this()] {
+      if (const auto unblocked = client.lock()) unblocked->resume();
     });
   }
 
@@ -533,12 +560,10 @@ class Hub {
   // A message or pmessage push. A subscriber that cannot keep up is disconnected; the
   // publisher never waits for it.
   void deliver(Client& c, std::span<const std::string_view> fields) {
-    if (c.socket.destroyed()) return;
     push_.clear();  // reused: formatting a push allocates nothing
     hub::appendArrayHeader(push_, fields.size());
     for (auto f : fields) hub::appendBulkString(push_, f);
-    c.socket.write(std::string_view(push_));  // copied: a subscriber's pushes join one buffer
-    if (c.socket.writableLength() > maxQueue_) c.socket.destroy();
+    c.deliver(push_, maxQueue_);
   }
 
   static Channel& open(std::map<std::string, Channel>& emitters, const std::string& name) {
@@ -582,6 +607,7 @@ class Hub {
   }
 
   std::size_t maxQueue_;
+  std::string name_;  // the command under way, in lower case
   std::string push_;
   std::map<std::string, Channel> channels_, patterns_;  // std::map: emitters never move
   hub::Keyspace keys_;
@@ -630,6 +656,182 @@ class Hub {
       {"pubsub|channels", -2}, {"pubsub|numsub", -2}, {"pubsub|numpat", 2}, {"pubsub|help", 2}};
 };
 
+// What the connections are held to (see the flags at the top).
+struct Settings {
+  hub::Limits limits;
+  std::size_t maxSubscriberQueue = 32 * 1024 * 1024;
+  std::size_t maxClients = 10000;
+  unsigned idleTimeoutMs = 0;
+  unsigned requestTimeoutMs = 10000;
+  std::size_t maxReplyQueue = 1024 * 1024;
+  std::size_t queryBufferLimit = 1024 * 1024 * 1024;  // Redis: client-query-buffer-limit 1gb
+};
+
+template <class Socket>
+struct Connection;
+
+// The hub's connections, plain TCP or TLS: their requests read and executed, their replies
+// written, their limits kept. Each function is compiled for the socket type, so the plain path
+// costs what it cost before TLS existed.
+class Connections {
+ public:
+  Connections(Hub& hub, Settings settings, hub::AppendOnlyFile* aof)
+      : hub_(hub), settings_(std::move(settings)), aof_(aof) {}
+
+  // A server's connection listener: net::Server's, or tls::Server's "secureConnection".
+  template <class Socket>
+  void accept(Socket socket);
+
+  // Executes the requests received, until a command blocks the client; then writes the replies.
+  template <class Socket>
+  void process(Connection<Socket>& c);
+
+ private:
+  template <class Socket>
+  void flush(Connection<Socket>& c);
+
+  Hub& hub_;
+  Settings settings_;
+  hub::AppendOnlyFile* aof_;  // --appendonly yes
+};
+
+template <class Socket>
+struct Connection final : Client {
+  Connection(Socket s, Connections& owner, hub::RequestParser p)
+      : Client(std::move(p)), socket(std::move(s)), connections(owner) {}
+
+  void deliver(std::string_view message, std::size_t limit) override {
+    if (socket.destroyed()) return;
+    socket.write(message);  // copied: a subscriber's pushes join one buffer
+    if (socket.writableLength() > limit) socket.destroy();
+  }
+  void resume() override {
+    if (!closing && !gone) connections.process(*this);
+  }
+
+  Socket socket;
+  Connections& connections;
+};
+
+// The client that replays the append-only file at start: it has no socket.
+struct Replayer final : Client {
+  Replayer() : Client(hub::RequestParser()) {}
+  void deliver(std::string_view, std::size_t) override {}
+  void resume() override {}
+};
+
+template <class Socket>
+void Connections::accept(Socket socket) {
+  if (hub_.connectedClients >= settings_.maxClients) {  // Redis: the error, then close
+    socket.write("-ERR max number of clients reached\r\n");
+    socket.destroySoon();
+    return;
+  }
+  ++hub_.connectedClients;
+  auto client =
+      std::make_shared<Connection<Socket>>(socket, *this, hub::RequestParser(settings_.limits));
+  socket.setTimeout(settings_.idleTimeoutMs);
+  socket.on("timeout", [client] {
+    // Redis: subscribers and blocked clients stay
+    if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
+  });
+  socket.on("drain", [this, client] {
+    if (!client->throttled) return;
+    client->throttled = false;
+    client->socket.resume();
+    process(*client);
+  });
+  socket.on("data", [this, client](evnet::Buffer chunk) {
+    if (client->closing) return;
+    client->parser.feed(chunk);
+    process(*client);
+    // --client-query-buffer-limit, as Redis: requests that wait unexecuted, those a blocked
+    // client sends, cannot grow the hub without bound; past the limit the client is closed.
+    if (client->parser.buffered() > settings_.queryBufferLimit && !client->socket.destroyed()) {
+      std::fprintf(stderr, "hub: closing a client that reached max query buffer length\n");
+      client->socket.destroy();
+    }
+  });
+  socket.on("close", [this, client](bool) {
+    --hub_.connectedClients;
+    hub_.unsubscribeAll(*client);
+    hub_.unblock(*client);
+    client->gone = true;
+    client->socket = {};  // break the cycle socket -> listener -> client -> socket
+  });
+}
+
+template <class Socket>
+void Connections::process(Connection<Socket>& c) {
+  bool executed = false;
+  auto unsent = [&] { return c.out.size() + c.socket.writableLength(); };
+  for (; !c.closing && !c.blocking.active && !c.throttled && unsent() <= settings_.maxReplyQueue &&
+         c.parser.next(c.command);
+       executed = true)
+    hub_.execute(c, c.command);
+  if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
+    hub::appendError(c.out, c.parser.error());
+    c.closing = true;
+  }
+  // --request-timeout: the clock starts with a request's first bytes and keeps running,
+  // however slowly the rest trickles in, until the parser holds no partial request. The
+  // requests of a blocked client, or of one whose replies wait to drain, wait untimed.
+  const bool waiting = c.blocking.active || c.throttled || unsent() > settings_.maxReplyQueue;
+  if (executed || !c.parser.pending() || waiting) c.deadline.clear();
+  if (c.parser.pending() && !waiting && !c.deadline.pending() && settings_.requestTimeoutMs > 0) {
+    c.deadline = evnet::setTimeout(
+        [this, &c, ms = settings_.requestTimeoutMs] {
+          hub::appendError(c.out, "ERR request not completed within " + std::to_string(ms) + " ms");
+          c.closing = true;
+          flush(c);
+        },
+        settings_.requestTimeoutMs);
+  }
+  flush(c);
+}
+
+// Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
+// messages and is closed once they are out, or after --request-timeout if it does not take them.
+template <class Socket>
+void Connections::flush(Connection<Socket>& c) {
+  if (aof_ != nullptr) aof_->flush();  // the changes reach the file before their replies leave
+  if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
+  c.out.clear();
+  if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
+  // A subscriber's limit counts its replies too, not only its messages.
+  if (c.subscriptions() > 0 && c.socket.writableLength() > settings_.maxSubscriberQueue) {
+    c.socket.destroy();
+    return;
+  }
+  // --max-reply-queue: a client that does not read its replies is not read either until they
+  // drain (Node's backpressure), so its requests wait in the kernel, not in the hub.
+  if (!c.throttled && c.socket.writableLength() > settings_.maxReplyQueue) {
+    c.throttled = true;
+    c.socket.pause();
+  }
+  if (!c.closing) return;
+  hub_.unsubscribeAll(c);
+  c.socket.destroySoon();
+  c.deadline.clear();
+  if (settings_.requestTimeoutMs > 0)
+    c.deadline = evnet::setTimeout([&c] { c.socket.destroy(); }, settings_.requestTimeoutMs);
+}
+
+#if HUB_TLS
+// --tls-auth-clients (Redis's names and meaning).
+enum class AuthClients { yes, no, optional };
+
+// A file's bytes; a file that cannot be read stops the start.
+std::string readFile(const std::string& path, const char* flag) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    std::fprintf(stderr, "hub: cannot read %s (--%s)\n", path.c_str(), flag);
+    std::exit(1);
+  }
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -639,26 +841,33 @@ int main(int argc, char** argv) {
   // raises that threshold after each large free (up to 32 MiB) and then keeps what is freed.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 #endif
-  hub::Flags flags(
-      argc, argv,
-      "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
-      "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
-      "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
-      "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
-      "[--appendfilename NAME] [--appenddirname NAME] [--auto-aof-rewrite-percentage N] "
-      "[--auto-aof-rewrite-min-size BYTES] [--max-reply-queue BYTES]");
+  hub::Flags flags(argc, argv,
+                   "hub [--port N] [--host H] [--max-bulk BYTES] [--max-inline BYTES] "
+                   "[--max-args N] [--max-subscriber-queue BYTES] [--max-clients N] "
+                   "[--timeout SECONDS] [--request-timeout MS] [--maxmemory BYTES] "
+                   "[--appendonly yes|no] [--appendfsync always|everysec|no] [--dir DIR] "
+                   "[--appendfilename NAME] [--appenddirname NAME] "
+                   "[--auto-aof-rewrite-percentage N] [--auto-aof-rewrite-min-size BYTES] "
+                   "[--max-reply-queue BYTES] [--client-query-buffer-limit BYTES]"
+#if HUB_TLS
+                   " [--tls-port N --tls-cert-file FILE --tls-key-file FILE] "
+                   "[--tls-ca-cert-file FILE] [--tls-auth-clients yes|no|optional]"
+#endif
+  );
   const auto port = static_cast<unsigned short>(flags.number("port", 6380, 65535));
   const std::string host = flags.text("host", "127.0.0.1");
-  hub::Limits limits;
-  limits.maxBulkLength = flags.number("max-bulk", limits.maxBulkLength);
-  limits.maxInlineLength = flags.number("max-inline", limits.maxInlineLength);
-  limits.maxArguments = flags.number("max-args", limits.maxArguments);
+  Settings settings;
+  settings.limits.maxBulkLength = flags.number("max-bulk", settings.limits.maxBulkLength);
+  settings.limits.maxInlineLength = flags.number("max-inline", settings.limits.maxInlineLength);
+  settings.limits.maxArguments = flags.number("max-args", settings.limits.maxArguments);
   // Redis: client-output-buffer-limit pubsub, maxclients, timeout (in seconds there).
-  const std::size_t maxSubscriberQueue = flags.number("max-subscriber-queue", 32 * 1024 * 1024);
-  const std::size_t maxClients = flags.number("max-clients", 10000);
-  const auto idleTimeoutMs = static_cast<unsigned>(flags.number("timeout", 0, 4000000) * 1000);
-  const auto requestTimeoutMs =
-      static_cast<unsigned>(flags.number("request-timeout", 10000, 4000000000));  // beyond Redis
+  settings.maxSubscriberQueue = flags.number("max-subscriber-queue", settings.maxSubscriberQueue);
+  settings.maxClients = flags.number("max-clients", settings.maxClients);
+  settings.idleTimeoutMs = static_cast<unsigned>(flags.number("timeout", 0, 4000000) * 1000);
+  settings.requestTimeoutMs = static_cast<unsigned>(
+      flags.number("request-timeout", settings.requestTimeoutMs, 4000000000));  // beyond Redis
+  settings.maxReplyQueue = flags.number("max-reply-queue", settings.maxReplyQueue);
+  settings.queryBufferLimit = flags.number("client-query-buffer-limit", settings.queryBufferLimit);
   const bool appendOnly = flags.choice("appendonly", {"yes", "no"}, "no") == "yes";
   hub::AofOptions aofOptions;
   const auto fsync = flags.choice("appendfsync", {"always", "everysec", "no"}, "everysec");
@@ -672,17 +881,60 @@ int main(int argc, char** argv) {
       flags.number("auto-aof-rewrite-percentage", aofOptions.rewritePercentage);
   aofOptions.rewriteMinSize = flags.number("auto-aof-rewrite-min-size", aofOptions.rewriteMinSize);
   const std::size_t maxMemory = flags.number("maxmemory", 0);
-  const std::size_t maxReplyQueue = flags.number("max-reply-queue", 1024 * 1024);
+#if HUB_TLS
+  // TLS, with redis-server's option names and defaults. The TLS listener runs when --tls-port
+  // is given; 0 picks a free port (Redis: 0 turns TLS off).
+  const bool tls = !flags.text("tls-port", "").empty();
+  const auto tlsPort = static_cast<unsigned short>(flags.number("tls-port", 0, 65535));
+  const std::string certFile = flags.text("tls-cert-file", "");
+  const std::string keyFile = flags.text("tls-key-file", "");
+  const std::string caFile = flags.text("tls-ca-cert-file", "");
+  const std::string authClients =
+      flags.choice("tls-auth-clients", {"yes", "no", "optional"}, "yes");
+#endif
   flags.done();
+#if HUB_TLS
+  std::optional<evnet::tls::ServerOptions> tlsOptions;
+  if (tls) {
+    if (certFile.empty() || keyFile.empty())
+      flags.usageError("--tls-port needs --tls-cert-file and --tls-key-file");
+    if (caFile.empty() && authClients != "no")  // as redis-server refuses to start
+      flags.usageError("--tls-ca-cert-file is required unless --tls-auth-clients no");
+    try {
+      evnet::tls::SecureContextOptions context;
+      context.key = readFile(keyFile, "tls-key-file");
+      context.cert = readFile(certFile, "tls-cert-file");
+      if (!caFile.empty()) context.ca = readFile(caFile, "tls-ca-cert-file");
+      tlsOptions.emplace();
+      tlsOptions->secureContext = evnet::tls::createSecureContext(context);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hub: TLS: %s\n", e.what());
+      return 1;
+    }
+    // Clients' certificates are checked as redis-server checks them, by OpenSSL during the
+    // handshake, so that a refused client gets the alert that says why. yes: a client without
+    // a trusted certificate is refused; optional: a client may come without a certificate, not
+    // with an untrusted one; no: none is asked for. (Node's requestCert and rejectUnauthorized
+    // have no "optional", and judge the certificate after the handshake.)
+    if (authClients != "no")
+      SSL_CTX_set_verify(
+          tlsOptions->secureContext.nativeHandle(),
+          SSL_VERIFY_PEER | (authClients == "yes" ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
+    // A handshake is held to --request-timeout, as a request is (Redis has no such limit).
+    tlsOptions->handshakeTimeout = settings.requestTimeoutMs;
+  } else if (!certFile.empty() || !keyFile.empty() || !caFile.empty()) {
+    flags.usageError("the --tls-* options need --tls-port");
+  }
+#endif
 
-  Hub hub(maxSubscriberQueue);
+  Hub hub(settings.maxSubscriberQueue);
   hub.maxMemory = maxMemory;
   // --appendonly yes: the file is replayed, then every change is appended to it.
   std::optional<hub::AppendOnlyFile> aof;
   evnet::Timeout everySecond;
   if (appendOnly) {
     try {
-      Client loader{evnet::net::Socket(), hub::RequestParser()};
+      Replayer loader;
       const std::string note = aof.emplace(aofOptions).open([&](const hub::Command& cmd) {
         loader.out.clear();
         hub.execute(loader, cmd);
@@ -706,103 +958,55 @@ int main(int argc, char** argv) {
         },
         100);
   }
-  // Writes the replies. A closing client (QUIT, a protocol error, a timeout) receives no more
-  // messages and is closed once they are out, or after --request-timeout if it does not take them.
-  auto flush = [&](Client& c) {
-    if (aof) aof->flush();  // the changes reach the file before their replies leave
-    if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
-    c.out.clear();
-    if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
-    // A subscriber's limit counts its replies too, not only its messages.
-    if (c.subscriptions() > 0 && c.socket.writableLength() > maxSubscriberQueue) {
-      c.socket.destroy();
-      return;
-    }
-    // --max-reply-queue: a client that does not read its replies is not read either until they
-    // drain (Node's backpressure), so its requests wait in the kernel, not in the hub.
-    if (!c.throttled && c.socket.writableLength() > maxReplyQueue) {
-      c.throttled = true;
-      c.socket.pause();
-    }
-    if (!c.closing) return;
-    hub.unsubscribeAll(c);
-    c.socket.destroySoon();
-    c.deadline.clear();
-    if (requestTimeoutMs > 0)
-      c.deadline = evnet::setTimeout([&c] { c.socket.destroy(); }, requestTimeoutMs);
+
+  Connections connections(hub, settings, aof ? &*aof : nullptr);
+  auto server = evnet::net::createServer(
+      [&](evnet::net::Socket socket) { connections.accept(std::move(socket)); });
+  // A port that cannot be had stops the start.
+  auto cannotListen = [](std::error_code ec) {
+    std::fprintf(stderr, "hub: %s\n", ec.message().c_str());
+    std::exit(1);
   };
-  // Executes the requests received, until a command blocks the client; then writes the replies.
-  std::function<void(Client&)> process = [&](Client& c) {
-    bool executed = false;
-    auto unsent = [&] { return c.out.size() + c.socket.writableLength(); };
-    for (; !c.closing && !c.blocking.active && !c.throttled && unsent() <= maxReplyQueue &&
-           c.parser.next(c.command);
-         executed = true)
-      hub.execute(c, c.command);
-    if (c.parser.failed() && !c.closing) {  // Redis: the error, then close
-      hub::appendError(c.out, c.parser.error());
-      c.closing = true;
-    }
-    // --request-timeout: the clock starts with a request's first bytes and keeps running,
-    // however slowly the rest trickles in, until the parser holds no partial request. The
-    // requests of a blocked client, or of one whose replies wait to drain, wait untimed.
-    const bool waiting = c.blocking.active || c.throttled || unsent() > maxReplyQueue;
-    if (executed || !c.parser.pending() || waiting) c.deadline.clear();
-    if (c.parser.pending() && !waiting && !c.deadline.pending() && requestTimeoutMs > 0) {
-      c.deadline = evnet::setTimeout(
-          [&flush, &c, ms = requestTimeoutMs] {
-            hub::appendError(c.out,
-                             "ERR request not completed within " + std::to_string(ms) + " ms");
-            c.closing = true;
-            flush(c);
-          },
-          requestTimeoutMs);
-    }
-    flush(c);
-  };
-  hub.resume = [&](Client& c) {
-    if (!c.closing && !c.gone) process(c);
-  };
-  auto server = evnet::net::createServer([&](evnet::net::Socket socket) {
-    if (hub.connectedClients >= maxClients) {  // Redis: the error, then close
-      socket.write("-ERR max number of clients reached\r\n");
-      socket.destroySoon();
-      return;
-    }
-    ++hub.connectedClients;
-    auto client = std::make_shared<Client>(socket, hub::RequestParser(limits));
-    socket.setTimeout(idleTimeoutMs);
-    socket.on("timeout", [client] {
-      // Redis: subscribers and blocked clients stay
-      if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
+  server.on("error", cannotListen);
+#if HUB_TLS
+  std::optional<evnet::tls::Server> tlsServer;
+  if (tls) {
+    tlsServer.emplace(*tlsOptions);
+    tlsServer->on("secureConnection",
+                  [&](evnet::tls::Socket socket) { connections.accept(std::move(socket)); });
+    // As redis-server logs a failed accept; only that connection closes.
+    tlsServer->on("tlsClientError", [](std::error_code ec, const evnet::tls::Socket&) {
+      std::fprintf(stderr, "hub: TLS handshake failed: %s\n", ec.message().c_str());
     });
-    socket.on("drain", [&, client] {
-      if (!client->throttled) return;
-      client->throttled = false;
-      client->socket.resume();
-      process(*client);
-    });
-    socket.on("data", [&, client](evnet::Buffer chunk) {
-      if (client->closing) return;
-      client->parser.feed(chunk);
-      process(*client);
-    });
-    socket.on("close", [&, client](bool) {
-      --hub.connectedClients;
-      hub.unsubscribeAll(*client);
-      hub.unblock(*client);
-      client->gone = true;
-      client->socket = {};  // break the cycle socket -> listener -> client -> socket
-    });
-  });
-  server.listen(port, host, [&] {
+    tlsServer->on("error", cannotListen);
+  }
+#endif
+  // "listening on <host>:<port>", then, with TLS, "listening for TLS on <host>:<port>", once
+  // both listen.
+  int starting = 1;
+  auto listening = [&] {
+    if (--starting > 0) return;
     std::printf("listening on %s:%u\n", host.c_str(), server.address().port);
+#if HUB_TLS
+    if (tlsServer)
+      std::printf("listening for TLS on %s:%u\n", host.c_str(), tlsServer->address().port);
+#endif
     std::fflush(stdout);
-  });
+  };
+#if HUB_TLS
+  if (tlsServer) {
+    ++starting;
+    tlsServer->listen(tlsPort, host, listening);
+  }
+#endif
+  server.listen(port, host, listening);
 
   asio::signal_set signals(evnet::defaultLoop(), SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
     server.close().closeAllConnections();
+#if HUB_TLS
+    if (tlsServer) tlsServer->close().closeAllConnections();
+#endif
     everySecond.clear();
   });
   evnet::run();

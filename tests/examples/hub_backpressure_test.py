@@ -2,13 +2,17 @@
 unsent replies the hub stops reading it until they drain, so its requests wait in the kernel;
 once it reads, every reply arrives, none dropped, and other clients are served throughout. A
 subscriber's cap (--max-subscriber-queue) counts its replies too: one that pipelines PINGs and
-never reads is cut. Subscribing to and leaving many channels costs linear time.
+never reads is cut. Subscribing to and leaving many channels costs linear time. A blocked client
+that keeps sending is held to --client-query-buffer-limit as redis-server holds it (compared
+with one started with the same limit, when installed): below it, every request is answered once
+it is served; past it, it is closed, and the element it waited for is left for others.
 Usage: hub_backpressure_test.py HUB"""
-import os, socket, sys, threading, time
+import os, shutil, socket, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
 from hub_queue_test import check, query
 from hub_slowloris_test import resp
+from hub_test import CLOSED, Blocked, read, start_redis
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -126,8 +130,57 @@ def many_subscriptions(hub_bin):
     finally:
         stop_server(hub)
 
+def blocked_sender(port, size, close_within):
+    """A client blocked in BLPOP sends `size` bytes of PINGs. Under the limit it is served, when
+    another client pushes, and then answered every PING; past it, it is closed, and the element
+    pushed after that is left in the list: the push waits for the close up to `close_within`
+seconds. Returns (its bytes, the push's reply, LLEN)."""
+    pings = b"PING\r\n" * (size // 6)
+    with socket.create_connection(("127.0.0.1", port)) as blocked:
+        blocked.sendall(b"BLPOP q 0\r\n")
+        Blocked(1).wait(port)
+        try:
+            blocked.sendall(pings)
+        except OSError:  # closed while sending
+            pass
+        want = b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n" + b"+PONG\r\n" * (size // 6)
+        closed = read(blocked, 0, expect_close=True, timeout=close_within)
+        pushed = query(port, "RPUSH", "q", "job")
+        got = closed if closed.endswith(CLOSED) else read(blocked, len(want), timeout=10)
+    left = query(port, "LLEN", "q")
+    query(port, "DEL", "q")
+    return got == want or got, pushed, left
+
+def blocked_flooder(hub_bin):
+    limit = 1024 * 1024  # redis-server's smallest client-query-buffer-limit
+    redis = shutil.which("redis-server")
+    redis_proc, redis_port = start_redis(redis, "--client-query-buffer-limit", "1mb") if redis \
+        else (None, None)
+    hub, _, port = start_server([hub_bin, "--port", "0", "--client-query-buffer-limit",
+                                 str(limit)])
+    try:
+        before = rss_kib(hub.pid)
+        for size, wait, want in ((limit // 4, 0.5, (True, b":1\r\n", b":0\r\n")),
+                                 (4 * limit, 10, (CLOSED, b":1\r\n", b":1\r\n"))):
+            got = blocked_sender(port, size, wait)
+            check(got == want, f"a blocked client that sent {size} bytes: {got}, not {want}")
+            if redis_proc:
+                ref = blocked_sender(redis_port, size, wait)
+                check(ref == got, f"{size} bytes: hub {got}, redis-server {ref}")
+        check(b"blocked_clients:0\r\n" in query(port, "INFO", "clients"), "no client blocked")
+        grown = rss_kib(hub.pid) - before
+        check(grown < 16 * 1024, f"the hub grew by {grown} KiB")
+        print(f"ok   a blocked client is held to --client-query-buffer-limit"
+              f"{' as by redis-server' if redis_proc else ''}; the hub grew by {grown} KiB")
+    finally:
+        stop_server(hub)
+        if redis_proc:
+            redis_proc.kill()
+            redis_proc.wait()
+
 def main():
     hub_bin = sys.argv[1]
+    blocked_flooder(hub_bin)
     non_reader(hub_bin)
     subscriber_pinging(hub_bin)
     many_subscriptions(hub_bin)

@@ -1,9 +1,14 @@
 // Drives the hub with Node's ioredis client: PING, SUBSCRIBE, PSUBSCRIBE, PUBLISH with a binary
 // payload, PUBSUB NUMSUB, a work queue (LPUSH, BLMOVE, LREM, BRPOP, BLPOP's timeout), then
-// SIGTERM and exit status 0.
-//   node hub_ioredis_test.js <hub binary>      (ioredis on NODE_PATH; exit 77 = skipped)
+// SIGTERM and exit status 0. With --tls, all of it over TLS with ioredis's `tls` option and a
+// client certificate (the hub's default --tls-auth-clients yes), and a client without one is
+// refused; the certificates are made here with openssl.
+//   node hub_ioredis_test.js <hub binary> [--tls]   (ioredis on NODE_PATH; exit 77 = skipped)
 'use strict';
-const { spawn } = require('child_process');
+const { execFileSync, spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 let Redis;
 try {
   Redis = require('ioredis');
@@ -12,18 +17,43 @@ try {
   process.exit(77);
 }
 
-const hub = spawn(process.argv[2], ['--port', '0', '--host', '127.0.0.1']);
+// A CA, and a server (localhost) and a client certificate it signs.
+function makeCertificates(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj',
+          '/CN=hub test CA');
+  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  for (const name of ['server', 'client']) {
+    openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key',
+            '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', 'san.ext');
+  }
+  const read = (name) => fs.readFileSync(path.join(dir, name));
+  return { ca: read('ca.pem'), cert: read('client.pem'), key: read('client.key') };
+}
+
+const tls = process.argv[3] === '--tls';
+const dir = tls ? fs.mkdtempSync(path.join(os.tmpdir(), 'hub-ioredis-')) : null;
+const pem = tls ? makeCertificates(dir) : null;
+const hub = spawn(process.argv[2], ['--port', '0', '--host', '127.0.0.1', ...(tls ? [
+  '--tls-port', '0', '--tls-cert-file', path.join(dir, 'server.pem'), '--tls-key-file',
+  path.join(dir, 'server.key'), '--tls-ca-cert-file', path.join(dir, 'ca.pem')] : [])]);
+const cleanUp = () => dir && fs.rmSync(dir, { recursive: true, force: true });
 const fail = (why) => {
   console.error('FAILED:', why);
   hub.kill('SIGKILL');
+  cleanUp();
   process.exit(1);
 };
 setTimeout(() => fail('timed out'), 20000).unref();
 
+// The plain listener's line, then with --tls the TLS listener's: the port to test.
 let out = '';
 hub.stdout.on('data', (chunk) => {
   out += chunk;
-  const match = /^listening on (.+):(\d+)\n/.exec(out);
+  const match = tls ? /^listening on .+:\d+\nlistening for TLS on (.+):(\d+)\n/.exec(out)
+                    : /^listening on (.+):(\d+)\n/.exec(out);
   if (match && !hub.started) {
     hub.started = true;
     run(match[1], Number(match[2])).catch(fail);
@@ -32,6 +62,17 @@ hub.stdout.on('data', (chunk) => {
 
 async function run(host, port) {
   const options = { host, port, enableReadyCheck: false, maxRetriesPerRequest: 1 };
+  if (tls) {
+    // Without a client certificate: refused (the handshake's alert, or the close after it).
+    const stranger = new Redis({ ...options, tls: { ca: pem.ca, servername: 'localhost' },
+                                 retryStrategy: () => null, lazyConnect: true });
+    stranger.on('error', () => {});
+    const refused = await stranger.connect().then(() => stranger.ping()).then(
+        (reply) => `served: ${reply}`, (error) => error.message);
+    if (refused.startsWith('served')) fail(`a client without a certificate was ${refused}`);
+    stranger.disconnect();
+    options.tls = { ca: pem.ca, cert: pem.cert, key: pem.key, servername: 'localhost' };
+  }
   const sub = new Redis(options);
   const pub = new Redis(options);
   if ((await pub.ping()) !== 'PONG') fail('PING');
@@ -78,7 +119,8 @@ async function run(host, port) {
   hub.kill('SIGTERM');
   hub.on('exit', (code) => {
     if (code !== 0) fail(`hub exited with ${code}`);
-    console.log('hub with ioredis: ok');
+    cleanUp();
+    console.log(tls ? 'hub with ioredis over TLS: ok' : 'hub with ioredis: ok');
     process.exit(0);
   });
 }

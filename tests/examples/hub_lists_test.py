@@ -2,10 +2,10 @@
 go to a redis-server started here and to the hub, and the reply bytes must be identical (see
 hub_test.py for the runner). Needs redis-server: without it the test is skipped (exit 77).
 Usage: hub_lists_test.py HUB_BINARY"""
-import os, shutil, socket, sys
+import os, shutil, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
-from hub_test import Blocked, compare, read, run, start_redis
+from hub_test import Blocked, compare, plain, read, run, start_redis
 from hub_slowloris_test import resp as cmd
 
 def lines(*requests):
@@ -102,13 +102,13 @@ def same(name, expected, got):
     per_connection = lambda replies: [b"".join(step[i] for step in replies) for i in range(len(replies[0]))]
     return per_connection(expected) == per_connection(got)
 
-def run_fresh(port, steps, expected=None, idle=0.3):
+def run_fresh(port, steps, expected=None, idle=0.3, connect=plain):
     """run() on an empty keyspace."""
-    with socket.create_connection(("127.0.0.1", port)) as conn:
+    with connect(port) as conn:
         conn.sendall(b"FLUSHALL\r\n")
         if read(conn, 5) != b"+OK\r\n":
             raise SystemExit("FLUSHALL failed")
-    return run(port, steps, expected, idle)
+    return run(port, steps, expected, idle, connect)
 
 def main():
     hub_bin = sys.argv[1]

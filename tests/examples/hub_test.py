@@ -3,7 +3,7 @@ hub, and the reply bytes must be identical. Without redis-server the hub's repli
 with bytes recorded from redis-server 7.0.15 (EXPECTED below; `--record` prints them anew).
 Then hub-only checks: limits flags, a slow subscriber, and redis-cli as a client.
 Usage: hub_test.py HUB_BINARY [--record]"""
-import os, shutil, socket, subprocess, sys, time
+import os, select, shutil, socket, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
 
@@ -44,6 +44,11 @@ SCENARIOS = {
     "unbalanced_quotes": [(0, b"echo \"abc\r\n")],
 }
 
+def plain(port):
+    """A plaintext connection to 127.0.0.1:port (the runners' `connect`; hub_tls_test.py passes
+    one that speaks TLS)."""
+    return socket.create_connection(("127.0.0.1", port))
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,9 +81,9 @@ class Blocked:
     def __init__(self, count):
         self.count = count
 
-    def wait(self, port, timeout=5.0):
+    def wait(self, port, timeout=5.0, connect=plain):
         deadline = time.monotonic() + timeout
-        with socket.create_connection(("127.0.0.1", port)) as conn:
+        with connect(port) as conn:
             while time.monotonic() < deadline:
                 conn.sendall(b"INFO clients\r\n")
                 info = b""
@@ -93,15 +98,15 @@ class Blocked:
                 time.sleep(0.01)
         raise SystemExit(f"the server did not reach {self.count} blocked clients")
 
-def run(port, steps, expected=None, idle=0.3):
+def run(port, steps, expected=None, idle=0.3, connect=plain):
     """Runs one scenario; returns the replies per step and connection. A step whose bytes are
     None closes that connection; one with Blocked(n) waits for n blocked clients."""
-    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(1 + max(c for c, _ in steps))]
+    conns = [connect(port) for _ in range(1 + max(c for c, _ in steps))]
     closed, out = set(), []
     try:
         for k, (index, data) in enumerate(steps):
             if isinstance(data, Blocked):
-                data.wait(port)
+                data.wait(port, connect=connect)
             elif data is None:
                 conns[index].close()
                 closed.add(index)
@@ -283,24 +288,30 @@ def redis_cli_checks(port, redis_port):
         if got != ref:
             failures += 1
             print(f"FAIL redis-cli {args}: hub {got!r}, redis {ref!r}")
-    # A redis-cli subscriber receives what a second client publishes.
-    sub = subprocess.Popen([cli, "-p", str(port), "SUBSCRIBE", "ch"], stdout=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 5
-        published = b""
-        while time.monotonic() < deadline and published != b"1\n":
-            published = cli_out(port, "PUBLISH", "ch", "hello")
-            time.sleep(0.05)
-        sub.terminate()
-        out = sub.communicate(timeout=5)[0]
-        if published != b"1\n" or b"message\nch\nhello\n" not in out:
-            failures += 1
-            print(f"FAIL redis-cli subscriber: {published!r} {out!r}")
-    finally:
-        if sub.poll() is None:
-            sub.kill()
+    failures += redis_cli_subscriber([cli, "-p", str(port)])
     print("ok   redis-cli" if not failures else "FAIL redis-cli")
     return failures
+
+def redis_cli_subscriber(cli):
+    """A redis-cli subscriber receives what a second redis-cli publishes (`cli`: redis-cli and
+    its connection flags); returns the number of failures."""
+    sub = subprocess.Popen([*cli, "SUBSCRIBE", "ch"], stdout=subprocess.PIPE)
+    try:
+        deadline, published, out = time.monotonic() + 5, b"", b""
+        while time.monotonic() < deadline and published != b"1\n":
+            published = subprocess.run([*cli, "PUBLISH", "ch", "hello"], capture_output=True,
+                                       timeout=10).stdout
+            time.sleep(0.05)
+        while b"message\nch\nhello\n" not in out and time.monotonic() < deadline + 5:
+            ready, _, _ = select.select([sub.stdout], [], [], 0.1)
+            out += os.read(sub.stdout.fileno(), 4096) if ready else b""
+        if published != b"1\n" or b"message\nch\nhello\n" not in out:
+            print(f"FAIL redis-cli subscriber: {published!r} {out!r}")
+            return 1
+        return 0
+    finally:
+        sub.kill()
+        sub.wait()
 
 def limits_checks(hub_bin):
     hub, _, port = start_server([hub_bin, "--port", "0", "--max-bulk", "10", "--max-inline", "16",
