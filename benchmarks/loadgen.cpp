@@ -28,8 +28,9 @@
 // connect and precedes the first message; in connect mode each connection does a full
 // handshake, sends one message, reads its echo and ends with close_notify before closing.
 // With --resume every connection offers the session of the last ticket the server sent (the
-// first connections, in the warm-up, do a full handshake): a measured connection that was not
-// resumed ends the run as a failure, so that "resumed handshakes" are what was measured.
+// first connection of each slot, with no ticket yet, does a full handshake, and the warm-up
+// lasts until every slot is past it): a connection that offered a session and was not resumed
+// ends the run as a failure, so that "resumed handshakes" are what was measured.
 // tls_resumed counts the measured connections that resumed a session.
 //
 // Every echoed byte is verified: connection k sends the byte stream pattern[(start_k + i) mod P]
@@ -487,6 +488,7 @@ struct Conn {
   SSL* ssl = nullptr;  // TLS
   bool connecting = false;
   bool handshaking = false;    // TLS: after connecting, before the first message
+  bool offered = false;        // TLS: a session was offered (--resume)
   bool watching_out = false;   // EPOLLOUT registered
   std::uint64_t queued = 0;    // messages committed for sending
   std::uint64_t sent = 0;      // bytes sent
@@ -666,7 +668,8 @@ void LoadGen::tick(std::uint64_t now) {
   if (phase_ == Phase::warmup && cfg_.messages > 0 && warmed_up_ >= conns_.size()) {
     start_counted(now);
   } else if (phase_ == Phase::warmup && cfg_.messages == 0 && cfg_.mode != Mode::idle &&
-             now >= warmup_end_ns_) {
+             now >= warmup_end_ns_ && (!cfg_.resume || next_id_ >= 2 * conns_.size())) {
+    // --resume: not before every connection slot is past its first, full, handshake
     begin_measure(now);
   }
   bool finished = cfg_.messages > 0 ? (measuring() && budget_ == 0 && outstanding_ == 0)
@@ -762,6 +765,7 @@ void LoadGen::finish_connect(Conn& c, std::uint64_t now) {
   c.progress_ns = now;
   if (tls_ != nullptr) {
     c.ssl = tls_->connect(c.fd, cfg_.resume);
+    c.offered = SSL_get0_session(c.ssl) != nullptr;
     c.handshaking = true;
     handshake(c, now);
     return;
@@ -787,7 +791,7 @@ void LoadGen::handshake(Conn& c, std::uint64_t now) {
   c.progress_ns = now;
   bool resumed = SSL_session_reused(c.ssl) == 1;
   if (measuring() && resumed) ++counted_.resumed;
-  if (measuring() && cfg_.resume && !resumed) {
+  if (measuring() && cfg_.resume && !resumed && c.offered) {
     fail(describe(c) + ": the server did not resume the session offered (--resume)");
   }
   refill(c, now);

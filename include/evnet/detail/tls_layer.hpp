@@ -94,8 +94,10 @@ inline std::string x509ErrorName(long result) {
 // The socket layer of a TLS connection (Node: TLSWrap). OpenSSL reads the records that the
 // socket received straight from the socket's read buffer and writes the records it makes into
 // output_, which the socket sends; both through a BIO of evnet's own, so no record is copied
-// into a memory BIO and nothing is kept between reads (SSL_MODE_RELEASE_BUFFERS frees
-// OpenSSL's own buffers of an idle connection).
+// into a memory BIO and nothing is kept between reads. An idle connection holds no record
+// buffer: SSL_MODE_RELEASE_BUFFERS frees OpenSSL's own, and output_ holds memory only while
+// the kernel has not taken its records (drained, it goes back to the thread's spare, which the
+// next connection to make records takes: no allocation per message either).
 class TlsLayer {
  public:
   static constexpr bool secure = true;
@@ -196,8 +198,7 @@ class TlsLayer {
     sent_ += n;
     if (sent_ < output_.size()) return;
     sent_ = 0;
-    output_.clear();
-    if (output_.capacity() > kKeepOutput) std::string().swap(output_);
+    releaseOutput();
   }
   // Plaintext whose records have all gone out since the last call.
   std::size_t takeSentPlaintext() noexcept {
@@ -262,7 +263,7 @@ class TlsLayer {
   template <class Socket>
   void destroyed(Socket& socket) noexcept {
     socket.loop().unenroll(timer_);
-    output_ = std::string();
+    releaseOutput();
     sent_ = encrypted_ = 0;
   }
 
@@ -285,7 +286,7 @@ class TlsLayer {
  private:
   static constexpr std::size_t kBatch = 64 * 1024;          // plaintext encrypted per send
   static constexpr std::size_t kJoinBelow = 4 * 1024;       // writes shorter than this are joined
-  static constexpr std::size_t kKeepOutput = 4 * 1024;      // an output buffer larger is let go
+  static constexpr std::size_t kKeepSpare = 96 * 1024;      // a thread's spare output, at most
   static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
 
   // One buffer per thread for decrypted records, one for joined writes: a loop runs on one
@@ -298,6 +299,19 @@ class TlsLayer {
   static std::span<char> joinBuffer() {
     thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
     return {buffer.get(), kPlaintextSize};
+  }
+  // The memory of drained output buffers, for the next one on this thread.
+  static std::string& spareOutput() noexcept {
+    thread_local std::string spare;
+    return spare;
+  }
+  // Empties output_ and lets its memory go: to the spare if larger, else back to the heap.
+  void releaseOutput() noexcept {
+    output_.clear();
+    std::string& spare = spareOutput();
+    if (output_.capacity() > spare.capacity() && output_.capacity() <= kKeepSpare)
+      spare.swap(output_);
+    std::string().swap(output_);
   }
 
   template <class Socket>
@@ -528,7 +542,9 @@ class TlsLayer {
   static int bioWrite(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
     auto* layer = static_cast<TlsLayer*>(BIO_get_data(bio));
     BIO_clear_retry_flags(bio);
-    layer->output_.append(data, size);
+    std::string& output = layer->output_;
+    if (output.empty() && output.capacity() < spareOutput().capacity()) output.swap(spareOutput());
+    output.append(data, size);
     *written = size;
     return 1;
   }
