@@ -101,7 +101,8 @@ inline std::string x509ErrorName(long result) {
 class TlsLayer {
  public:
   static constexpr bool secure = true;
-  using Emitter = BasicSocketEmitter<Event<"secureConnect", void()>>;
+  using Emitter =
+      BasicSocketEmitter<Event<"secureConnect", void()>, Event<"session", void(Buffer)>>;
 
   TlsLayer() = default;
   TlsLayer(const TlsLayer&) = delete;
@@ -131,6 +132,7 @@ class TlsLayer {
   // The client side's start, once TCP is connected: the ClientHello goes out.
   template <class Socket>
   void connect(Socket& socket) {
+    if (client_->context) client_->context.prepareClient(installClientCallbacks);
     if (!create(socket, client_->context.nativeHandle())) return;
     SSL_set_connect_state(ssl_);
     SSL_set_verify(ssl_, SSL_VERIFY_PEER, acceptAnyChain);  // judged once the handshake is done
@@ -165,6 +167,7 @@ class TlsLayer {
     const std::span<char> plain = plaintextBuffer();
     for (;;) {
       const int n = SSL_read(ssl_, plain.data(), static_cast<int>(plain.size()));
+      if (!sessions_.empty() && !emitSessions(socket)) return;  // tickets come before the data
       if (n > 0) {
         socket.plaintext(plain.data(), static_cast<std::size_t>(n));
         if (socket.destroyed() || ssl_ == nullptr) return;
@@ -272,6 +275,7 @@ class TlsLayer {
     if (ssl_ != nullptr) SSL_free(std::exchange(ssl_, nullptr));
     established_ = closeNotify_ = authorized_ = false;
     authorizationError_.clear();
+    sessions_.clear();
     output_ = std::string();
     sent_ = encrypted_ = 0;
   }
@@ -392,6 +396,7 @@ class TlsLayer {
       }
     } else {
       socket.template emitOrDestroy<"secureConnect">();
+      if (!sessions_.empty() && !emitSessions(socket)) return false;  // TLS 1.2's ticket
     }
     if (socket.destroyed()) return false;
     socket.flush();  // what was written meanwhile, and the handshake's last flight
@@ -468,7 +473,36 @@ class TlsLayer {
   // The chain is judged after the handshake, as Node does (authorized / authorizationError).
   static int acceptAnyChain(int, X509_STORE_CTX*) noexcept { return 1; }
 
-  // --- the server's SNI and ALPN ----------------------------------------------------------
+  // A client's new sessions, each in a "session" event (Node: 'session', one per TLS 1.3
+  // ticket); false if the socket was destroyed.
+  template <class Socket>
+  bool emitSessions(Socket& socket) {
+    std::vector<std::string> sessions = std::exchange(sessions_, {});
+    for (const std::string& session : sessions) {
+      socket.template emitOrDestroy<"session">(Buffer(session));
+      if (socket.destroyed()) return false;
+    }
+    return true;
+  }
+
+  // --- the client's sessions, the server's SNI and ALPN -----------------------------------
+
+  static void installClientCallbacks(SSL_CTX* context) {
+    SSL_CTX_sess_set_new_cb(context, onNewSession);
+  }
+  // Kept until OpenSSL returns, then emitted: a listener must not run inside OpenSSL.
+  static int onNewSession(SSL* ssl, SSL_SESSION* session) {
+    TlsLayer* layer = of(ssl);
+    if (layer == nullptr || layer->client_ == nullptr || SSL_SESSION_is_resumable(session) != 1)
+      return 0;
+    const int size = i2d_SSL_SESSION(session, nullptr);
+    if (size <= 0) return 0;
+    std::string bytes(static_cast<std::size_t>(size), '\0');
+    auto* out = reinterpret_cast<unsigned char*>(bytes.data());
+    i2d_SSL_SESSION(session, &out);
+    layer->sessions_.push_back(std::move(bytes));
+    return 0;  // not kept: the event has its bytes
+  }
 
   static void installServerCallbacks(SSL_CTX* context) {
     SSL_CTX_set_tlsext_servername_callback(context, onServername);
@@ -560,6 +594,7 @@ class TlsLayer {
   IdleEntry timer_;                                // the handshake's deadline
   std::string authorizationError_;
   std::string servername_;
+  std::vector<std::string> sessions_;  // a client's new sessions, not yet emitted
   bool established_ = false;
   bool closeNotify_ = false;
   bool authorized_ = false;
