@@ -16,6 +16,8 @@
 #include <openssl/x509v3.h>
 
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -213,6 +215,10 @@ class RawTlsPeer {
       port_ = ntohs(address.sin_port);
     }
     thread_ = std::thread([this, port, body = std::move(body)] {
+      sigset_t pipe;  // a write to a closed connection fails with EPIPE, not the process
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       int fd = -1;
       if (port == 0) {
         fd = ::accept(listener_, nullptr, nullptr);

@@ -154,7 +154,10 @@ class TlsLayer {
 
   // --- reading ----------------------------------------------------------------------------
 
-  // Records from the kernel: the handshake's, then data, handed to socket.plaintext().
+  // Records from the kernel: the handshake's, then data, handed to socket.plaintext(). The
+  // plaintext of the records that came together goes on in one piece (up to kReadBatch): one
+  // "data" event, so that what its listeners write back goes out as one record in one send,
+  // not a record and a send per record received.
   template <class Socket>
   void received(Socket& socket, const char* data, std::size_t size) {
     if (ssl_ == nullptr) return;
@@ -165,23 +168,42 @@ class TlsLayer {
     } done{input_};
     if (!established_ && !handshake(socket)) return;
     const std::span<char> plain = plaintextBuffer();
+    std::size_t filled = 0;
     for (;;) {
-      const int n = SSL_read(ssl_, plain.data(), static_cast<int>(plain.size()));
-      if (!sessions_.empty() && !emitSessions(socket)) return;  // tickets come before the data
+      const int n = SSL_read(ssl_, plain.data() + filled, static_cast<int>(plain.size() - filled));
+      // Asked before the listeners run: a write of theirs on this connection changes the answer.
+      const int error = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+      const std::error_code failed =
+          error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ || error == SSL_ERROR_ZERO_RETURN
+              ? std::error_code()
+              : failure(error);
+      if (!sessions_.empty()) {  // new tickets: after the bytes gathered so far, before these
+        if (!handOn(socket, plain.data(), filled) || !emitSessions(socket)) return;
+        if (n > 0) std::memmove(plain.data(), plain.data() + filled, static_cast<std::size_t>(n));
+        filled = 0;
+      }
       if (n > 0) {
-        socket.plaintext(plain.data(), static_cast<std::size_t>(n));
-        if (socket.destroyed() || ssl_ == nullptr) return;
+        filled += static_cast<std::size_t>(n);
+        if (filled == plain.size() && !handOn(socket, plain.data(), std::exchange(filled, 0)))
+          return;
         continue;
       }
-      const int error = SSL_get_error(ssl_, n);
+      if (!handOn(socket, plain.data(), filled)) return;
       if (error == SSL_ERROR_WANT_READ) break;
       if (error == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
         socket.onEnd();
         return;
       }
-      return socket.destroy(failure(error));
+      return socket.destroy(failed);
     }
     if (!output_.empty()) socket.flush();  // e.g. the answer to a key update
+  }
+
+  // Hands n bytes of plaintext to the socket; false if that destroyed it.
+  template <class Socket>
+  bool handOn(Socket& socket, const char* data, std::size_t n) {
+    if (n != 0) socket.plaintext(data, n);
+    return !socket.destroyed() && ssl_ != nullptr;
   }
 
   // The peer's FIN before the handshake ended (Node: ECONNRESET, "Client network socket
@@ -292,13 +314,14 @@ class TlsLayer {
   static constexpr std::size_t kJoinBelow = 4 * 1024;       // writes shorter than this are joined
   static constexpr std::size_t kKeepSpare = 96 * 1024;      // a thread's spare output, at most
   static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
+  static constexpr std::size_t kReadBatch = 64 * 1024;      // plaintext handed on at once
 
   // One buffer per thread for decrypted records, one for joined writes: a loop runs on one
   // thread, and a socket hands the plaintext on before it reads more. (A "data" listener may
   // write to another socket, which encrypts at once: the two must differ.)
   static std::span<char> plaintextBuffer() {
-    thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
-    return {buffer.get(), kPlaintextSize};
+    thread_local const std::unique_ptr<char[]> buffer(new char[kReadBatch]);
+    return {buffer.get(), kReadBatch};
   }
   static std::span<char> joinBuffer() {
     thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
