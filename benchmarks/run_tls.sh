@@ -286,9 +286,16 @@ if ((proxy)); then
     wait_listening "$port" "$name"
     server_pid[$name]=$pid server_port[$name]=$port
     server_measured[$name]=$pid
-    if [[ $name == hitch ]]; then # the first child is the worker that carries the traffic
-      server_measured[$name]=$(cut -d' ' -f1 "/proc/$pid/task/$pid/children")
-      started "${server_measured[$name]}"
+    if [[ $name == proxy_hitch ]]; then # the worker carries the traffic: "[ PID] ... Process 0 online"
+      local worker=''
+      for _ in $(seq 100); do
+        worker=$(sed -n 's/.*\[ *\([0-9][0-9]*\)\] {core} Process 0 online.*/\1/p' "$work_dir/$name.err")
+        [[ -n $worker ]] && break
+        sleep 0.1
+      done
+      [[ -n $worker ]] || die "hitch did not start its worker"
+      server_measured[$name]=$worker
+      started "$worker"
     fi
   }
 
@@ -382,10 +389,12 @@ if ((cost)); then
   }
   declare -A instr
   cost_servers=(asio evnet)
-  cost_scenarios=(echo_c50 pipeline_c50)
-  declare -A scale=([echo_c50]=1 [pipeline_c50]=5)
+  cost_scenarios=(echo_c50 pipeline_c50 full_c50 resumed_c50)
+  # messages (handshakes: connections) of the short and the long run
+  declare -A counts=([echo_c50]="$short $long" [pipeline_c50]="$((short * 5)) $((long * 5))"
+    [full_c50]="$((short / 20)) $((long / 20))" [resumed_c50]="$((short / 20)) $((long / 20))")
   for scenario in "${cost_scenarios[@]}"; do
-    a=$((short * ${scale[$scenario]})) b=$((long * ${scale[$scenario]}))
+    read -r a b <<<"${counts[$scenario]}"
     for name in "${cost_servers[@]}"; do
       echo "  callgrind: $name ${scenario_label[$scenario]} ($a, $b messages)" >&2
       low=$(instructions "$name" "$scenario" "$a")
@@ -394,11 +403,12 @@ if ((cost)); then
     done
   done
   {
-    echo "## TLS: user-space instructions per echoed message"
+    echo "## TLS: user-space instructions per message and per handshake"
     echo
     echo "callgrind's Ir of the whole server process (evnet or asio, libssl and libcrypto, libc)" \
-      "per echoed 64-byte message over TLS 1.3: (long run − short run) / (difference in" \
-      "messages): $short and $long messages (pipeline: five times as many); $(date -u +%Y-%m-%d)," \
+      "per echoed 64-byte message over TLS 1.3, and per connection (handshake, one echo," \
+      "close): (long run − short run) / (difference in messages): $short and $long messages" \
+      "(pipeline: five times as many; handshakes: a twentieth); $(date -u +%Y-%m-%d)," \
       "$(machine "$build_dir"), $(valgrind --version)."
     echo
     echo "| scenario | server | instructions/msg | vs asio |"
@@ -427,7 +437,8 @@ parts=()
 ((echo)) && parts+=("$echo_table")
 ((proxy)) && parts+=("$proxy_table")
 ((cost)) && parts+=("$cost_table")
-((idle)) && parts+=("$results_dir/idle_memory_tls.md")
+# the last idle_memory_tls.md, this run's or an earlier one's
+[[ -f $results_dir/idle_memory_tls.md ]] && parts+=("$results_dir/idle_memory_tls.md")
 for part in "${parts[@]}"; do
   [[ $part == "${parts[0]}" ]] || echo
   cat "$part"

@@ -192,6 +192,16 @@ inline SecureContext createSecureContext(const SecureContextOptions& options = {
     context->add_certificate_authority(asio::buffer(options.ca));
   else
     context->set_default_verify_paths();
+  if (!options.cert.empty()) {
+    // The chain a server sends is built once, here: `cert`, then its issuers found in the store
+    // (as Node adds them from `ca`), without the root. OpenSSL's default builds it again for
+    // every handshake, a scan of /etc/ssl/certs each time with the system's store.
+    ERR_set_mark();
+    SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                                      SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR);
+    ERR_pop_to_mark();
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+  }
   return result;
 }
 
