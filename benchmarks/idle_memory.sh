@@ -2,7 +2,7 @@
 # idle_memory.sh — each echo server's resident memory per idle connection.
 #
 #   benchmarks/idle_memory.sh [--build-dir DIR] [--no-build] [--results DIR]
-#                             [--connections N] [--hold SEC]
+#                             [--connections N] [--hold SEC] [--tls]
 #
 # For asio, evnet, evnet+timeout (evnet_echo_server --timeout 30000) and node (if installed):
 # starts the server fresh, then `loadgen --mode idle` opens N connections (10000 by default;
@@ -13,8 +13,13 @@
 # Raises the open-file limit (ulimit -n) to N + 1024 for the servers and loadgen; fails if
 # the hard limit is lower.
 #
+# With --tls the servers are the TLS echo servers of run_tls.sh (asio_tls_echo_server,
+# examples/tls_echo_server, node_tls_echo_server.js, with a P-256 certificate made here by
+# `openssl req`) and every connection does a TLS 1.3 handshake before its echo; the table goes
+# to idle_memory_tls.md.
+#
 # Prints a markdown table and writes it to DIR/idle_memory.md (DIR: --results, default
-# benchmarks/results). Takes ~20 seconds.
+# benchmarks/results). Takes ~20 seconds (--tls: ~1 minute).
 set -euo pipefail
 
 script=idle_memory.sh
@@ -26,9 +31,11 @@ results_dir=benchmarks/results
 connections=10000
 hold=2
 no_build=0
+tls=0
 
 usage() {
-  echo "usage: $0 [--build-dir DIR] [--no-build] [--results DIR] [--connections N] [--hold SEC]" >&2
+  echo "usage: $0 [--build-dir DIR] [--no-build] [--results DIR] [--connections N] [--hold SEC]" \
+    "[--tls]" >&2
   exit 2
 }
 
@@ -39,6 +46,7 @@ while (($#)); do
     --connections) (($# >= 2)) || usage; connections=$2; shift ;;
     --hold) (($# >= 2)) || usage; hold=$2; shift ;;
     --no-build) no_build=1 ;;
+    --tls) tls=1 ;;
     -h | --help) usage ;;
     *) echo "$script: unknown argument '$1'" >&2; usage ;;
   esac
@@ -54,26 +62,46 @@ if [[ $hard_limit != unlimited ]] && ((hard_limit < wanted_files)); then
 fi
 ulimit -n "$wanted_files"
 
+if ((tls)); then
+  targets=(loadgen asio_tls_echo_server tls_echo_server)
+  bins=(benchmarks/asio_tls_echo_server examples/tls_echo_server)
+else
+  targets=(loadgen asio_echo_server evnet_echo_server)
+  bins=(benchmarks/asio_echo_server benchmarks/evnet_echo_server)
+fi
 if ((!no_build)); then
   cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON >/dev/null
-  cmake --build "$build_dir" --parallel "$(nproc)" \
-    --target loadgen asio_echo_server evnet_echo_server >/dev/null
+  cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]}" >/dev/null
 fi
 loadgen=$build_dir/benchmarks/loadgen
-for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
-  "$build_dir/benchmarks/evnet_echo_server"; do
+for bin in "$loadgen" "${bins[@]/#/$build_dir/}"; do
   [[ -x $bin ]] || die "$bin is missing (build it first)"
 done
 
-servers=(asio evnet evnet+timeout)
-declare -A server_cmd=(
-  [asio]="$build_dir/benchmarks/asio_echo_server"
-  [evnet]="$build_dir/benchmarks/evnet_echo_server"
-  [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000"
-)
+declare -A server_cmd
+if ((tls)); then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -keyout "$work_dir/key.pem" -out "$work_dir/cert.pem" 2>/dev/null ||
+    die "openssl req failed"
+  credentials="--cert $work_dir/cert.pem --key $work_dir/key.pem"
+  servers=(asio evnet)
+  server_cmd=([asio]="${bins[0]/#/$build_dir/} $credentials"
+    [evnet]="${bins[1]/#/$build_dir/} $credentials")
+  node_server="node $repo_root/benchmarks/node_tls_echo_server.js $credentials"
+  loadgen_tls=(--tls 1.3)
+  report_name=idle_memory_tls.md
+else
+  servers=(asio evnet evnet+timeout)
+  server_cmd=([asio]="$build_dir/benchmarks/asio_echo_server"
+    [evnet]="$build_dir/benchmarks/evnet_echo_server"
+    [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000")
+  node_server="node $repo_root/benchmarks/node_echo_server.js"
+  loadgen_tls=()
+  report_name=idle_memory.md
+fi
 if command -v node >/dev/null; then
   servers+=(node)
-  server_cmd[node]="node $repo_root/benchmarks/node_echo_server.js"
+  server_cmd[node]=$node_server
 else
   echo "$script: node not found; Node.js is left out" >&2
 fi
@@ -89,7 +117,7 @@ for name in "${servers[@]}"; do
   sleep 0.2 # let it settle (node finishes loading after it listens)
   status=0
   line=$("$loadgen" --host 127.0.0.1 --port "$port" --mode idle --connections "$connections" \
-    --size 64 --duration "$hold" --timeout 30 --server-pid "$pid" \
+    --size 64 --duration "$hold" --timeout 30 --server-pid "$pid" "${loadgen_tls[@]}" \
     2>"$work_dir/loadgen.err") || status=$?
   if ((status != 0)) || [[ $line != RESULT* ]]; then
     echo "$script: FAILED: loadgen --mode idle against '$name' (exit $status)" >&2
@@ -106,12 +134,13 @@ elapsed=$((SECONDS - began))
 per_conn() { awk -v a="$1" -v b="$2" -v n="$connections" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }'; }
 
 mkdir -p "$results_dir"
-report=$results_dir/idle_memory.md
+report=$results_dir/$report_name
 base=$(per_conn "${before[asio]}" "${after[asio]}")
 {
-  echo "## Resident memory per idle connection"
+  echo "## Resident memory per idle$( ((tls)) && echo " TLS") connection"
   echo
-  echo "$connections idle connections held for ${hold} s, each after one 64-byte echo;" \
+  echo "$connections idle connections held for ${hold} s, each after$( ((tls)) &&
+    echo " a TLS 1.3 handshake and") one 64-byte echo;" \
     "server VmRSS before the first connection and at the end. $(date -u +%Y-%m-%d)," \
     "$(uname -srm), $(nproc) CPUs. Took ${elapsed} s."
   echo
@@ -124,8 +153,15 @@ base=$(per_conn "${before[asio]}" "${after[asio]}")
       'BEGIN { printf "| %s | %.1f | %.1f | %d | %s |\n", s, a / 1024, b / 1024, c, r }'
   done
   echo
-  echo "Servers: asio = benchmarks/asio_echo_server.cpp (a 16 KiB buffer per session)," \
-    "evnet = benchmarks/evnet_echo_server.cpp, evnet+timeout = the same with --timeout 30000" \
-    "(an idle timer on every socket), node = benchmarks/node_echo_server.js."
+  if ((tls)); then
+    echo "Servers: asio = benchmarks/asio_tls_echo_server.cpp (asio::ssl::stream: a 16 KiB" \
+      "buffer per session and asio's own 17 KiB input and output buffers), evnet =" \
+      "examples/tls_echo_server.cpp (SSL_MODE_RELEASE_BUFFERS: OpenSSL frees a connection's" \
+      "record buffers once it is idle), node = benchmarks/node_tls_echo_server.js."
+  else
+    echo "Servers: asio = benchmarks/asio_echo_server.cpp (a 16 KiB buffer per session)," \
+      "evnet = benchmarks/evnet_echo_server.cpp, evnet+timeout = the same with --timeout 30000" \
+      "(an idle timer on every socket), node = benchmarks/node_echo_server.js."
+  fi
 } >"$report"
 cat "$report"

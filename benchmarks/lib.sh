@@ -6,6 +6,8 @@
 #
 # Sets repo_root and cd's there; the variables it sets for the scripts are: repo_root,
 # server_pin, client_pin, work_dir, started_pids. The scripts keep their own options and their own tables.
+# The functions over a script's rounds (per_round, median_of, round_ratio..., per_message) read
+# its associative array `results`: "server scenario" -> loadgen's RESULT lines, one per round.
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root" || exit 1
@@ -115,3 +117,46 @@ machine() {
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 # busy LOAD: true when the machine had other work (load average above 0.5).
 busy() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
+
+# find_bin NAME: the executable NAME in $build_dir, or nothing.
+find_bin() {
+  local candidate
+  for candidate in "$build_dir/benchmarks/$1" "$build_dir/examples/$1" "$build_dir/$1"; do
+    [[ -x $candidate && -f $candidate ]] && { echo "$candidate"; return; }
+  done
+  find "$build_dir" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1
+}
+
+# field KEY LINE: the value of KEY=... in a RESULT line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+# per_round KEY "server scenario": KEY of each round, one per line, in round order.
+per_round() {
+  local key=$1 line
+  while IFS= read -r line; do
+    [[ -z $line ]] || field "$key" "$line"
+  done <<<"${results[$2]:-}"
+}
+
+# median_of KEY "server scenario": the median of KEY over the rounds.
+median_of() { per_round "$1" "$2" | median; }
+
+# round_ratios KEY "server scenario" "baseline scenario": the ratio between the two servers
+# within each round. They run back to back in a round, so the slow swings of a shared machine's
+# load cancel, where a ratio of medians taken from different rounds would keep them.
+round_ratios() { pair_ratios "$(per_round "$1" "$2")" "$(per_round "$1" "$3")"; }
+round_ratio_value() { round_ratios "$@" | median; }
+round_ratio() { round_ratio_value "$@" | awk '{ printf "%.2fx", $1 }'; }
+
+# per_message KEY SCALE "server scenario": the median over the rounds of KEY / msgs * SCALE,
+# e.g. server_cpu_s 1e6: server CPU seconds per million messages.
+per_message() {
+  local line
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    awk -v v="$(field "$1" "$line")" -v msgs="$(field msgs "$line")" -v scale="$2" \
+      'BEGIN { print (msgs > 0 ? v / msgs * scale : 0) }'
+  done <<<"${results[$3]:-}" | median
+}
+# cpu_per_million "server scenario": server CPU seconds per million messages, median.
+cpu_per_million() { per_message server_cpu_s 1e6 "$1"; }

@@ -1,12 +1,12 @@
-// loadgen — a standalone TCP echo load generator over Linux epoll.
+// loadgen — a standalone TCP and TLS echo load generator over Linux epoll.
 //
 // It deliberately shares no code with evnet or asio, so that it measures servers without
 // measuring itself twice. One thread, one level-triggered epoll loop, nonblocking sockets with
-// TCP_NODELAY.
+// TCP_NODELAY; TLS with OpenSSL directly on those sockets.
 //
 //   loadgen --host 127.0.0.1 --port N --mode echo|pipeline|stream|connect|idle
 //           --connections C --size S --depth D --duration SEC --warmup SEC
-//           [--messages N] [--timeout SEC] [--server-pid PID]
+//           [--messages N] [--timeout SEC] [--server-pid PID] [--tls 1.2|1.3 [--resume]]
 //
 // Modes:
 //   echo      each connection sends one S-byte message and waits for its whole echo;
@@ -21,6 +21,17 @@
 //             for --duration seconds (the measured window; --warmup is not used), then closed
 //             with a reset (no TIME_WAIT left behind). msgs counts the connections held. With
 //             --server-pid this measures the server's resident memory per idle connection.
+//
+// TLS (--tls VERSION): every connection is a TLS client of exactly that protocol version
+// (OpenSSL's default cipher suites and groups, the server's certificate not verified: a
+// client's verification would only load loadgen's own CPU). The handshake follows TCP's
+// connect and precedes the first message; in connect mode each connection does a full
+// handshake, sends one message, reads its echo and ends with close_notify before closing.
+// With --resume every connection offers the session of the last ticket the server sent (the
+// first connection of each slot, with no ticket yet, does a full handshake, and the warm-up
+// lasts until every slot is past it): a connection that offered a session and was not resumed
+// ends the run as a failure, so that "resumed handshakes" are what was measured.
+// tls_resumed counts the measured connections that resumed a session.
 //
 // Every echoed byte is verified: connection k sends the byte stream pattern[(start_k + i) mod P]
 // where pattern is a fixed pseudo-random table with a prime period P of about 1 MiB and start_k
@@ -46,12 +57,15 @@
 // Output: exactly one line on stdout,
 //   RESULT mode=echo conns=50 size=64 depth=1 msgs=... secs=... msgs_per_s=... mb_per_s=...
 //          p50_us=... p99_us=... p999_us=... conns_per_s=... server_cpu_s=... server_sys_s=...
-//          server_rss_kb_start=... server_rss_kb_end=... errors=0
+//          server_rss_kb_start=... server_rss_kb_end=... tls_resumed=... errors=0
 // Keys are always present (0 where not applicable); msgs counts messages, S-byte chunks in
 // stream mode and connections in connect mode; mb_per_s counts echoed bytes, 1 MB = 1e6
 // bytes. Latencies are from the moment a message is queued for sending to the moment its last
 // byte is echoed (for connect: from connect() to the echo), kept in a log-linear histogram
 // with ~1.6% resolution.
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -68,16 +82,19 @@
 #include <bit>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -119,12 +136,15 @@ struct Config {
   std::uint64_t messages = 0;  // 0: stop after `duration` instead
   double timeout = 5.0;
   std::uint64_t server_pid = 0;  // 0: do not measure the server's CPU time
+  int tls_version = 0;           // TLS1_2_VERSION, TLS1_3_VERSION; 0: plain TCP
+  bool resume = false;           // TLS: resume the last session
 };
 
 constexpr const char* kUsage =
     "usage: loadgen --port N [--host 127.0.0.1] [--mode echo|pipeline|stream|connect|idle]\n"
     "               [--connections C] [--size S] [--depth D] [--duration SEC] [--warmup SEC]\n"
-    "               [--messages N] [--timeout SEC] [--server-pid PID]\n";
+    "               [--messages N] [--timeout SEC] [--server-pid PID]\n"
+    "               [--tls 1.2|1.3 [--resume]]\n";
 
 std::uint64_t parse_uint(std::string_view flag, std::string_view text) {
   std::uint64_t value = 0;
@@ -178,6 +198,9 @@ void apply_flag(Config& cfg, std::string_view flag, const std::string& value) {
     cfg.timeout = parse_seconds(flag, value);
   } else if (flag == "--server-pid") {
     cfg.server_pid = parse_uint(flag, value);
+  } else if (flag == "--tls") {
+    if (value != "1.2" && value != "1.3") throw UsageError("--tls expects 1.2 or 1.3");
+    cfg.tls_version = value == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
   } else {
     throw UsageError("unknown flag '" + std::string(flag) + "'");
   }
@@ -193,6 +216,7 @@ void validate(const Config& cfg) {
   if (cfg.mode == Mode::idle && cfg.messages != 0) {
     throw UsageError("--messages does not apply to --mode idle");
   }
+  if (cfg.resume && cfg.tls_version == 0) throw UsageError("--resume needs --tls");
 }
 
 Config parse_args(int argc, char** argv) {
@@ -200,6 +224,10 @@ Config parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") throw UsageError("");
+    if (flag == "--resume") {
+      cfg.resume = true;
+      continue;
+    }
     if (i + 1 >= argc) throw UsageError(std::string(flag) + " needs a value");
     apply_flag(cfg, flag, argv[++i]);
   }
@@ -382,6 +410,73 @@ int pending_socket_error(int fd) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// TLS: one client context; the last session a server sent, for --resume.
+
+std::string ssl_error_text() {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof buffer);
+    text += text.empty() ? "" : "; ";
+    text += buffer;
+  }
+  return text.empty() ? "no OpenSSL error queued" : text;
+}
+
+class TlsClient {
+ public:
+  explicit TlsClient(int version) : context_(SSL_CTX_new(TLS_client_method())) {
+    if (context_ == nullptr) fail("SSL_CTX_new: " + ssl_error_text());
+    SSL_CTX_set_min_proto_version(context_, version);
+    SSL_CTX_set_max_proto_version(context_, version);
+    SSL_CTX_set_verify(context_, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_mode(context_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(context_, 1);  // a record in one recv(), not its header and then it
+    SSL_CTX_set_session_cache_mode(context_,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_app_data(context_, this);
+    SSL_CTX_sess_set_new_cb(context_, on_new_session);
+  }
+  ~TlsClient() { SSL_CTX_free(context_); }
+  TlsClient(const TlsClient&) = delete;
+  TlsClient& operator=(const TlsClient&) = delete;
+
+  // A client connection on fd, offering the last session if `resume`.
+  SSL* connect(int fd, bool resume) const {
+    SSL* ssl = SSL_new(context_);
+    if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) fail("SSL_new: " + ssl_error_text());
+    SSL_set_connect_state(ssl);
+    if (resume && !session_.empty()) {
+      const auto* bytes = session_.data();
+      SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &bytes, static_cast<long>(session_.size()));
+      if (session == nullptr) fail("d2i_SSL_SESSION: " + ssl_error_text());
+      SSL_set_session(ssl, session);
+      SSL_SESSION_free(session);
+    }
+    return ssl;
+  }
+
+ private:
+  // Keeps the ticket serialized, and every connection offers a session of its own made from
+  // it: a session object shared by the connections is marked not resumable by OpenSSL's client
+  // once one of them resumed it and the server sent no new ticket (Node 20's server sends none
+  // on a resumed connection), and every second connection would be a full handshake.
+  static int on_new_session(SSL* ssl, SSL_SESSION* session) {
+    auto* self = static_cast<TlsClient*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    const int size = i2d_SSL_SESSION(session, nullptr);
+    if (size > 0) {
+      self->session_.resize(static_cast<std::size_t>(size));
+      unsigned char* out = self->session_.data();
+      i2d_SSL_SESSION(session, &out);
+    }
+    return 0;  // not kept: its bytes are
+  }
+
+  SSL_CTX* context_;
+  std::vector<unsigned char> session_;  // the last ticket's session, DER
+};
+
+// ---------------------------------------------------------------------------------------------
 // The load generator
 
 // One client connection (in connect mode: one slot, reused by successive connections).
@@ -390,7 +485,10 @@ struct Conn {
   std::uint32_t generation = 0;  // tells this slot's current socket from earlier ones
   std::uint64_t id = 0;          // selects the pattern start
   std::size_t start = 0;
+  SSL* ssl = nullptr;  // TLS
   bool connecting = false;
+  bool handshaking = false;    // TLS: after connecting, before the first message
+  bool offered = false;        // TLS: a session was offered (--resume)
   bool watching_out = false;   // EPOLLOUT registered
   std::uint64_t queued = 0;    // messages committed for sending
   std::uint64_t sent = 0;      // bytes sent
@@ -405,6 +503,7 @@ enum class Phase { warmup, measure, done };
 struct Counters {
   std::uint64_t messages = 0;  // messages (stream: S-byte chunks; connect: connections) echoed
   std::uint64_t bytes = 0;     // bytes echoed
+  std::uint64_t resumed = 0;   // TLS connections that resumed a session
 };
 
 class LoadGen {
@@ -436,6 +535,9 @@ class LoadGen {
   void close(Conn& c);
   void watch(Conn& c, bool out, int op);
   void finish_connect(Conn& c, std::uint64_t now);
+  void handshake(Conn& c, std::uint64_t now);
+  ssize_t receive(Conn& c, char* data, std::size_t size);
+  ssize_t send_some(Conn& c, const char* data, std::size_t size);
   bool on_readable(Conn& c, std::uint64_t now);
   bool on_received(Conn& c, std::size_t n, std::uint64_t now);
   void verify(const Conn& c, std::size_t n) const;
@@ -481,6 +583,7 @@ class LoadGen {
   std::uint64_t server_rss_kb_end_ = 0;
   Counters counted_;
   Histogram latency_;
+  std::unique_ptr<TlsClient> tls_;
 };
 
 LoadGen::LoadGen(const Config& cfg)
@@ -499,6 +602,7 @@ LoadGen::LoadGen(const Config& cfg)
   }
   address_ = resolve(cfg_, address_length_);
   raise_fd_limit(cfg_.connections + 64);
+  if (cfg_.tls_version != 0) tls_ = std::make_unique<TlsClient>(cfg_.tls_version);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) fail_errno("epoll_create1");
 }
@@ -564,7 +668,8 @@ void LoadGen::tick(std::uint64_t now) {
   if (phase_ == Phase::warmup && cfg_.messages > 0 && warmed_up_ >= conns_.size()) {
     start_counted(now);
   } else if (phase_ == Phase::warmup && cfg_.messages == 0 && cfg_.mode != Mode::idle &&
-             now >= warmup_end_ns_) {
+             now >= warmup_end_ns_ && (!cfg_.resume || next_id_ >= 2 * conns_.size())) {
+    // --resume: not before every connection slot is past its first, full, handshake
     begin_measure(now);
   }
   bool finished = cfg_.messages > 0 ? (measuring() && budget_ == 0 && outstanding_ == 0)
@@ -579,12 +684,14 @@ void LoadGen::tick(std::uint64_t now) {
 void LoadGen::check_stalls(std::uint64_t now) {
   std::uint64_t limit = seconds_to_ns(cfg_.timeout);
   for (const Conn& c : conns_) {
-    bool waiting = c.connecting || c.received < c.queued * cfg_.size;
+    bool waiting = c.connecting || c.handshaking || c.received < c.queued * cfg_.size;
     if (c.fd >= 0 && waiting && now - c.progress_ns > limit) {
       char text[160];
       std::snprintf(text, sizeof text, ": %s for %.1f s (sent %llu bytes, echoed %llu)",
-                    c.connecting ? "connect did not complete" : "echo stalled", cfg_.timeout,
-                    static_cast<unsigned long long>(c.sent),
+                    c.connecting    ? "connect did not complete"
+                    : c.handshaking ? "TLS handshake did not complete"
+                                    : "echo stalled",
+                    cfg_.timeout, static_cast<unsigned long long>(c.sent),
                     static_cast<unsigned long long>(c.received));
       fail(describe(c) + text);
     }
@@ -596,6 +703,10 @@ void LoadGen::dispatch(const epoll_event& event, std::uint64_t now) {
   if (c.fd < 0 || c.generation != (event.data.u64 >> 32)) return;  // stale event
   if (c.connecting) {
     finish_connect(c, now);
+    return;
+  }
+  if (c.handshaking) {
+    handshake(c, now);
     return;
   }
   bool readable = event.events & (EPOLLIN | EPOLLERR | EPOLLHUP);
@@ -631,6 +742,7 @@ void LoadGen::open(Conn& c, std::uint64_t now) {
 
 void LoadGen::close(Conn& c) {
   if (c.fd < 0) return;
+  if (c.ssl != nullptr) SSL_free(std::exchange(c.ssl, nullptr));
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
 }
@@ -651,17 +763,85 @@ void LoadGen::finish_connect(Conn& c, std::uint64_t now) {
   }
   c.connecting = false;
   c.progress_ns = now;
+  if (tls_ != nullptr) {
+    c.ssl = tls_->connect(c.fd, cfg_.resume);
+    c.offered = SSL_get0_session(c.ssl) != nullptr;
+    c.handshaking = true;
+    handshake(c, now);
+    return;
+  }
   refill(c, now);
   flush(c);  // also drops EPOLLOUT once nothing is left to write
+}
+
+// TLS: advances the handshake; once done, the first messages go out.
+void LoadGen::handshake(Conn& c, std::uint64_t now) {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(c.ssl);
+  if (rc != 1) {
+    int error = SSL_get_error(c.ssl, rc);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      bool out = error == SSL_ERROR_WANT_WRITE;
+      if (c.watching_out != out) watch(c, out, EPOLL_CTL_MOD);
+      return;
+    }
+    fail(describe(c) + ": TLS handshake failed: " + ssl_error_text());
+  }
+  c.handshaking = false;
+  c.progress_ns = now;
+  bool resumed = SSL_session_reused(c.ssl) == 1;
+  if (measuring() && resumed) ++counted_.resumed;
+  if (measuring() && cfg_.resume && !resumed && c.offered) {
+    fail(describe(c) + ": the server did not resume the session offered (--resume)");
+  }
+  refill(c, now);
+  flush(c);
+}
+
+// recv() or SSL_read(): > 0 bytes, 0 at the end, -1 with errno (EAGAIN: nothing yet).
+ssize_t LoadGen::receive(Conn& c, char* data, std::size_t size) {
+  if (c.ssl == nullptr) return recv(c.fd, data, size, 0);
+  ERR_clear_error();
+  int n = SSL_read(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+  if (n > 0) return n;
+  switch (SSL_get_error(c.ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify
+      return 0;
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_error() == 0) return errno == 0 ? 0 : -1;  // FIN without close_notify: 0
+      [[fallthrough]];
+    default:
+      fail(describe(c) + ": TLS: " + ssl_error_text());
+  }
+}
+
+// send() or SSL_write(): the bytes taken, or -1 with errno (EAGAIN: the socket is full).
+ssize_t LoadGen::send_some(Conn& c, const char* data, std::size_t size) {
+  if (c.ssl == nullptr) return send(c.fd, data, size, MSG_NOSIGNAL);
+  ERR_clear_error();
+  int n = SSL_write(c.ssl, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+  if (n > 0) return n;
+  int error = SSL_get_error(c.ssl, n);
+  if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno != 0) return -1;
+  fail(describe(c) + ": TLS: " + ssl_error_text());
 }
 
 // Reads what has arrived; false if the exchange completed and the connection was recycled.
 bool LoadGen::on_readable(Conn& c, std::uint64_t now) {
   for (;;) {
-    ssize_t n = recv(c.fd, read_buffer_.data(), read_buffer_.size(), 0);
+    ssize_t n = receive(c, read_buffer_.data(), read_buffer_.size());
     if (n > 0) {
       if (!on_received(c, static_cast<std::size_t>(n), now)) return false;
-      if (static_cast<std::size_t>(n) < read_buffer_.size()) return true;
+      // A short recv() emptied the socket; SSL_read() returns a record at a time.
+      if (c.ssl == nullptr && static_cast<std::size_t>(n) < read_buffer_.size()) return true;
     } else if (n == 0) {
       fail(describe(c) + ": server closed the connection prematurely (sent " +
            std::to_string(c.sent) + " bytes, echoed " + std::to_string(c.received) + ")");
@@ -731,7 +911,7 @@ void LoadGen::flush(Conn& c) {
   while (c.sent < target) {
     std::size_t chunk =
         static_cast<std::size_t>(std::min<std::uint64_t>(target - c.sent, max_write_));
-    ssize_t n = send(c.fd, pattern_.at(c.start, c.sent), chunk, MSG_NOSIGNAL);
+    ssize_t n = send_some(c, pattern_.at(c.start, c.sent), chunk);
     if (n >= 0) {
       c.sent += static_cast<std::uint64_t>(n);
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -746,6 +926,7 @@ void LoadGen::flush(Conn& c) {
 
 // Connect mode: the exchange is done; close and, budget permitting, start the next connection.
 void LoadGen::recycle(Conn& c, std::uint64_t now) {
+  if (c.ssl != nullptr) SSL_shutdown(c.ssl);  // close_notify, as a TLS client ends
   close(c);
   if (phase_ == Phase::warmup && cfg_.messages > 0) return;  // reopened by start_counted
   if (phase_ != Phase::done && budget_left()) open(c, now);
@@ -800,7 +981,7 @@ void LoadGen::print_result(bool failed) const {
       "RESULT mode=%s conns=%zu size=%zu depth=%zu msgs=%llu secs=%.3f msgs_per_s=%.1f "
       "mb_per_s=%.2f p50_us=%.1f p99_us=%.1f p999_us=%.1f conns_per_s=%.1f server_cpu_s=%.2f "
       "server_sys_s=%.2f "
-      "server_rss_kb_start=%llu server_rss_kb_end=%llu errors=%d\n",
+      "server_rss_kb_start=%llu server_rss_kb_end=%llu tls_resumed=%llu errors=%d\n",
       cfg_.mode_name.c_str(), cfg_.connections, cfg_.size,
       cfg_.mode == Mode::pipeline ? cfg_.depth : 1,
       static_cast<unsigned long long>(counted_.messages), secs, msgs * rate,
@@ -810,7 +991,8 @@ void LoadGen::print_result(bool failed) const {
       latency ? latency_.percentile(0.999) / 1e3 : 0.0,
       cfg_.mode == Mode::connect ? msgs * rate : 0.0, server_cpu_.user + server_cpu_.sys,
       server_cpu_.sys, static_cast<unsigned long long>(server_rss_kb_start_),
-      static_cast<unsigned long long>(server_rss_kb_end_), failed ? 1 : 0);
+      static_cast<unsigned long long>(server_rss_kb_end_),
+      static_cast<unsigned long long>(counted_.resumed), failed ? 1 : 0);
   std::fflush(stdout);
 }
 

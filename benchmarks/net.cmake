@@ -1,8 +1,13 @@
-# Standalone network programs: they use neither evnet's code nor its interface target.
+# Standalone network programs: they use neither evnet's code nor its interface target. The TLS
+# ones (loadgen's --tls, the raw asio::ssl server) link OpenSSL 3 directly.
+find_package(OpenSSL 3 REQUIRED)
 add_executable(loadgen loadgen.cpp)
+target_link_libraries(loadgen PRIVATE OpenSSL::SSL)
 add_executable(asio_echo_server asio_echo_server.cpp)
 target_link_libraries(asio_echo_server PRIVATE asio::asio Threads::Threads)
-foreach(program loadgen asio_echo_server)
+add_executable(asio_tls_echo_server asio_tls_echo_server.cpp)
+target_link_libraries(asio_tls_echo_server PRIVATE asio::asio Threads::Threads OpenSSL::SSL)
+foreach(program loadgen asio_echo_server asio_tls_echo_server)
   target_compile_features(${program} PRIVATE cxx_std_20)
   target_compile_options(${program} PRIVATE -Wall -Wextra -Wpedantic
                                             $<$<BOOL:${EVNET_WARNINGS_AS_ERRORS}>:-Werror>)

@@ -89,15 +89,6 @@ build() {
     --target loadgen asio_echo_server evnet_echo_server >/dev/null || return 1
 }
 
-# find_bin NAME: the executable NAME in the build dir, or nothing.
-find_bin() {
-  local candidate
-  for candidate in "$build_dir/benchmarks/$1" "$build_dir/examples/$1" "$build_dir/$1"; do
-    [[ -x $candidate && -f $candidate ]] && { echo "$candidate"; return; }
-  done
-  find "$build_dir" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1
-}
-
 if ! build; then
   echo "$script: building in $build_dir failed; using the binaries already there" >&2
 fi
@@ -168,9 +159,6 @@ declare -A scenario_label=(
   [stream_c4]="stream c=4 16KiB" [connect_c50]="connect c=50"
 )
 
-# field KEY LINE: the value of KEY=... in a RESULT line.
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
 mkdir -p "$results_dir"
 declare -A results # "server scenario" -> RESULT lines, one per round
 log=$results_dir/echo.log
@@ -221,34 +209,6 @@ load_after=$(load_average)
 
 # ---------------------------------------------------------------------------------------------
 # Table
-
-# per_round KEY "server scenario": KEY of each round, one per line, in round order.
-per_round() {
-  local key=$1 line
-  while IFS= read -r line; do
-    [[ -z $line ]] || field "$key" "$line"
-  done <<<"${results[$2]:-}"
-}
-
-# median_of KEY "server scenario": the median of KEY over the rounds.
-median_of() { per_round "$1" "$2" | median; }
-
-# round_ratios KEY "server scenario" "baseline scenario": the ratio between the two servers
-# within each round. They run back to back in a round, so the slow swings of a shared machine's
-# load cancel, where a ratio of medians taken from different rounds would keep them.
-round_ratios() { pair_ratios "$(per_round "$1" "$2")" "$(per_round "$1" "$3")"; }
-round_ratio_value() { round_ratios "$@" | median; }
-round_ratio() { round_ratio_value "$@" | awk '{ printf "%.2fx", $1 }'; }
-
-# cpu_per_million "server scenario": server CPU seconds per million messages, median.
-cpu_per_million() {
-  local line
-  while IFS= read -r line; do
-    [[ -n $line ]] || continue
-    awk -v cpu="$(field server_cpu_s "$line")" -v msgs="$(field msgs "$line")" \
-      'BEGIN { print (msgs > 0 ? cpu / msgs * 1e6 : 0) }'
-  done <<<"${results[$1]:-}" | median
-}
 
 has_node=0
 [[ -n ${server_cmd[node]:-} ]] && has_node=1

@@ -6,12 +6,11 @@
 
 #include <doctest/doctest.h>
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,21 +32,61 @@ struct TlsEchoFixture {
   unsigned short port = listenLocal(loop, server);
 };
 
-std::string sha256Fingerprint(const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned size = 0;
-  X509_digest(cert, EVP_sha256(), digest, &size);
-  X509_free(cert);
-  std::string text;
-  char hex[4];
-  for (unsigned i = 0; i < size; ++i) {
-    std::snprintf(hex, sizeof hex, i == 0 ? "%02X" : ":%02X", digest[i]);
-    text += hex;
+// The first line a program prints, without its newline (REQUIRE: it ran and printed one).
+std::string firstLineOf(const std::string& executable, const std::vector<std::string>& args) {
+  asio::io_context loop;
+  ChildProcess child(loop, executable, args);
+  REQUIRE(runUntil(loop, [&] { return child.outputEnded(); }));
+  REQUIRE(!child.firstLine().empty());
+  return child.firstLine();
+}
+
+// A server on the loop whose context options `configure` sets (with the test PKI's server
+// credentials), recording its tlsClientErrors; echoes.
+struct ContextServer {
+  using Configure = std::function<void(tls::SecureContextOptions&)>;
+  ContextServer(asio::io_context& loop, const Configure& configure)
+      : server(tls::createServer(
+            with(configure), [](tls::Socket socket) { socket.pipe(socket); }, loop)) {
+    server.on("tlsClientError", [this](std::error_code ec, tls::Socket) { errors.push_back(ec); });
+    port = listenLocal(loop, server);
   }
-  return text;
+  static tls::ServerOptions with(const Configure& configure) {
+    tls::SecureContextOptions context;
+    configure(context);
+    context.key = TestPki::get().server.key;
+    context.cert = TestPki::get().server.cert;
+    context.ca = TestPki::get().caPem;
+    tls::ServerOptions options;
+    options.secureContext = tls::createSecureContext(context);
+    return options;
+  }
+  tls::Server server;
+  unsigned short port = 0;
+  std::vector<std::error_code> errors;
+};
+
+// Connects with these options and runs the loop until the client closed; its error, if any.
+struct Outcome {
+  bool secure = false;
+  std::string protocol;
+  std::string cipher;
+  std::error_code error;
+};
+Outcome handshake(asio::io_context& loop, const tls::ConnectOptions& options) {
+  Outcome outcome;
+  tls::Socket client = tls::connect(options, {}, loop);
+  client.on("secureConnect", [&] {
+    outcome.secure = true;
+    outcome.protocol = client.getProtocol();
+    outcome.cipher = client.getCipher().name;
+    client.end();
+  });
+  client.on("error", [&](std::error_code ec) { outcome.error = ec; });
+  bool closed = false;
+  client.on("close", [&](bool) { closed = true; });
+  REQUIRE(runUntil(loop, [&] { return closed; }));
+  return outcome;
 }
 
 }  // namespace
@@ -108,7 +147,21 @@ TEST_CASE_FIXTURE(TlsEchoFixture,
   CHECK(cert.subject.at("CN") == "localhost");
   CHECK(cert.issuer.at("CN") == "evnet test CA");
   CHECK(cert.subjectaltname == "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
-  CHECK(cert.fingerprint256 == sha256Fingerprint(TestPki::get().server.cert));
+  // Node's exact format, as Node and openssl print the same certificate's.
+  const TempDir dir;
+  const std::string file = dir.file("cert.pem");
+  writeFile(file, TestPki::get().server.cert);
+  const std::string openssl =
+      firstLineOf("/usr/bin/openssl", {"x509", "-noout", "-fingerprint", "-sha256", "-in", file});
+  CHECK(openssl.substr(openssl.find('=') + 1) == cert.fingerprint256);  // "sha256 Fingerprint=.."
+  CHECK(cert.fingerprint256.size() == 32 * 3 - 1);
+  if (const std::string node = nodeExecutable(); !node.empty()) {
+    CHECK(firstLineOf(node, {"-e",
+                             "const {X509Certificate} = require('crypto');"
+                             "console.log(new X509Certificate(require('fs')"
+                             ".readFileSync(process.argv[1])).fingerprint256)",
+                             file}) == cert.fingerprint256);
+  }
   CHECK(cert.valid_to.ends_with(" GMT"));
   CHECK(!cert.serialNumber.empty());
   CHECK(!cert.raw.empty());
@@ -535,6 +588,214 @@ TEST_CASE("one SecureContext serves servers on several threads (reusePort)") {
   first.stop();
   primaryThread.join();
   CHECK(done == kClients);
+}
+
+TEST_CASE("a client that gets no handshake reply is cut at its handshakeTimeout") {
+  asio::io_context loop;
+  std::vector<net::Socket> held;  // a server that accepts and never answers
+  net::Server silent = net::createServer([&](net::Socket socket) { held.push_back(socket); }, loop);
+  const unsigned short port = listenLocal(loop, silent);
+  tls::ConnectOptions options = clientOptions(port);
+  options.handshakeTimeout = 100;
+  tls::Socket client = tls::connect(options, {}, loop);
+  std::error_code error;
+  bool secure = false;
+  bool hadError = false;
+  client.on("secureConnect", [&] { secure = true; });
+  client.on("error", [&](std::error_code ec) { error = ec; });
+  client.on("close", [&](bool withError) { hadError = withError; });
+  const auto start = Clock::now();
+  REQUIRE(runUntil(loop, [&] { return hadError; }));  // "error", then "close"
+  CHECK(Clock::now() - start >= 90ms);
+  CHECK(!secure);
+  CHECK(error == tls::Errc::handshakeTimeout);
+  REQUIRE(held.size() == 1);
+  held[0].destroy();
+  CHECK(closeAndRunToCompletion(loop, silent));
+}
+
+TEST_CASE("a key protected by a passphrase is read with the right one, refused with another") {
+  const std::string key = encryptedKey(TestPki::get().server.key, "correct horse");
+  tls::SecureContextOptions context;
+  context.key = key;
+  context.cert = TestPki::get().server.cert;
+  context.passphrase = "battery staple";
+  CHECK_THROWS_AS(tls::createSecureContext(context), std::system_error);
+  context.passphrase = "correct horse";
+  asio::io_context loop;
+  tls::ServerOptions options;
+  options.secureContext = tls::createSecureContext(context);
+  tls::Server server = tls::createServer(
+      options, [](tls::Socket socket) { socket.pipe(socket); }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  tls::Socket client = tls::connect(clientOptions(port), {}, loop);
+  CHECK(endAndReadReply(loop, client, "unlocked") == "unlocked");
+  CHECK(client.authorized());
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("ciphers: a TLS 1.2 list limits the server to it; a client offering none of it fails") {
+  asio::io_context loop;
+  ContextServer server(loop,
+                       [](auto& context) { context.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"; });
+  // Only TLS 1.2 ciphers: TLS 1.3 is off, as in Node.
+  const Outcome agreed = handshake(loop, clientOptions(server.port));
+  CHECK(agreed.secure);
+  CHECK(agreed.protocol == "TLSv1.2");
+  CHECK(agreed.cipher == "ECDHE-ECDSA-AES128-GCM-SHA256");
+
+  tls::ConnectOptions other = clientOptions(server.port);
+  other.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+  const Outcome refused = handshake(loop, other);
+  CHECK(!refused.secure);
+  CHECK(refused.error.category() == asio::error::get_ssl_category());
+  CHECK(refused.error.message().find("handshake failure") != std::string::npos);
+  REQUIRE(runUntil(loop, [&] { return server.errors.size() == 1; }));
+  CHECK(server.errors[0].message().find("no shared cipher") != std::string::npos);
+
+  tls::SecureContextOptions none;
+  none.ciphers = ":";
+  CHECK_THROWS_AS(tls::createSecureContext(none), std::invalid_argument);
+  CHECK(closeAndRunToCompletion(loop, server.server));
+}
+
+TEST_CASE("minVersion TLSv1.3 refuses a peer of TLS 1.2 only, on either side") {
+  asio::io_context loop;
+  SUBCASE("a server with minVersion TLSv1.3, a client of TLS 1.2") {
+    ContextServer server(loop, [](auto& context) { context.minVersion = "TLSv1.3"; });
+    tls::ConnectOptions old = clientOptions(server.port);
+    old.maxVersion = "TLSv1.2";
+    const Outcome refused = handshake(loop, old);
+    CHECK(!refused.secure);
+    CHECK(refused.error.message().find("protocol version") != std::string::npos);
+    REQUIRE(runUntil(loop, [&] { return server.errors.size() == 1; }));
+    CHECK(server.errors[0].message().find("unsupported protocol") != std::string::npos);
+    CHECK(handshake(loop, clientOptions(server.port)).protocol == "TLSv1.3");
+    CHECK(closeAndRunToCompletion(loop, server.server));
+  }
+  SUBCASE("a client with minVersion TLSv1.3, a server of TLS 1.2") {
+    ContextServer server(loop, [](auto& context) { context.maxVersion = "TLSv1.2"; });
+    tls::ConnectOptions strict = clientOptions(server.port);
+    strict.minVersion = "TLSv1.3";
+    const Outcome refused = handshake(loop, strict);
+    CHECK(!refused.secure);
+    CHECK(refused.error.category() == asio::error::get_ssl_category());
+    REQUIRE(runUntil(loop, [&] { return server.errors.size() == 1; }));
+    CHECK(handshake(loop, clientOptions(server.port)).protocol == "TLSv1.2");
+    CHECK(closeAndRunToCompletion(loop, server.server));
+  }
+}
+
+// OpenSSL 3 refuses a client's renegotiation unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION; evnet
+// also sets SSL_OP_NO_RENEGOTIATION. With the former set, this fails.
+TEST_CASE("a TLS 1.2 client's renegotiation is refused; the server serves the others") {
+  asio::io_context loop;
+  std::vector<std::error_code> socketErrors;
+  tls::Server server = tls::createServer(
+      serverOptions(),
+      [&](tls::Socket socket) {
+        socket.pipe(socket);
+        socket.on("error", [&](std::error_code ec) { socketErrors.push_back(ec); });
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  SSL_CTX* context = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_max_proto_version(context, TLS1_2_VERSION);
+  auto work = asio::make_work_guard(loop);  // the loop waits for the peer's thread
+  bool done = false;
+  bool echoed = false;
+  int renegotiation = 0;
+  std::string why;
+  {
+    RawTlsPeer client(context, port, [&](int, SSL* ssl) {
+      char byte = 0;
+      echoed = SSL_connect(ssl) == 1 && SSL_write(ssl, "a", 1) == 1 &&
+               SSL_read(ssl, &byte, 1) == 1 && byte == 'a';
+      ERR_clear_error();
+      if (echoed && SSL_renegotiate(ssl) == 1) renegotiation = SSL_do_handshake(ssl);
+      why = ERR_reason_error_string(ERR_peek_error()) != nullptr
+                ? ERR_reason_error_string(ERR_peek_error())
+                : "";
+      asio::post(loop, [&] { done = true; });
+    });
+    REQUIRE(runUntil(loop, [&] { return done; }));
+  }
+  work.reset();
+  SSL_CTX_free(context);
+  CHECK(echoed);
+  CHECK(renegotiation != 1);
+  CHECK(why == "no renegotiation");
+  tls::Socket other = tls::connect(clientOptions(port), {}, loop);
+  CHECK(endAndReadReply(loop, other, "still serving") == "still serving");
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("close_notify before the FIN: 'end', then 'close', without an error") {
+  asio::io_context loop;
+  const tls::SecureContext context = contextFor(TestPki::get().server);
+  auto work = asio::make_work_guard(loop);  // the loop waits for the peer's thread
+  bool done = false;
+  int shutdown = 0;
+  bool fin = false;
+  Log log;
+  {
+    // Sends close_notify and keeps TCP open until evnet's own close_notify and FIN.
+    RawTlsPeer server(context.nativeHandle(), 0, [&](int fd, SSL* ssl) {
+      if (SSL_accept(ssl) == 1 && SSL_shutdown(ssl) == 0) shutdown = SSL_shutdown(ssl);
+      char byte = 0;
+      fin = ::recv(fd, &byte, 1, 0) == 0;
+      asio::post(loop, [&] { done = true; });
+    });
+    tls::Socket client = tls::connect(clientOptions(server.port()), {}, loop);
+    client.on("secureConnect", [&] { log.push_back("secureConnect"); });
+    client.on("end", [&] { log.push_back("end"); });
+    client.on("error", [&](std::error_code ec) { log.push_back("error " + ec.message()); });
+    bool closed = false;
+    client.on("close", [&](bool hadError) {
+      log.push_back(hadError ? "close error" : "close");
+      closed = true;
+    });
+    REQUIRE(runUntil(loop, [&] { return done && closed; }));
+  }
+  work.reset();
+  CHECK(log == Log{"secureConnect", "end", "close"});
+  CHECK(shutdown == 1);  // evnet answered with its own close_notify
+  CHECK(fin);
+}
+
+TEST_CASE_FIXTURE(TlsEchoFixture, "a client emits 'session' for each new session, as Node") {
+  Log log;
+  std::string last;
+  tls::Socket client = tls::connect(clientOptions(port), {}, loop);
+  client.on("secureConnect", [&] { log.push_back("secureConnect"); });
+  client.on("session", [&](evnet::Buffer session) {
+    log.push_back("session");
+    last = session.toString();
+  });
+  client.on("data", [&](evnet::Buffer) { log.push_back("data"); });
+  CHECK(endAndReadReply(loop, client, "x") == "x");
+  // TLS 1.3: OpenSSL's server sends two tickets after the handshake, before the data.
+  CHECK(log == Log{"secureConnect", "session", "session", "data"});
+  REQUIRE(!last.empty());
+  tls::ConnectOptions again = clientOptions(port);
+  again.session = last;
+  tls::Socket second = tls::connect(again, {}, loop);
+  bool reused = false;
+  second.on("secureConnect", [&] { reused = second.isSessionReused(); });
+  CHECK(endAndReadReply(loop, second, "y") == "y");
+  CHECK(reused);
+
+  SUBCASE("TLS 1.2: one session, its ticket, after secureConnect") {
+    tls::ConnectOptions twelve = clientOptions(port);
+    twelve.maxVersion = "TLSv1.2";
+    Log events;
+    tls::Socket old = tls::connect(twelve, {}, loop);
+    old.on("secureConnect", [&] { events.push_back("secureConnect"); });
+    old.on("session", [&](evnet::Buffer) { events.push_back("session"); });
+    CHECK(endAndReadReply(loop, old, "z") == "z");
+    CHECK(events == Log{"secureConnect", "session"});
+  }
+  CHECK(closeAndRunToCompletion(loop, server));
 }
 
 // --- interop with Node's tls ------------------------------------------------------------------

@@ -11,14 +11,23 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 namespace evnet_test {
@@ -172,6 +181,88 @@ inline evnet::tls::ServerOptions serverOptions(
   options.secureContext = contextFor(credentials);
   return options;
 }
+
+/// The key, encrypted with a passphrase (AES-256-CBC), PEM text.
+inline std::string encryptedKey(const std::string& keyPem, const std::string& passphrase) {
+  BIO* in = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
+  detail::Key key(PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr));
+  BIO_free(in);
+  REQUIRE(key != nullptr);
+  return detail::pem([&](BIO* bio) {
+    PEM_write_bio_PrivateKey(bio, key.get(), EVP_aes_256_cbc(),
+                             reinterpret_cast<const unsigned char*>(passphrase.data()),
+                             static_cast<int>(passphrase.size()), nullptr, nullptr);
+  });
+}
+
+/// A peer of OpenSSL's own, blocking on a thread of its own: for what evnet's API does not do
+/// (a client that renegotiates, a server that sends close_notify and keeps TCP open). `body`
+/// gets a connected TCP socket whose reads time out after 5 s, and an SSL on it; the thread is
+/// joined when this goes. Connects to `port`, or with port 0 listens and accepts one
+/// connection (port() says where).
+class RawTlsPeer {
+ public:
+  using Body = std::function<void(int fd, SSL* ssl)>;
+  RawTlsPeer(SSL_CTX* context, unsigned short port, Body body) : context_(context) {
+    SSL_CTX_up_ref(context_);
+    if (port == 0) {
+      listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in address = loopback(0);
+      socklen_t size = sizeof address;
+      REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+      REQUIRE(::listen(listener_, 1) == 0);
+      REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+      port_ = ntohs(address.sin_port);
+    }
+    thread_ = std::thread([this, port, body = std::move(body)] {
+      sigset_t pipe;  // a write to a closed connection fails with EPIPE, not the process
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+      int fd = -1;
+      if (port == 0) {
+        fd = ::accept(listener_, nullptr, nullptr);
+      } else {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        const sockaddr_in address = loopback(port);
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+          ::close(fd);
+          fd = -1;
+        }
+      }
+      if (fd < 0) return;
+      const timeval timeout{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+      SSL* ssl = SSL_new(context_);
+      SSL_set_fd(ssl, fd);
+      body(fd, ssl);
+      SSL_free(ssl);
+      ::close(fd);
+    });
+  }
+  RawTlsPeer(const RawTlsPeer&) = delete;
+  RawTlsPeer& operator=(const RawTlsPeer&) = delete;
+  ~RawTlsPeer() {
+    if (listener_ >= 0) ::shutdown(listener_, SHUT_RDWR);  // an accept() that waits ends
+    thread_.join();
+    if (listener_ >= 0) ::close(listener_);
+    SSL_CTX_free(context_);
+  }
+  unsigned short port() const noexcept { return port_; }
+
+ private:
+  static sockaddr_in loopback(unsigned short port) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return address;
+  }
+  SSL_CTX* context_;
+  int listener_ = -1;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
 
 /// Writes text to a file.
 inline void writeFile(const std::string& path, std::string_view text) {

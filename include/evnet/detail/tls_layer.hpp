@@ -94,12 +94,15 @@ inline std::string x509ErrorName(long result) {
 // The socket layer of a TLS connection (Node: TLSWrap). OpenSSL reads the records that the
 // socket received straight from the socket's read buffer and writes the records it makes into
 // output_, which the socket sends; both through a BIO of evnet's own, so no record is copied
-// into a memory BIO and nothing is kept between reads (SSL_MODE_RELEASE_BUFFERS frees
-// OpenSSL's own buffers of an idle connection).
+// into a memory BIO and nothing is kept between reads. An idle connection holds no record
+// buffer: SSL_MODE_RELEASE_BUFFERS frees OpenSSL's own, and output_ holds memory only while
+// the kernel has not taken its records (drained, it goes back to the thread's spare, which the
+// next connection to make records takes: no allocation per message either).
 class TlsLayer {
  public:
   static constexpr bool secure = true;
-  using Emitter = BasicSocketEmitter<Event<"secureConnect", void()>>;
+  using Emitter =
+      BasicSocketEmitter<Event<"secureConnect", void()>, Event<"session", void(Buffer)>>;
 
   TlsLayer() = default;
   TlsLayer(const TlsLayer&) = delete;
@@ -129,6 +132,7 @@ class TlsLayer {
   // The client side's start, once TCP is connected: the ClientHello goes out.
   template <class Socket>
   void connect(Socket& socket) {
+    if (client_->context) client_->context.prepareClient(installClientCallbacks);
     if (!create(socket, client_->context.nativeHandle())) return;
     SSL_set_connect_state(ssl_);
     SSL_set_verify(ssl_, SSL_VERIFY_PEER, acceptAnyChain);  // judged once the handshake is done
@@ -150,7 +154,10 @@ class TlsLayer {
 
   // --- reading ----------------------------------------------------------------------------
 
-  // Records from the kernel: the handshake's, then data, handed to socket.plaintext().
+  // Records from the kernel: the handshake's, then data, handed to socket.plaintext(). The
+  // plaintext of the records that came together goes on in one piece (up to kReadBatch): one
+  // "data" event, so that what its listeners write back goes out as one record in one send,
+  // not a record and a send per record received.
   template <class Socket>
   void received(Socket& socket, const char* data, std::size_t size) {
     if (ssl_ == nullptr) return;
@@ -161,22 +168,42 @@ class TlsLayer {
     } done{input_};
     if (!established_ && !handshake(socket)) return;
     const std::span<char> plain = plaintextBuffer();
+    std::size_t filled = 0;
     for (;;) {
-      const int n = SSL_read(ssl_, plain.data(), static_cast<int>(plain.size()));
+      const int n = SSL_read(ssl_, plain.data() + filled, static_cast<int>(plain.size() - filled));
+      // Asked before the listeners run: a write of theirs on this connection changes the answer.
+      const int error = n > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, n);
+      const std::error_code failed =
+          error == SSL_ERROR_NONE || error == SSL_ERROR_WANT_READ || error == SSL_ERROR_ZERO_RETURN
+              ? std::error_code()
+              : failure(error);
+      if (!sessions_.empty()) {  // new tickets: after the bytes gathered so far, before these
+        if (!handOn(socket, plain.data(), filled) || !emitSessions(socket)) return;
+        if (n > 0) std::memmove(plain.data(), plain.data() + filled, static_cast<std::size_t>(n));
+        filled = 0;
+      }
       if (n > 0) {
-        socket.plaintext(plain.data(), static_cast<std::size_t>(n));
-        if (socket.destroyed() || ssl_ == nullptr) return;
+        filled += static_cast<std::size_t>(n);
+        if (filled == plain.size() && !handOn(socket, plain.data(), std::exchange(filled, 0)))
+          return;
         continue;
       }
-      const int error = SSL_get_error(ssl_, n);
+      if (!handOn(socket, plain.data(), filled)) return;
       if (error == SSL_ERROR_WANT_READ) break;
       if (error == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
         socket.onEnd();
         return;
       }
-      return socket.destroy(failure(error));
+      return socket.destroy(failed);
     }
     if (!output_.empty()) socket.flush();  // e.g. the answer to a key update
+  }
+
+  // Hands n bytes of plaintext to the socket; false if that destroyed it.
+  template <class Socket>
+  bool handOn(Socket& socket, const char* data, std::size_t n) {
+    if (n != 0) socket.plaintext(data, n);
+    return !socket.destroyed() && ssl_ != nullptr;
   }
 
   // The peer's FIN before the handshake ended (Node: ECONNRESET, "Client network socket
@@ -196,8 +223,7 @@ class TlsLayer {
     sent_ += n;
     if (sent_ < output_.size()) return;
     sent_ = 0;
-    output_.clear();
-    if (output_.capacity() > kKeepOutput) std::string().swap(output_);
+    releaseOutput();
   }
   // Plaintext whose records have all gone out since the last call.
   std::size_t takeSentPlaintext() noexcept {
@@ -262,7 +288,7 @@ class TlsLayer {
   template <class Socket>
   void destroyed(Socket& socket) noexcept {
     socket.loop().unenroll(timer_);
-    output_ = std::string();
+    releaseOutput();
     sent_ = encrypted_ = 0;
   }
 
@@ -271,6 +297,7 @@ class TlsLayer {
     if (ssl_ != nullptr) SSL_free(std::exchange(ssl_, nullptr));
     established_ = closeNotify_ = authorized_ = false;
     authorizationError_.clear();
+    sessions_.clear();
     output_ = std::string();
     sent_ = encrypted_ = 0;
   }
@@ -285,19 +312,33 @@ class TlsLayer {
  private:
   static constexpr std::size_t kBatch = 64 * 1024;          // plaintext encrypted per send
   static constexpr std::size_t kJoinBelow = 4 * 1024;       // writes shorter than this are joined
-  static constexpr std::size_t kKeepOutput = 4 * 1024;      // an output buffer larger is let go
+  static constexpr std::size_t kKeepSpare = 96 * 1024;      // a thread's spare output, at most
   static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
+  static constexpr std::size_t kReadBatch = 64 * 1024;      // plaintext handed on at once
 
   // One buffer per thread for decrypted records, one for joined writes: a loop runs on one
   // thread, and a socket hands the plaintext on before it reads more. (A "data" listener may
   // write to another socket, which encrypts at once: the two must differ.)
   static std::span<char> plaintextBuffer() {
-    thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
-    return {buffer.get(), kPlaintextSize};
+    thread_local const std::unique_ptr<char[]> buffer(new char[kReadBatch]);
+    return {buffer.get(), kReadBatch};
   }
   static std::span<char> joinBuffer() {
     thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
     return {buffer.get(), kPlaintextSize};
+  }
+  // The memory of drained output buffers, for the next one on this thread.
+  static std::string& spareOutput() noexcept {
+    thread_local std::string spare;
+    return spare;
+  }
+  // Empties output_ and lets its memory go: to the spare if larger, else back to the heap.
+  void releaseOutput() noexcept {
+    output_.clear();
+    std::string& spare = spareOutput();
+    if (output_.capacity() > spare.capacity() && output_.capacity() <= kKeepSpare)
+      spare.swap(output_);
+    std::string().swap(output_);
   }
 
   template <class Socket>
@@ -378,6 +419,7 @@ class TlsLayer {
       }
     } else {
       socket.template emitOrDestroy<"secureConnect">();
+      if (!sessions_.empty() && !emitSessions(socket)) return false;  // TLS 1.2's ticket
     }
     if (socket.destroyed()) return false;
     socket.flush();  // what was written meanwhile, and the handshake's last flight
@@ -454,7 +496,36 @@ class TlsLayer {
   // The chain is judged after the handshake, as Node does (authorized / authorizationError).
   static int acceptAnyChain(int, X509_STORE_CTX*) noexcept { return 1; }
 
-  // --- the server's SNI and ALPN ----------------------------------------------------------
+  // A client's new sessions, each in a "session" event (Node: 'session', one per TLS 1.3
+  // ticket); false if the socket was destroyed.
+  template <class Socket>
+  bool emitSessions(Socket& socket) {
+    std::vector<std::string> sessions = std::exchange(sessions_, {});
+    for (const std::string& session : sessions) {
+      socket.template emitOrDestroy<"session">(Buffer(session));
+      if (socket.destroyed()) return false;
+    }
+    return true;
+  }
+
+  // --- the client's sessions, the server's SNI and ALPN -----------------------------------
+
+  static void installClientCallbacks(SSL_CTX* context) {
+    SSL_CTX_sess_set_new_cb(context, onNewSession);
+  }
+  // Kept until OpenSSL returns, then emitted: a listener must not run inside OpenSSL.
+  static int onNewSession(SSL* ssl, SSL_SESSION* session) {
+    TlsLayer* layer = of(ssl);
+    if (layer == nullptr || layer->client_ == nullptr || SSL_SESSION_is_resumable(session) != 1)
+      return 0;
+    const int size = i2d_SSL_SESSION(session, nullptr);
+    if (size <= 0) return 0;
+    std::string bytes(static_cast<std::size_t>(size), '\0');
+    auto* out = reinterpret_cast<unsigned char*>(bytes.data());
+    i2d_SSL_SESSION(session, &out);
+    layer->sessions_.push_back(std::move(bytes));
+    return 0;  // not kept: the event has its bytes
+  }
 
   static void installServerCallbacks(SSL_CTX* context) {
     SSL_CTX_set_tlsext_servername_callback(context, onServername);
@@ -528,7 +599,9 @@ class TlsLayer {
   static int bioWrite(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
     auto* layer = static_cast<TlsLayer*>(BIO_get_data(bio));
     BIO_clear_retry_flags(bio);
-    layer->output_.append(data, size);
+    std::string& output = layer->output_;
+    if (output.empty() && output.capacity() < spareOutput().capacity()) output.swap(spareOutput());
+    output.append(data, size);
     *written = size;
     return 1;
   }
@@ -544,6 +617,7 @@ class TlsLayer {
   IdleEntry timer_;                                // the handshake's deadline
   std::string authorizationError_;
   std::string servername_;
+  std::vector<std::string> sessions_;  // a client's new sessions, not yet emitted
   bool established_ = false;
   bool closeNotify_ = false;
   bool authorized_ = false;

@@ -41,6 +41,7 @@ struct ConnectOptions : net::SocketOptions {
   std::string key;              // PEM client key and certificate, for mutual TLS
   std::string cert;
   std::string passphrase;
+  std::string ciphers;  // as SecureContextOptions::ciphers; empty: OpenSSL's defaults
   std::string minVersion = "TLSv1.2";
   std::string maxVersion = "TLSv1.3";
   // false: connect even when the certificate is not trusted or does not match the name;

@@ -74,7 +74,8 @@ struct SecureContextOptions {
   std::string ca;          // certificates to trust; empty: the system's store
   std::string passphrase;  // of an encrypted key
   // OpenSSL cipher names separated by ':'; names starting with "TLS_" are TLS 1.3 suites (as
-  // Node splits them). Empty: OpenSSL's defaults.
+  // Node splits them). A list of TLS 1.2 ciphers only allows no more than TLS 1.2, one of TLS
+  // 1.3 suites only no less than TLS 1.3, as in Node. Empty: OpenSSL's defaults.
   std::string ciphers;
   std::string minVersion = "TLSv1.2";  // "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3"
   std::string maxVersion = "TLSv1.3";
@@ -98,8 +99,10 @@ inline void check(bool ok, const char* what) {
   if (!ok) throw std::system_error(lastSslError(), what);
 }
 
-// Sets the cipher lists; TLS 1.3 suites ("TLS_...") go to their own list, as Node does.
+// Sets the cipher lists as Node's configSecureContext does: TLS 1.3 suites ("TLS_...") go to
+// their own list; without any, TLS 1.3 is off, without TLS 1.2 ciphers, TLS 1.2 and below.
 inline void setCiphers(SSL_CTX* ctx, std::string_view ciphers) {
+  const std::string_view all = ciphers;
   std::string tls12;
   std::string tls13;
   while (!ciphers.empty()) {
@@ -109,8 +112,16 @@ inline void setCiphers(SSL_CTX* ctx, std::string_view ciphers) {
     if (!name.empty()) (list.empty() ? list : list += ':') += name;
     ciphers = colon == std::string_view::npos ? std::string_view() : ciphers.substr(colon + 1);
   }
-  check(SSL_CTX_set_ciphersuites(ctx, tls13.c_str()) == 1, "evnet: ciphers");
+  if (tls12.empty() && tls13.empty())
+    throw std::invalid_argument("evnet: ciphers \"" + std::string(all) + "\" names no cipher");
+  if (!tls13.empty()) check(SSL_CTX_set_ciphersuites(ctx, tls13.c_str()) == 1, "evnet: ciphers");
   if (!tls12.empty()) check(SSL_CTX_set_cipher_list(ctx, tls12.c_str()) == 1, "evnet: ciphers");
+  const int min = SSL_CTX_get_min_proto_version(ctx);
+  const int max = SSL_CTX_get_max_proto_version(ctx);
+  if (tls13.empty() && max > TLS1_2_VERSION && min < TLS1_3_VERSION)
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+  if (tls12.empty() && min < TLS1_3_VERSION && max > TLS1_2_VERSION)
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 }
 }  // namespace detail
 
@@ -132,12 +143,17 @@ class SecureContext {
   void prepareServer(void (*install)(SSL_CTX*)) const {
     std::call_once(state_->serverPrepared, install, state_->context.native_handle());
   }
+  // Installs a client's session callback once.
+  void prepareClient(void (*install)(SSL_CTX*)) const {
+    std::call_once(state_->clientPrepared, install, state_->context.native_handle());
+  }
 
  private:
   friend SecureContext createSecureContext(const SecureContextOptions& options);
   struct State {
     asio::ssl::context context{asio::ssl::context::tls};
     std::once_flag serverPrepared;
+    std::once_flag clientPrepared;
   };
   std::shared_ptr<State> state_;
 };
@@ -151,6 +167,11 @@ inline SecureContext createSecureContext(const SecureContextOptions& options = {
   SSL_CTX* ctx = context->native_handle();
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no record buffers
+  // Node's: a client's new sessions (tickets) reach the "session" event, and nothing is cached
+  // in the context (a server resumes by session tickets, which are on).
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_SERVER |
+                                          SSL_SESS_CACHE_NO_INTERNAL |
+                                          SSL_SESS_CACHE_NO_AUTO_CLEAR);
   detail::check(
       SSL_CTX_set_min_proto_version(ctx, detail::protocolVersion(options.minVersion)) == 1,
       "evnet: minVersion");
@@ -171,6 +192,16 @@ inline SecureContext createSecureContext(const SecureContextOptions& options = {
     context->add_certificate_authority(asio::buffer(options.ca));
   else
     context->set_default_verify_paths();
+  if (!options.cert.empty()) {
+    // The chain a server sends is built once, here: `cert`, then its issuers found in the store
+    // (as Node adds them from `ca`), without the root. OpenSSL's default builds it again for
+    // every handshake, a scan of /etc/ssl/certs each time with the system's store.
+    ERR_set_mark();
+    SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_UNTRUSTED | SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+                                      SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR);
+    ERR_pop_to_mark();
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+  }
   return result;
 }
 

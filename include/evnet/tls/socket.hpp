@@ -193,7 +193,7 @@ inline Socket connect(const ConnectOptions& options,
                                                                  .cert = options.cert,
                                                                  .ca = options.ca,
                                                                  .passphrase = options.passphrase,
-                                                                 .ciphers = {},
+                                                                 .ciphers = options.ciphers,
                                                                  .minVersion = options.minVersion,
                                                                  .maxVersion = options.maxVersion});
   std::error_code notAnIp;
