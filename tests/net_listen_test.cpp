@@ -151,3 +151,42 @@ TEST_CASE(
   }
   CHECK(runToCompletion(loop));
 }
+
+TEST_CASE(
+    "close() from a client's 'connect' still accepts that connection: 'connection', its "
+    "data, then 'close' (test-net-socket-reset-send.js)") {
+  asio::io_context loop;
+  Log log;
+  net::Server server = net::createServer(
+      [&](net::Socket socket) {
+        log.push_back("connection");
+        socket.on("data",
+                  [&](evnet::Buffer chunk) { log.push_back("data " + std::string(chunk)); });
+        socket.on("close", [&](bool hadError) {
+          log.push_back(hadError ? "socket close true" : "socket close false");
+        });
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  for (int round = 0; round < 20; ++round) {  // whichever of the two readiness events comes first
+    log.clear();
+    if (round != 0) {
+      bool listening = false;
+      server.listen(port, "127.0.0.1", [&] { listening = true; });
+      REQUIRE(runUntil(loop, [&] { return listening; }));
+    }
+    bool serverClosed = false;
+    net::Socket client = net::connect(port, "127.0.0.1", {}, {}, loop);
+    client.on("connect", [&] {
+      server.close([&] { serverClosed = true; });
+      client.end("hi");
+    });
+    client.on("error", [&](std::error_code ec) { log.push_back("client error " + ec.message()); });
+    bool clientClosed = false;
+    client.on("close", [&](bool) { clientClosed = true; });
+    client.on("data", [](evnet::Buffer) {});
+    REQUIRE(runUntil(loop, [&] { return serverClosed && clientClosed; }));
+    CHECK(log == Log{"connection", "data hi", "socket close false"});
+  }
+  CHECK(runToCompletion(loop));
+}

@@ -33,6 +33,7 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace evnet::detail {
 
@@ -145,11 +146,16 @@ class ServerImpl final : public Traits::Emitter,
         callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
       });
     }
-    if (running) stopAccepting();
+    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+    if (running) {
+      queued = takeQueued();
+      stopAccepting();
+    }
     stop_.reset();
     if (closing_) return;
     closing_ = true;
     if (!self_) self_ = weakSelf_.lock();
+    for (auto& [socket, peer] : queued) accepted(std::move(socket), peer);
     emitCloseIfDrained();
   }
 
@@ -206,6 +212,41 @@ class ServerImpl final : public Traits::Emitter,
     return ec;
   }
 
+  // The connections the kernel completed before close() and nobody accepted yet: close()
+  // accepts them ("connection" is emitted from close()), where closing the listener would reset
+  // them. libuv accepts them before close() runs, since it processes the listener's readiness
+  // before a client's; asio may run a client's "connect" first (Node's
+  // test-net-socket-reset-send.js closes the server from it).
+  std::vector<std::pair<Protocol::socket, Protocol::endpoint>> takeQueued() {
+    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+    const int listener = acceptor_->native_handle();
+    const int protocol = address_.family == "Unix" ? 0 : IPPROTO_TCP;
+    for (;;) {
+      sockaddr_storage peer{};
+      socklen_t size = sizeof peer;
+      const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &size,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0 && errno == EINTR) continue;
+      if (fd < 0) return queued;
+      const Protocol::endpoint endpoint(&peer, size, protocol);
+      Protocol::socket socket(executor_);
+      std::error_code ec;
+      socket.assign(endpoint.protocol(), fd, ec);
+      if (ec) {
+        ::close(fd);
+        continue;
+      }
+      queued.emplace_back(std::move(socket), endpoint);
+    }
+  }
+  // An accept that completed before close() and ran after it: the connection is the server's,
+  // as one close() found queued.
+  void acceptedAfterClose(std::error_code ec, Protocol::socket socket,
+                          const Protocol::endpoint& peer) {
+    if (!ec && closing_) accepted(std::move(socket), peer);
+    release();
+  }
+
   // Adds mode bits to a Unix socket's path, as libuv's uv_pipe_chmod does after listening.
   static std::error_code addMode(const std::string& path, unsigned mode) {
     struct stat st {};
@@ -220,7 +261,7 @@ class ServerImpl final : public Traits::Emitter,
     ++pendingOps_;
     acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
       --pendingOps_;
-      if (!acceptor_) return release();
+      if (!acceptor_) return acceptedAfterClose(ec, std::move(socket), peer_);
       ec = systemError(ec);  // asio's own category does not compare equal to std::errc
       if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
           ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
@@ -322,6 +363,7 @@ class ServerImpl final : public Traits::Emitter,
     asio::post(executor_, [this] {
       --pendingOps_;
       closePosted_ = false;
+      if (connectionCount_ != 0) return;  // one accepted after close(): "close" waits for it
       closing_ = false;
       struct AfterClose {
         ServerImpl& server;
