@@ -117,6 +117,8 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return sourceUp && sourcePeer; }));
   net::Socket sink = net::connect(port, "127.0.0.1", {}, {}, loop);
   REQUIRE(runUntil(loop, [&] { return server.getConnections() == 2; }));
+  source.unpipe();  // no pipe yet: nothing changes (Node)
+  CHECK(!source.isPaused());
   source.pipe(sink);
   sourcePeer.write("one");
   REQUIRE(runUntil(loop, [&] { return atSink.data == "one"; }));

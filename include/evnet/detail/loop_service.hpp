@@ -259,6 +259,7 @@ class LoopService final : public asio::execution_context::service {
       member->loopGone_ = true;
       member->onLoopShutdown();
     }
+    pipes_.clear();  // the handles they hold go while the loop's service is whole
     idleLists_.clear();
   }
 

@@ -356,6 +356,7 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
   void unpipeWhere(Match match) {
     auto& pipes = impl_->loop().pipes();
     bool left = false;
+    if (pipes.count(impl_.get()) == 0) return;  // Node: no pipe, nothing changes
     for (auto [at, last] = pipes.equal_range(impl_.get()); at != last;) {
       if (!match(*at->second)) {
         left = true;

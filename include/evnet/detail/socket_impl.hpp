@@ -855,17 +855,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // ERR_STREAM_DESTROYED.
   bool writable(const std::function<void(std::error_code)>& callback) {
     if (!destroyed_ && !writableEnded_) return true;
-    if (unconnected_ && !destroyed_) {  // Node: ERR_SOCKET_CLOSED, the socket stays as it is
-      if (callback && loopAlive())
-        asio::post(executor_, [callback] { callback(make_error_code(Errc::socketClosed)); });
-      return false;
-    }
-    const std::error_code ec = readableEnded_ && !options_.allowHalfOpen
+    // Never connected (Node: ERR_SOCKET_CLOSED): the socket stays as it is.
+    const bool unconnected = unconnected_ && !destroyed_;
+    const std::error_code ec = unconnected ? make_error_code(Errc::socketClosed)
+                               : readableEnded_ && !options_.allowHalfOpen
                                    ? std::make_error_code(std::errc::broken_pipe)
                                : writableEnded_ ? make_error_code(Errc::writeAfterEnd)
                                                 : make_error_code(Errc::socketDestroyed);
     if (callback && loopAlive()) asio::post(executor_, [callback, ec] { callback(ec); });
-    if (!destroyed_) destroy(ec);  // Node: write after end is an error that destroys the socket
+    if (!destroyed_ && !unconnected) destroy(ec);  // Node: a write after end destroys the socket
     return false;
   }
 
