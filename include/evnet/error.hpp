@@ -15,6 +15,10 @@ enum class Errc {
   socketDestroyed,               // ERR_STREAM_DESTROYED
   serverNotRunning,              // ERR_SERVER_NOT_RUNNING
   socketClosedBeforeConnection,  // the socket was destroyed while connecting
+  socketClosed,                  // ERR_SOCKET_CLOSED: a write on a socket never connected
+  ipBlocked,                     // ERR_IP_BLOCKED: connect's blockList lists the address
+  aborted,                       // ABORT_ERR: the signal (std::stop_token) asked to stop
+  socketConnectionTimeout,       // ERR_SOCKET_CONNECTION_TIMEOUT: every attempt timed out
 };
 
 namespace detail {
@@ -31,6 +35,14 @@ class ErrorCategory final : public std::error_category {
         return "Server is not running.";
       case Errc::socketClosedBeforeConnection:
         return "Socket closed before the connection was established";
+      case Errc::socketClosed:
+        return "Socket is closed";
+      case Errc::ipBlocked:
+        return "IP is blocked by net.BlockList";
+      case Errc::aborted:
+        return "The operation was aborted";
+      case Errc::socketConnectionTimeout:
+        return "Socket connection timeout";
     }
     return "unknown evnet error";
   }

@@ -15,8 +15,9 @@ inline asio::io_context& defaultLoop() {
 }
 
 /// Runs the default loop until it has nothing left to do: no server listening, no socket open,
-/// no timer pending. Can be called again after it returns. An exception thrown by a listener
-/// leaves run(); calling run() again continues with the remaining work.
+/// no timer pending, except those unref()'d (Node: the process exits then). Can be called again
+/// after it returns. An exception thrown by a listener leaves run(); calling run() again continues
+/// with the remaining work.
 inline void run() {
   asio::io_context& loop = defaultLoop();
   loop.restart();

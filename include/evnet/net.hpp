@@ -9,6 +9,7 @@
 #include "evnet/loop.hpp"
 #include "evnet/net/auto_select_family.hpp"
 #include "evnet/net/block_list.hpp"
+#include "evnet/net/connect_options.hpp"
 #include "evnet/net/server.hpp"
 #include "evnet/net/socket.hpp"
 #include "evnet/net/socket_address.hpp"

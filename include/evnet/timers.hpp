@@ -2,6 +2,7 @@
 #ifndef EVNET_TIMERS_HPP
 #define EVNET_TIMERS_HPP
 
+#include "evnet/detail/loop_service.hpp"
 #include "evnet/loop.hpp"
 
 #include <asio/steady_timer.hpp>
@@ -23,8 +24,11 @@ struct TimerState : std::enable_shared_from_this<TimerState> {
   void start() {
     timer.expires_after(delay);
     timer.async_wait([self = shared_from_this()](std::error_code ec) { self->fire(ec); });
+    ++pending;
+    if (!referenced) hide();
   }
   void fire(std::error_code ec) {
+    if (--pending == 0) show();  // before the handler ends: see detail::hideWork
     if (ec || !callback) return;
     if (repeat) {
       start();
@@ -40,10 +44,29 @@ struct TimerState : std::enable_shared_from_this<TimerState> {
     timer.cancel();
   }
 
+  // Node's timeout.unref() / ref(): while unreferenced with a wait pending, one unit of the
+  // loop's work is hidden, so that the timer alone does not keep run() going.
+  void setRef(bool value) noexcept {
+    referenced = value;
+    if (!value && pending != 0)
+      hide();
+    else if (value)
+      show();
+  }
+  void hide() noexcept {
+    if (!std::exchange(hidden, true)) hideWork(timer.get_executor());
+  }
+  void show() noexcept {
+    if (std::exchange(hidden, false)) showWork(timer.get_executor());
+  }
+
   asio::steady_timer timer;
   std::function<void()> callback;
   std::chrono::milliseconds delay;
   bool repeat;
+  bool referenced = true;
+  bool hidden = false;
+  unsigned pending = 0;  // waits not completed yet (refresh() leaves a cancelled one behind)
 };
 }  // namespace detail
 
@@ -63,6 +86,19 @@ class Timeout {
     }
     return *this;
   }
+  /// Lets the loop's run() return while the timer is pending, when nothing referenced is left
+  /// (Node: timeout.unref()).
+  Timeout& unref() noexcept {
+    if (state_) state_->setRef(false);
+    return *this;
+  }
+  /// Undoes unref() (Node: timeout.ref()).
+  Timeout& ref() noexcept {
+    if (state_) state_->setRef(true);
+    return *this;
+  }
+  /// Whether the timer keeps the loop running (Node: timeout.hasRef()).
+  bool hasRef() const noexcept { return !state_ || state_->referenced; }
   /// Whether the timer will still fire.
   bool pending() const noexcept { return state_ && state_->callback; }
   /// Cancels the timer (Node: clearTimeout / clearInterval).

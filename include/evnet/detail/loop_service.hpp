@@ -5,6 +5,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/query.hpp>
 #include <asio/steady_timer.hpp>
@@ -14,13 +15,31 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <new>
 #include <span>
+#include <typeinfo>
+#include <unordered_map>
 #include <utility>
 
 namespace evnet::detail {
+
+// Node's ref()/unref() on asio's work count. A loop (an io_context) runs while operations are
+// pending; an unreferenced handle must not keep it running, so while it is unreferenced and has
+// an operation pending it takes one unit off the count (hideWork), and gives it back
+// (showWork) before that operation's handler ends, or when ref() is called. A count that drops
+// to zero this way stops the loop: run() returns, as Node's process exits.
+inline asio::io_context& ioContextOf(const asio::any_io_executor& executor) noexcept {
+  return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
+}
+inline void hideWork(const asio::any_io_executor& executor) noexcept {
+  ioContextOf(executor).get_executor().on_work_finished();
+}
+inline void showWork(const asio::any_io_executor& executor) noexcept {
+  ioContextOf(executor).get_executor().on_work_started();
+}
 
 // An object that must let go of its asio objects when its loop is destroyed while it is still
 // alive (a socket or server that user handles keep).
@@ -148,6 +167,14 @@ class LoopService final : public asio::execution_context::service {
 
   OperationPool& operationPool() noexcept { return operationPool_; }
 
+  // The pipes of the loop's sockets, by source (for unpipe): what undoes each, and whether its
+  // destination is a given one. A pipe leaves at unpipe() or at its source's "close".
+  struct Pipe {
+    std::function<bool(const void* destination, const std::type_info& type)> leadsTo;
+    std::function<void()> undo;
+  };
+  std::unordered_multimap<const void*, std::shared_ptr<Pipe>>& pipes() noexcept { return pipes_; }
+
   void add(LoopMember& member) noexcept {
     member.nextMember_ = members_;
     if (members_ != nullptr) members_->prevMember_ = &member;
@@ -232,6 +259,7 @@ class LoopService final : public asio::execution_context::service {
       member->loopGone_ = true;
       member->onLoopShutdown();
     }
+    pipes_.clear();  // the handles they hold go while the loop's service is whole
     idleLists_.clear();
   }
 
@@ -280,6 +308,7 @@ class LoopService final : public asio::execution_context::service {
   }
 
   OperationPool operationPool_;  // first: destroyed last
+  std::unordered_multimap<const void*, std::shared_ptr<Pipe>> pipes_;
   std::unique_ptr<char[]> readBuffer_;
   std::map<std::int64_t, std::unique_ptr<IdleList>> idleLists_;
   LoopMember* members_ = nullptr;

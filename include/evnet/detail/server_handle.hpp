@@ -7,12 +7,14 @@
 #include "evnet/event_emitter.hpp"
 #include "evnet/loop.hpp"
 #include "evnet/net/address.hpp"
+#include "evnet/net/server_options.hpp"
 
 #include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <functional>
@@ -62,6 +64,29 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
   Handle& listen(unsigned short port, std::string_view host, std::function<void()> callback) {
     return listen(port, host, 511, std::move(callback));
   }
+  /// Listens with Node's listen options: port and host, or path; backlog; ipv6Only;
+  /// readableAll and writableAll for a Unix socket; signal, whose stop request closes the
+  /// server (Node: server.listen(options[, callback])).
+  Handle& listen(const net::ListenOptions& options, std::function<void()> callback = {}) {
+    impl_->closeOn(options.signal);
+    if (!options.path.empty()) {
+      if (callback) impl_->template once<"listening">(std::move(callback));
+      const asio::local::stream_protocol::endpoint local(options.path);
+      const unsigned mode = (options.readableAll ? S_IRUSR | S_IRGRP | S_IROTH : 0u) |
+                            (options.writableAll ? S_IWUSR | S_IWGRP | S_IWOTH : 0u);
+      impl_->listen(impl_, Protocol::endpoint(local.data(), local.size(), 0), options.backlog,
+                    {.dualStack = false, .ipv6Only = false, .unixMode = mode}, options.path);
+      return handle();
+    }
+    const std::string_view host = options.host.empty() ? "::" : options.host;
+    std::error_code ec;
+    const asio::ip::address address = asio::ip::make_address(host, ec);
+    if (!ec && address.is_v6() && address.to_v6().is_unspecified())  // Node: "::" is dual-stack
+      return listenOn(asio::ip::tcp::endpoint(address, options.port), options.backlog,
+                      {.dualStack = !options.ipv6Only, .ipv6Only = options.ipv6Only, .unixMode = 0},
+                      std::move(callback));
+    return listen(options.port, host, options.backlog, std::move(callback));
+  }
   /// Listens on a Unix domain socket at path, removed again by close() (Node: listen(path)).
   Handle& listenPath(const std::string& path, std::function<void()> callback = {}) {
     if (callback) impl_->template once<"listening">(std::move(callback));
@@ -103,6 +128,17 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
     return handle();
   }
   unsigned maxConnections() const noexcept { return impl_->maxConnections; }
+  /// Lets the loop's run() return while the server listens, when nothing referenced is left;
+  /// its connections count on their own (Node: server.unref).
+  Handle& unref() noexcept {
+    impl_->unref();
+    return handle();
+  }
+  /// Undoes unref() (Node: server.ref).
+  Handle& ref() noexcept {
+    impl_->ref();
+    return handle();
+  }
 
  protected:
   Handle& handle() noexcept { return static_cast<Handle&>(*this); }
@@ -116,6 +152,13 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
   Handle& listenOn(const asio::ip::tcp::endpoint& endpoint, int backlog, bool dualStack) {
     impl_->listen(impl_, Protocol::endpoint(endpoint.data(), endpoint.size(), IPPROTO_TCP), backlog,
                   dualStack, {});
+    return handle();
+  }
+  Handle& listenOn(const asio::ip::tcp::endpoint& endpoint, int backlog,
+                   typename Impl::ListenFlags flags, std::function<void()> callback) {
+    if (callback) impl_->template once<"listening">(std::move(callback));
+    impl_->listen(impl_, Protocol::endpoint(endpoint.data(), endpoint.size(), IPPROTO_TCP), backlog,
+                  flags, {});
     return handle();
   }
 };

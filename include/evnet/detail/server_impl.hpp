@@ -19,16 +19,21 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace evnet::detail {
 
@@ -73,17 +78,31 @@ class ServerImpl final : public Traits::Emitter,
     if (loopAlive()) loop_.remove(*this);
   }
 
+  // How a listener is set up beyond its address: IPV6_V6ONLY off (dualStack) or on
+  // (ipv6Only), and the mode bits a Unix socket's path gets (Node: readableAll, writableAll).
+  struct ListenFlags {
+    bool dualStack = false;
+    bool ipv6Only = false;
+    unsigned unixMode = 0;
+  };
+
   void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
               bool dualStack, std::string unixPath) {
+    listen(std::move(self), endpoint, backlog, ListenFlags{.dualStack = dualStack},
+           std::move(unixPath));
+  }
+  void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
+              ListenFlags flags, std::string unixPath) {
     if (acceptor_ && acceptor_->is_open())
       throw std::logic_error("evnet: listen() called on a server that is already listening");
     self_ = std::move(self);
     closing_ = false;
-    std::error_code ec = open(endpoint, backlog, dualStack);
-    if (ec && dualStack && ec == std::errc::address_family_not_supported)  // no IPv6 here
+    std::error_code ec = open(endpoint, backlog, flags);
+    if (ec && flags.dualStack && ec == std::errc::address_family_not_supported)  // no IPv6 here
       ec = open(
           Protocol::endpoint(asio::ip::tcp::endpoint(asio::ip::tcp::v4(), endpointPort(endpoint))),
-          backlog, false);
+          backlog, {});
+    if (!ec && flags.unixMode != 0) ec = addMode(unixPath, flags.unixMode);
     ++pendingOps_;
     if (ec) {
       acceptor_.reset();
@@ -104,6 +123,19 @@ class ServerImpl final : public Traits::Emitter,
       if (acceptor_) this->template emit<"listening">();
     });
     accept();
+    if (unref_) hide();
+  }
+
+  // Node's server.unref() / ref(): a listening server has its accept (or its retry timer)
+  // pending at all times, and hides that one unit of work from the loop while unreferenced
+  // (see hideWork).
+  void unref() noexcept {
+    unref_ = true;
+    if (acceptor_) hide();
+  }
+  void ref() noexcept {
+    unref_ = false;
+    show();
   }
 
   void close(std::function<void(std::error_code)> callback) {
@@ -114,11 +146,24 @@ class ServerImpl final : public Traits::Emitter,
         callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
       });
     }
-    if (running) stopAccepting();
+    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+    if (running) {
+      queued = takeQueued();
+      stopAccepting();
+    }
+    stop_.reset();
     if (closing_) return;
     closing_ = true;
     if (!self_) self_ = weakSelf_.lock();
+    for (auto& [socket, peer] : queued) accepted(std::move(socket), peer);
     emitCloseIfDrained();
+  }
+
+  // Node's signal option of listen: a stop request, from any thread, closes the server on its
+  // loop. close() lets go of the request.
+  void closeOn(std::stop_token signal) {
+    stop_.reset();
+    if (signal.stop_possible()) stop_.emplace(std::move(signal), OnStop{weakSelf_, executor_});
   }
 
   // Beyond Node's net (its http.Server has it): destroys every open connection.
@@ -150,14 +195,15 @@ class ServerImpl final : public Traits::Emitter,
     return toAddressInfo(endpoint).port;
   }
 
-  std::error_code open(const Protocol::endpoint& endpoint, int backlog, bool dualStack) {
+  std::error_code open(const Protocol::endpoint& endpoint, int backlog, ListenFlags flags) {
     std::error_code ec;
     acceptor_.emplace(executor_);
     acceptor_->open(endpoint.protocol(), ec);
     if (ec) return ec;
     const bool tcp = endpoint.data()->sa_family != AF_UNIX;
     if (tcp) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-    if (dualStack) acceptor_->set_option(asio::ip::v6_only(false), ec);
+    if (flags.dualStack || flags.ipv6Only)
+      acceptor_->set_option(asio::ip::v6_only(flags.ipv6Only), ec);
     if (options_.reusePort) {
       const int on = 1;
       ::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
@@ -166,13 +212,56 @@ class ServerImpl final : public Traits::Emitter,
     return ec;
   }
 
+  // The connections the kernel completed before close() and nobody accepted yet: close()
+  // accepts them ("connection" is emitted from close()), where closing the listener would reset
+  // them. libuv accepts them before close() runs, since it processes the listener's readiness
+  // before a client's; asio may run a client's "connect" first (Node's
+  // test-net-socket-reset-send.js closes the server from it).
+  std::vector<std::pair<Protocol::socket, Protocol::endpoint>> takeQueued() {
+    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+    const int listener = acceptor_->native_handle();
+    const int protocol = address_.family == "Unix" ? 0 : IPPROTO_TCP;
+    for (;;) {
+      sockaddr_storage peer{};
+      socklen_t size = sizeof peer;
+      const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &size,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0 && errno == EINTR) continue;
+      if (fd < 0) return queued;
+      const Protocol::endpoint endpoint(&peer, size, protocol);
+      Protocol::socket socket(executor_);
+      std::error_code ec;
+      socket.assign(endpoint.protocol(), fd, ec);
+      if (ec) {
+        ::close(fd);
+        continue;
+      }
+      queued.emplace_back(std::move(socket), endpoint);
+    }
+  }
+  // An accept that completed before close() and ran after it: the connection is the server's,
+  // as one close() found queued.
+  void acceptedAfterClose(std::error_code ec, Protocol::socket socket,
+                          const Protocol::endpoint& peer) {
+    if (!ec && closing_) accepted(std::move(socket), peer);
+    release();
+  }
+
+  // Adds mode bits to a Unix socket's path, as libuv's uv_pipe_chmod does after listening.
+  static std::error_code addMode(const std::string& path, unsigned mode) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || ::chmod(path.c_str(), st.st_mode | mode) != 0)
+      return {errno, std::system_category()};
+    return {};
+  }
+
   // The accept loop. Out of descriptors (EMFILE/ENFILE), it waits and tries again instead of
   // spinning; the pending connections wait in the kernel's backlog meanwhile.
   void accept() {
     ++pendingOps_;
     acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
       --pendingOps_;
-      if (!acceptor_) return release();
+      if (!acceptor_) return acceptedAfterClose(ec, std::move(socket), peer_);
       ec = systemError(ec);  // asio's own category does not compare equal to std::errc
       if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
           ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
@@ -249,7 +338,15 @@ class ServerImpl final : public Traits::Emitter,
     if (closing_) emitCloseIfDrained();
   }
 
+  void hide() noexcept {
+    if (!std::exchange(hidden_, true)) hideWork(executor_);
+  }
+  void show() noexcept {
+    if (std::exchange(hidden_, false)) showWork(executor_);
+  }
+
   void stopAccepting() {
+    show();  // the accept completes as aborted, counted again
     std::error_code ignored;
     acceptor_->close(ignored);
     acceptor_.reset();
@@ -266,6 +363,7 @@ class ServerImpl final : public Traits::Emitter,
     asio::post(executor_, [this] {
       --pendingOps_;
       closePosted_ = false;
+      if (connectionCount_ != 0) return;  // one accepted after close(): "close" waits for it
       closing_ = false;
       struct AfterClose {
         ServerImpl& server;
@@ -282,6 +380,7 @@ class ServerImpl final : public Traits::Emitter,
   }
 
   void onLoopShutdown() noexcept override {
+    hidden_ = false;  // the loop is gone: nothing to give back
     for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->detachOwner();
     connections_ = nullptr;
     connectionCount_ = 0;
@@ -295,9 +394,23 @@ class ServerImpl final : public Traits::Emitter,
     this->removeAllListeners();
   }
 
+  struct OnStop {
+    std::weak_ptr<ServerImpl> server;
+    asio::any_io_executor executor;
+    void operator()() noexcept {
+      try {
+        asio::post(executor, [server = server] {
+          if (const auto s = server.lock()) s->close({});
+        });
+      } catch (...) {  // no memory to post: the stop request is lost
+      }
+    }
+  };
+
   asio::any_io_executor executor_;
   LoopService& loop_;
   Options options_;
+  std::optional<std::stop_callback<OnStop>> stop_;
   std::shared_ptr<ServerImpl> self_;  // alive while listening or closing
   std::optional<asio::basic_socket_acceptor<Protocol>> acceptor_;
   std::optional<asio::steady_timer> retry_;
@@ -310,6 +423,8 @@ class ServerImpl final : public Traits::Emitter,
   unsigned pendingOps_ = 0;
   bool closing_ = false;
   bool closePosted_ = false;
+  bool unref_ = false;   // unref() was called
+  bool hidden_ = false;  // the pending accept is hidden from the loop's work count
 };
 
 }  // namespace evnet::detail

@@ -9,6 +9,9 @@
 #include "evnet/detail/write_queue.hpp"
 #include "evnet/error.hpp"
 #include "evnet/event_emitter.hpp"
+#include "evnet/net/auto_select_family.hpp"
+#include "evnet/net/block_list.hpp"
+#include "evnet/net/connect_options.hpp"
 #include "evnet/net/socket_options.hpp"
 
 #include <asio/bind_allocator.hpp>
@@ -17,12 +20,14 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -34,6 +39,7 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -47,14 +53,17 @@ using net::TcpInfo;
 
 // The events of every socket (Node: net.Socket's); a TLS socket adds its own.
 template <class... Extra>
-using BasicSocketEmitter =
-    EventEmitter<Event<"connect", void()>, Event<"ready", void()>, Event<"data", void(Buffer)>,
-                 Event<"end", void()>, Event<"finish", void()>, Event<"close", void(bool hadError)>,
-                 Event<"error", void(std::error_code)>, Event<"timeout", void()>,
-                 Event<"drain", void()>,
-                 Event<"lookup", void(std::error_code, std::string_view address, int family,
-                                      std::string_view host)>,
-                 Extra...>;
+using BasicSocketEmitter = EventEmitter<
+    Event<"connect", void()>, Event<"ready", void()>, Event<"data", void(Buffer)>,
+    Event<"end", void()>, Event<"finish", void()>, Event<"close", void(bool hadError)>,
+    Event<"error", void(std::error_code)>, Event<"timeout", void()>, Event<"drain", void()>,
+    Event<"lookup",
+          void(std::error_code, std::string_view address, int family, std::string_view host)>,
+    Event<"connectionAttempt", void(std::string_view ip, unsigned short port, int family)>,
+    Event<"connectionAttemptFailed",
+          void(std::string_view ip, unsigned short port, int family, std::error_code)>,
+    Event<"connectionAttemptTimeout", void(std::string_view ip, unsigned short port, int family)>,
+    Extra...>;
 
 // The layer between a socket's descriptor and its Node state machine: plain TCP passes the
 // bytes through. A layer with `secure` (TLS, see evnet/tls/detail/tls_layer.hpp) decrypts what
@@ -136,37 +145,99 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port) {
-    self_ = std::move(self);
-    connecting_ = true;
-    std::error_code ec;
-    const asio::ip::address address = asio::ip::make_address(host, ec);
-    if (!ec) return connectTo({asio::ip::tcp::endpoint(address, port)}, 0);
-    resolver_.emplace(executor_);
-    ++pendingOps_;
-    resolver_->async_resolve(
-        host, std::to_string(port),
-        [this, host, gen = generation_](std::error_code error,
-                                        asio::ip::tcp::resolver::results_type results) {
-          if (!current(gen)) return;
-          std::vector<asio::ip::tcp::endpoint> endpoints;
-          for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-          const std::string address =
-              endpoints.empty() ? std::string() : endpoints.front().address().to_string();
-          const int family = endpoints.empty() ? 0 : endpoints.front().address().is_v6() ? 6 : 4;
-          error = systemError(error);
-          emitOrDestroy<"lookup">(error, address, family, host);
-          if (error) return destroy(error);
-          connectTo(std::move(endpoints), 0);
-        });
+    net::ConnectOptions options;
+    options.host = std::move(host);
+    options.port = port;
+    connect(std::move(self), std::move(options));
+  }
+  void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path) {
+    net::ConnectOptions options;
+    options.path = path;
+    connect(std::move(self), std::move(options));
   }
 
-  void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path) {
+  // Node's socket.connect(options): resolves the host (Node: 'lookup'), then tries its
+  // addresses as Node 20 does (see attempt()). Throws std::invalid_argument for a family other
+  // than 0, 4 and 6 or a localAddress that is not an IP address, as Node throws.
+  void connect(std::shared_ptr<SocketImpl> self, net::ConnectOptions options) {
+    if (options.family != 0 && options.family != 4 && options.family != 6)
+      throw std::invalid_argument(
+          "evnet: The property 'options.family' must be one of: 0, 4, 6. "
+          "Received " +
+          std::to_string(options.family));
+    std::error_code ec;
+    if (!options.localAddress.empty() && (asio::ip::make_address(options.localAddress, ec), ec))
+      throw std::invalid_argument("evnet: Invalid IP address: " + options.localAddress);
     self_ = std::move(self);
     connecting_ = true;
-    const asio::local::stream_protocol::endpoint local(path);
-    startConnect(Protocol::endpoint(local.data(), local.size(), 0), [this](auto ec) {
-      if (ec) destroy(ec);
-    });
+    unconnected_ = false;
+    writableEnded_ = false;
+    if (options.timeout != 0) setTimeout(options.timeout);
+    connector_ = std::make_unique<Connector>(executor_, std::move(options));
+    Connector& c = *connector_;
+    if (c.options.signal.stop_possible())
+      c.stop.emplace(c.options.signal, OnStop{self_, executor_, generation_});
+    if (!c.options.path.empty()) {
+      const asio::local::stream_protocol::endpoint local(c.options.path);
+      return startConnect(Protocol::endpoint(local.data(), local.size(), 0), nullptr,
+                          [this](auto error) { destroy(error); });
+    }
+    const asio::ip::address address = asio::ip::make_address(c.options.host, ec);
+    if (!ec) {  // an IP address: no lookup (Node: test-net-dns-lookup-skip.js), and the
+      c.addresses.emplace_back(address, c.options.port);  // attempt in a later turn, as Node's
+      ++pendingOps_;
+      asio::post(executor_, [this, gen = generation_] {
+        if (current(gen)) attempt();
+      });
+      return;
+    }
+    ++pendingOps_;
+    auto done = [this, gen = generation_, called = std::make_shared<bool>(false)](
+                    std::error_code error, std::vector<asio::ip::tcp::endpoint> endpoints) {
+      if (std::exchange(*called, true) || !current(gen)) return;
+      resolved(systemError(error), std::move(endpoints));
+    };
+    if (c.options.lookup) {
+      return c.options.lookup(
+          c.options.host, c.options.family,
+          [done, port = c.options.port](std::error_code error,
+                                        std::vector<net::LookupAddress> addresses) mutable {
+            std::vector<asio::ip::tcp::endpoint> endpoints;
+            for (const net::LookupAddress& entry : addresses) {
+              std::error_code invalid;
+              const asio::ip::address ip = asio::ip::make_address(entry.address, invalid);
+              if (!invalid) endpoints.emplace_back(ip, port);
+            }
+            done(error, std::move(endpoints));
+          });
+    }
+    auto onResolve = [done](std::error_code error,
+                            asio::ip::tcp::resolver::results_type results) mutable {
+      std::vector<asio::ip::tcp::endpoint> endpoints;
+      for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+      done(error, std::move(endpoints));
+    };
+    const std::string service = std::to_string(c.options.port);
+    if (c.options.family == 0)
+      c.resolver.async_resolve(c.options.host, service, std::move(onResolve));
+    else
+      c.resolver.async_resolve(c.options.family == 4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
+                               c.options.host, service, std::move(onResolve));
+  }
+
+  // Node: socket.autoSelectFamilyAttemptedAddresses, "address:port" for each address tried.
+  const std::vector<std::string>& attemptedAddresses() const noexcept {
+    static const std::vector<std::string> none;
+    return connector_ ? connector_->attempted : none;
+  }
+
+  // A socket made unconnected (Node: new net.Socket()) until its first connect(): a write fails
+  // with ERR_SOCKET_CLOSED, as in Node.
+  void makeUnconnected() noexcept { unconnected_ = writableEnded_ = true; }
+  bool unconnected() const noexcept { return unconnected_; }
+  // Before destroy() of a socket that never connected: it lives until its "close".
+  void holdUntilClosed(const std::shared_ptr<SocketImpl>& self) {
+    if (!self_ && !closeEmitted_) self_ = self;
   }
 
   // Makes a closed socket new again for connect() (Node: socket.connect after "close",
@@ -174,10 +245,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // idle timeout carries over. Operations of the old connection still in asio's queues belong
   // to an older generation and complete as no-ops.
   void reopen() {
+    if (unconnected_ && !destroyed_) return;  // its first connect
     if (!closeEmitted_ || !loopAlive())
       throw std::logic_error("evnet: connect() on a socket that is not closed");
+    connector_.reset();
     ++generation_;
-    readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = false;
+    readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = corkHolds_ = false;
+    corked_ = 0;
     paused_ = readableEnded_ = writableEnded_ = finished_ = false;
     destroyed_ = hadError_ = closeEmitted_ = false;
     bytesRead_ = bytesSent_ = totalQueued_ = 0;
@@ -203,8 +277,12 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         asio::buffer(readSpace().data(), readSpace().size()),
         asio::bind_allocator(PoolAllocator<void>(loop_.operationPool()),
                              [this, gen = generation_](std::error_code ec, std::size_t n) {
+                               if (readHidden_) [[unlikely]]
+                                 showRead();
                                if (current(gen)) onRead(ec, n);
                              }));
+    if (unref_) [[unlikely]]
+      hideRead();
   }
 
   // A message that leaves room in the read space is delivered from it. A full slot means more
@@ -391,10 +469,28 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void end(std::function<void()> callback = {}) {
     if (callback) this->template once<"finish">(std::move(callback));
     if (writableEnded_ || destroyed_) return;
+    if (corked_ != 0) {  // Node: end() uncorks
+      corked_ = 1;
+      uncork();
+    }
     writableEnded_ = true;
     if (!connecting_ && queue_.empty() && !writeArmed_) return finish();
     scheduleFlush();
   }
+
+  // Holds writes in the queue until as many uncork() calls (Node: writable.cork). It costs the
+  // write path nothing: a corked socket looks to flush() as one waiting to be writable. Should
+  // it really be waiting at cork() time, the queue goes out once the kernel takes more.
+  void cork() noexcept {
+    if (corked_++ == 0 && !writeArmed_) corkHolds_ = writeArmed_ = true;
+  }
+  // Node: writable.uncork; the held writes go out at the end of the turn.
+  void uncork() {
+    if (corked_ == 0 || --corked_ != 0 || !corkHolds_) return;
+    corkHolds_ = writeArmed_ = false;
+    if (!queue_.empty() || (writableEnded_ && !finished_)) scheduleFlush();
+  }
+  unsigned corked() const noexcept { return corked_; }
 
   // Buffers per system call: Linux's IOV_MAX, so that many small owned buffers (a subscriber's
   // messages) go out in one call.
@@ -519,6 +615,22 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     destroy();
   }
 
+  // --- ref / unref ------------------------------------------------------------------------
+
+  // Node's socket.unref(): an open socket no longer keeps its loop running. What keeps it
+  // running is the read waiting for the peer; while unreferenced, that one is hidden from the
+  // loop's work count (see hideWork). Connecting and writes the kernel has not taken yet still
+  // count, as Node's connect and write requests do.
+  void unref() noexcept {
+    unref_ = true;
+    if (readArmed_) hideRead();
+  }
+  void ref() noexcept {
+    unref_ = false;
+    if (readHidden_) showRead();
+  }
+  bool hasRef() const noexcept { return !unref_; }
+
   // --- options and state ------------------------------------------------------------------
 
   void setTimeout(unsigned ms) {
@@ -554,6 +666,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   std::string_view readyState() const noexcept {
     if (connecting_) return "opening";
+    if (unconnected_ && !destroyed_) return "open";  // as Node says of a new net.Socket()
     if (destroyed_ || !socket_) return "closed";
     if (readableEnded_ && writableEnded_) return "closed";
     if (readableEnded_) return "writeOnly";
@@ -567,8 +680,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // Every byte handed to write() or end(), queued ones included, as Node counts.
   std::uint64_t bytesWritten() const noexcept { return totalQueued_; }
   std::size_t writableLength() const noexcept { return writableLength_; }
+  unsigned timeoutMs() const noexcept { return timeoutMs_; }
+  bool writableEnded() const noexcept { return writableEnded_; }
+  bool finished() const noexcept { return finished_; }
+  bool readableEnded() const noexcept { return readableEnded_; }
   bool connecting() const noexcept { return connecting_; }
   bool destroyed() const noexcept { return destroyed_; }
+  bool closed() const noexcept { return closeEmitted_; }
   bool paused() const noexcept { return paused_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   LoopService& loop() const noexcept { return loop_; }
@@ -599,30 +717,125 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     }
   }
 
-  void connectTo(std::vector<asio::ip::tcp::endpoint> endpoints, std::size_t index) {
-    const asio::ip::tcp::endpoint target = endpoints[index];
+  // The addresses of the host, resolved: Node 20's lookupAndConnect. With autoSelectFamily (and
+  // neither family nor localAddress), every address is tried, families alternating from the
+  // first address's (Happy Eyeballs, as Node's lookupAndConnectMultiple); otherwise the first.
+  void resolved(std::error_code error, std::vector<asio::ip::tcp::endpoint> endpoints) {
+    Connector& c = *connector_;
+    if (!error && endpoints.empty())
+      error = asio::error::make_error_code(asio::error::host_not_found);
+    error = systemError(error);
+    const bool multiple = c.options.autoSelectFamily.value_or(net::getDefaultAutoSelectFamily()) &&
+                          c.options.family == 0 && c.options.localAddress.empty();
+    if (error || !multiple) {
+      const asio::ip::tcp::endpoint first =
+          endpoints.empty() ? asio::ip::tcp::endpoint() : endpoints.front();
+      emitOrDestroy<"lookup">(error, error ? std::string() : first.address().to_string(),
+                              error ? 0 : familyOf(first), c.options.host);
+      if (error) return destroy(error);
+      if (destroyed_) return;
+      c.addresses.push_back(first);
+      return attempt();
+    }
+    std::array<std::vector<asio::ip::tcp::endpoint>, 2> byFamily;  // [0]: the first's family
+    const bool firstV6 = endpoints.front().address().is_v6();
+    for (const asio::ip::tcp::endpoint& endpoint : endpoints) {
+      emitOrDestroy<"lookup">(error, endpoint.address().to_string(), familyOf(endpoint),
+                              c.options.host);
+      if (destroyed_) return;
+      auto& same = byFamily[endpoint.address().is_v6() == firstV6 ? 0 : 1];
+      if (std::find(same.begin(), same.end(), endpoint) == same.end()) same.push_back(endpoint);
+    }
+    for (std::size_t i = 0; i < std::max(byFamily[0].size(), byFamily[1].size()); ++i)
+      for (const auto& family : byFamily)
+        if (i < family.size()) c.addresses.push_back(family[i]);
+    c.multiple = c.addresses.size() > 1;
+    attempt();
+  }
+
+  // Tries the next address (Node 20's internalConnect and internalConnectMultiple): events
+  // connectionAttempt, then connectionAttemptFailed or, after autoSelectFamilyAttemptTimeout
+  // with more addresses left, connectionAttemptTimeout, and the next address. Once all have
+  // failed, the socket is destroyed with the first error (Node: an AggregateError whose code is
+  // the first error's).
+  void attempt() {
+    Connector& c = *connector_;
+    if (c.current == c.addresses.size())
+      return destroy(c.errors.empty() ? make_error_code(Errc::socketConnectionTimeout)
+                                      : c.errors.front());
+    const std::size_t index = c.current++;
+    const asio::ip::tcp::endpoint target = c.addresses[index];
+    const std::string ip = target.address().to_string();
+    const int family = familyOf(target);
+    if (c.multiple) c.attempted.push_back(ip + ":" + std::to_string(target.port()));
+    if (c.options.blockList && net::detail::blocksPeer(*c.options.blockList, target.data())) {
+      if (!c.multiple) return destroy(make_error_code(Errc::ipBlocked));
+      return attemptFailed(index, make_error_code(Errc::ipBlocked));
+    }
+    std::optional<Protocol::endpoint> bindTo;
+    if (!c.options.localAddress.empty() || c.options.localPort != 0) {
+      const asio::ip::address local =
+          !c.options.localAddress.empty() ? asio::ip::make_address(c.options.localAddress)
+          : target.address().is_v6()      ? asio::ip::address(asio::ip::address_v6::any())
+                                          : asio::ip::address(asio::ip::address_v4::any());
+      const asio::ip::tcp::endpoint endpoint(local, c.options.localPort);
+      bindTo.emplace(endpoint.data(), endpoint.size(), IPPROTO_TCP);
+    }
+    emitOrDestroy<"connectionAttempt">(ip, target.port(), family);
+    if (destroyed_) return;
     startConnect(Protocol::endpoint(target.data(), target.size(), IPPROTO_TCP),
-                 [this, endpoints = std::move(endpoints), index](std::error_code ec) mutable {
-                   if (!ec) return;
-                   if (index + 1 < endpoints.size())
-                     return connectTo(std::move(endpoints), index + 1);
-                   destroy(ec);
-                 });
+                 bindTo ? &*bindTo : nullptr,
+                 [this, index](std::error_code ec) { attemptFailed(index, ec); });
+    if (destroyed_ || c.current != index + 1 || !c.multiple || c.current == c.addresses.size())
+      return;
+    ++pendingOps_;
+    c.attemptTimer.expires_after(c.options.autoSelectFamilyAttemptTimeout.value_or(
+        net::getDefaultAutoSelectFamilyAttemptTimeout()));
+    c.attemptTimer.async_wait([this, gen = generation_, index](std::error_code ec) {
+      if (!current(gen) || ec || !connecting_ || connector_->current != index + 1) return;
+      connector_->errors.push_back(std::make_error_code(std::errc::timed_out));
+      std::error_code ignored;
+      socket_->close(ignored);  // its connect completes as aborted, and is ignored
+      const asio::ip::tcp::endpoint target = connector_->addresses[index];
+      emitOrDestroy<"connectionAttemptTimeout">(target.address().to_string(), target.port(),
+                                                familyOf(target));
+      if (!destroyed_) attempt();
+    });
+  }
+
+  void attemptFailed(std::size_t index, std::error_code ec) {
+    Connector& c = *connector_;
+    if (c.current != index + 1) return;  // an attempt that had timed out
+    c.errors.push_back(ec);
+    const asio::ip::tcp::endpoint target = c.addresses[index];
+    emitOrDestroy<"connectionAttemptFailed">(target.address().to_string(), target.port(),
+                                             familyOf(target), ec);
+    if (!destroyed_) attempt();
+  }
+
+  static int familyOf(const asio::ip::tcp::endpoint& endpoint) noexcept {
+    return endpoint.address().is_v6() ? 6 : 4;
   }
 
   template <class OnFailure>
-  void startConnect(const Protocol::endpoint& target, OnFailure onFailure) {
+  void startConnect(const Protocol::endpoint& target, const Protocol::endpoint* bindTo,
+                    OnFailure onFailure) {
     socket_.emplace(executor_);
     family_ = target.data()->sa_family;
     std::error_code ec;
     socket_->open(target.protocol(), ec);
-    if (ec) return onFailure(ec);
+    if (!ec && bindTo != nullptr) {
+      socket_->set_option(asio::socket_base::reuse_address(true), ec);  // as libuv binds
+      socket_->bind(*bindTo, ec);
+    }
+    if (ec) return onFailure(systemError(ec));
     ++pendingOps_;
     socket_->async_connect(target, [this, target, onFailure = std::move(onFailure),
                                     gen = generation_](std::error_code error) mutable {
       if (!current(gen)) return;
-      if (error) return onFailure(error);
+      if (error) return onFailure(systemError(error));
       connecting_ = false;
+      if (connector_) connector_->attemptTimer.cancel();
       remote_.set(target);
       opened();
       emitOrDestroy<"connect">();
@@ -641,12 +854,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // ERR_STREAM_DESTROYED.
   bool writable(const std::function<void(std::error_code)>& callback) {
     if (!destroyed_ && !writableEnded_) return true;
-    const std::error_code ec = readableEnded_ && !options_.allowHalfOpen
+    // Never connected (Node: ERR_SOCKET_CLOSED): the socket stays as it is.
+    const bool unconnected = unconnected_ && !destroyed_;
+    const std::error_code ec = unconnected ? make_error_code(Errc::socketClosed)
+                               : readableEnded_ && !options_.allowHalfOpen
                                    ? std::make_error_code(std::errc::broken_pipe)
                                : writableEnded_ ? make_error_code(Errc::writeAfterEnd)
                                                 : make_error_code(Errc::socketDestroyed);
     if (callback && loopAlive()) asio::post(executor_, [callback, ec] { callback(ec); });
-    if (!destroyed_) destroy(ec);  // Node: write after end is an error that destroys the socket
+    if (!destroyed_ && !unconnected) destroy(ec);  // Node: a write after end destroys the socket
     return false;
   }
 
@@ -710,7 +926,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void closeDescriptor() noexcept {
-    if (resolver_) resolver_->cancel();
+    if (connector_) {
+      connector_->resolver.cancel();
+      connector_->attemptTimer.cancel();
+    }
     if (socket_ && socket_->is_open()) {
       std::error_code ignored;
       socket_->close(ignored);  // pending waits complete with operation_aborted
@@ -752,6 +971,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     }
   }
 
+  void hideRead() noexcept {
+    if (std::exchange(readHidden_, true)) return;
+    hideWork(executor_);
+  }
+  void showRead() noexcept {
+    readHidden_ = false;
+    showWork(executor_);
+  }
+
   void onLoopShutdown() noexcept override {
     destroyed_ = true;
     closeEmitted_ = true;
@@ -759,7 +987,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if constexpr (Layer::secure) layer_.destroyed(*this);
     closeDescriptor();
     socket_.reset();
-    resolver_.reset();
+    connector_.reset();
     if (Owner* owner = std::exchange(owner_, nullptr)) owner->connectionClosed(*this);
     auto last = std::move(self_);
     // No "close" and no write callback can run now: drop them here, since they may hold handles
@@ -791,7 +1019,37 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   SocketOptions options_;
   std::shared_ptr<SocketImpl> self_;
   mutable std::optional<Protocol::socket> socket_;  // mutable: asio's native_handle()
-  std::optional<asio::ip::tcp::resolver> resolver_;
+  // A client's connect: its resolver, the addresses to try (Happy Eyeballs) and the attempt
+  // timer, the stop token's callback. Kept after connecting for attemptedAddresses(); accepted
+  // sockets have none.
+  struct OnStop {
+    std::weak_ptr<SocketImpl> socket;
+    asio::any_io_executor executor;
+    unsigned generation;
+    void operator()() noexcept {  // on the thread that asked to stop: the rest on the loop
+      try {
+        asio::post(executor, [socket = socket, generation = generation] {
+          const auto s = socket.lock();
+          if (s && s->generation_ == generation) s->destroy(make_error_code(Errc::aborted));
+        });
+      } catch (...) {  // no memory to post: the stop request is lost, as a signal may be
+      }
+    }
+  };
+  struct Connector {
+    Connector(const asio::any_io_executor& executor, net::ConnectOptions&& options)
+        : resolver(executor), attemptTimer(executor), options(std::move(options)) {}
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer attemptTimer;
+    net::ConnectOptions options;
+    std::vector<asio::ip::tcp::endpoint> addresses;
+    std::size_t current = 0;  // the next address to try
+    bool multiple = false;    // Happy Eyeballs: several addresses, each with its timeout
+    std::vector<std::string> attempted;
+    std::vector<std::error_code> errors;
+    std::optional<std::stop_callback<OnStop>> stop;
+  };
+  std::unique_ptr<Connector> connector_;
   Owner* owner_ = nullptr;
 
  public:
@@ -835,6 +1093,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool destroyed_ = false;
   bool hadError_ = false;
   bool closeEmitted_ = false;
+  bool unconnected_ = false;  // made by new Socket(options), not connected yet
+  bool corkHolds_ = false;    // writeArmed_ stands for cork(), not for a wait
+  bool unref_ = false;        // unref() was called: the socket does not keep the loop running
+  bool readHidden_ = false;   // the armed read is hidden from the loop's work count
+  unsigned corked_ = 0;       // cork() calls not undone by uncork()
 };
 
 }  // namespace evnet::detail

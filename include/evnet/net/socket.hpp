@@ -7,6 +7,7 @@
 #include "evnet/event_emitter.hpp"
 #include "evnet/loop.hpp"
 #include "evnet/net/address.hpp"
+#include "evnet/net/connect_options.hpp"
 #include "evnet/net/socket_options.hpp"
 
 #include <asio/async_result.hpp>
@@ -35,7 +36,29 @@ class Socket : public evnet::detail::SocketHandle<Socket, evnet::detail::PlainSo
   Socket() = default;
   explicit Socket(std::shared_ptr<evnet::detail::PlainSocketImpl> impl)
       : SocketHandle(std::move(impl)) {}
+  /// A socket not connected yet: add listeners, then connect() (Node: new net.Socket(options)).
+  /// Until then a write fails with Errc::socketClosed (Node: ERR_SOCKET_CLOSED).
+  explicit Socket(SocketOptions options, LoopRef loop = {})
+      : SocketHandle(std::make_shared<evnet::detail::PlainSocketImpl>(loop.executor(), options)) {
+    impl_->makeUnconnected();
+  }
 };
+
+/// Connects with Node's options (see socket.connect(ConnectOptions)); the SocketOptions part
+/// is the new socket's (Node: net.connect(options[, connectListener])).
+inline Socket connect(ConnectOptions options, std::function<void()> connectListener = {},
+                      LoopRef loop = {}) {
+  auto impl = std::make_shared<evnet::detail::PlainSocketImpl>(loop.executor(), options);
+  Socket socket(impl);
+  if (connectListener) socket.once("connect", std::move(connectListener));
+  impl->connect(impl, std::move(options));
+  return socket;
+}
+/// Same as connect(options) (Node: net.createConnection(options)).
+inline Socket createConnection(ConnectOptions options, std::function<void()> connectListener = {},
+                               LoopRef loop = {}) {
+  return connect(std::move(options), std::move(connectListener), std::move(loop));
+}
 
 /// Connects to host:port; the socket emits "connect" when connected, "error" then "close" if it
 /// cannot; writes made meanwhile are queued (Node: net.connect / net.createConnection).
