@@ -78,7 +78,8 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
                     {.dualStack = false, .ipv6Only = false, .unixMode = mode}, options.path);
       return handle();
     }
-    const std::string_view host = options.host.empty() ? "::" : options.host;
+    const std::string_view host =
+        options.host.empty() ? std::string_view("::") : std::string_view(options.host);
     std::error_code ec;
     const asio::ip::address address = asio::ip::make_address(host, ec);
     if (!ec && address.is_v6() && address.to_v6().is_unspecified())  // Node: "::" is dual-stack
