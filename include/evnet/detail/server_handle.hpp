@@ -30,6 +30,7 @@ namespace evnet::detail {
 template <class Handle, class Impl>
 class ServerHandle : public EmitterHandle<Handle, Impl> {
  public:
+  /// A server with these options, not listening yet, on loop.
   explicit ServerHandle(typename Impl::Options options, LoopRef loop)
       : impl_(std::make_shared<Impl>(loop.executor(), std::move(options))) {
     impl_->weakSelf_ = impl_;
@@ -102,6 +103,7 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
     impl_->maxConnections = n;
     return handle();
   }
+  /// The limit set by setMaxConnections; 0 = none (Node: server.maxConnections).
   unsigned maxConnections() const noexcept { return impl_->maxConnections; }
 
  protected:

@@ -77,7 +77,7 @@ struct SecureContextOptions {
   // Node splits them). Empty: OpenSSL's defaults.
   std::string ciphers;
   std::string minVersion = "TLSv1.2";  // "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3"
-  std::string maxVersion = "TLSv1.3";
+  std::string maxVersion = "TLSv1.3";  // the newest version offered
 };
 
 namespace detail {
@@ -125,10 +125,11 @@ class SecureContext {
   SSL_CTX* nativeHandle() const noexcept {
     return state_ ? state_->context.native_handle() : nullptr;
   }
+  /// Whether the handle refers to a context.
   explicit operator bool() const noexcept { return state_ != nullptr; }
   friend bool operator==(const SecureContext&, const SecureContext&) = default;
 
-  // Installs a server's handshake callbacks once, whichever thread's server comes first.
+  /// Internal: installs a server's handshake callbacks once, whichever thread's server comes first.
   void prepareServer(void (*install)(SSL_CTX*)) const {
     std::call_once(state_->serverPrepared, install, state_->context.native_handle());
   }
