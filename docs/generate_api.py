@@ -400,7 +400,8 @@ def render(decls, events):
         if file in HANDLE_BASES:
             out.append(f"## Members of {HANDLE_BASES[file][1]}")
             out.append("")
-            out.append(f"Declared in their common base, `{HANDLE_BASES[file][0]}` (`<{header}>`).")
+            out.append(f"Declared in their common base, `{HANDLE_BASES[file][0]}` (`<{header}>`); "
+                       "`Handle` is the class itself.")
         else:
             out.append(f"## `<{header}>`")
         out.append("")
