@@ -14,15 +14,22 @@ namespace evnet {
 class Buffer {
  public:
   constexpr Buffer() noexcept = default;
+  /// A view of size bytes at data (Node: Buffer.from, without the copy).
   constexpr Buffer(const char* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  /// A view of the bytes of a string.
   constexpr Buffer(std::string_view bytes) noexcept : data_(bytes.data()), size_(bytes.size()) {}
 
   /// The number of bytes (Node: buf.length).
   constexpr std::size_t size() const noexcept { return size_; }
+  /// Whether size() is 0.
   constexpr bool empty() const noexcept { return size_ == 0; }
+  /// The first byte.
   constexpr const char* data() const noexcept { return data_; }
+  /// The range of the bytes, for range-for and algorithms.
   constexpr const char* begin() const noexcept { return data_; }
+  /// The end of the range.
   constexpr const char* end() const noexcept { return data_ + size_; }
+  /// The byte at i, unchecked (Node: buf[i]).
   constexpr char operator[](std::size_t i) const noexcept { return data_[i]; }
 
   /// A copy of the bytes as a string (Node: buf.toString()).
@@ -33,10 +40,13 @@ class Buffer {
     return start < last ? Buffer(data_ + start, last - start) : Buffer();
   }
 
+  /// The bytes as a string_view or a span, which also serve write(); valid as long as the view.
   constexpr operator std::string_view() const noexcept { return {data_, size_}; }
+  /// The bytes as std::byte.
   operator std::span<const std::byte>() const noexcept {
     return std::as_bytes(std::span<const char>(data_, size_));
   }
+  /// The bytes as a span.
   constexpr operator std::span<const char>() const noexcept { return {data_, size_}; }
 
  private:

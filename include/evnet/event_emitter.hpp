@@ -30,9 +30,11 @@ namespace evnet {
 /// name string).
 template <std::size_t N>
 struct FixedString {
-  char chars[N]{};
+  char chars[N]{};  // the characters and the terminating '\0'
 
+  /// From a string literal, at compile time.
   consteval FixedString(const char (&s)[N]) { std::copy_n(s, N, chars); }
+  /// The characters, without the '\0'.
   constexpr std::string_view view() const { return {chars, N - 1}; }
 };
 
@@ -50,10 +52,12 @@ struct Event<Name, void(Params...)> {
 class ListenerId {
  public:
   constexpr ListenerId() noexcept = default;
+  /// The id whose value() is value.
   constexpr explicit ListenerId(std::uint64_t value) noexcept : value_(value) {}
 
   /// The registration's number; 0 for a default-constructed id, which names no listener.
   constexpr std::uint64_t value() const noexcept { return value_; }
+  /// Whether the id names a registration (value() != 0).
   constexpr explicit operator bool() const noexcept { return value_ != 0; }
   friend constexpr auto operator<=>(const ListenerId&, const ListenerId&) = default;
 
@@ -75,10 +79,10 @@ inline std::atomic<unsigned> defaultMaxListeners{10};
 /// What is reported when an event gets more listeners than the emitter's limit (Node: the
 /// process 'warning' MaxListenersExceededWarning).
 struct MaxListenersExceededWarning {
-  const void* emitter;
-  std::string_view eventName;
-  unsigned count;
-  unsigned maxListeners;
+  const void* emitter;         // the emitter that got the listener (Node: warning.emitter)
+  std::string_view eventName;  // Node: warning.type
+  unsigned count;              // its listeners now (Node: warning.count)
+  unsigned maxListeners;       // the limit it went over
 
   /// Node's text: "Possible EventEmitter memory leak detected. 11 message listeners added...".
   std::string message() const {
@@ -108,6 +112,7 @@ inline WarningHandler setWarningHandler(WarningHandler handler) noexcept {
 class Subscription {
  public:
   Subscription() = default;
+  /// Calls remove when destroyed or reset(); what subscribe() returns.
   explicit Subscription(std::function<void()> remove) : remove_(std::move(remove)) {}
   Subscription(Subscription&& other) noexcept : remove_(std::exchange(other.remove_, nullptr)) {}
   Subscription& operator=(Subscription&& other) noexcept {
@@ -157,6 +162,142 @@ struct DecayedArguments<void(Params...)> {
   using type = std::tuple<std::decay_t<Params>...>;
 };
 
+// The types that check an event name take the emitter's names joined into one string,
+// "connect|ready|...", so that a compiler's message about a wrong name shows the declared names
+// and no longer type (the way {fmt}'s format strings keep their errors short).
+inline constexpr char kNameSeparator = '|';
+
+template <std::size_t K>
+consteval std::size_t joinedSize(const std::array<std::string_view, K>& names,
+                                 const std::array<bool, K>& keep) {
+  std::size_t size = 1;  // the terminating '\0'; a separator before every name but the first
+  for (std::size_t i = 0; i < K; ++i)
+    if (keep[i]) size += names[i].size() + (size > 1 ? 1 : 0);
+  return size;
+}
+
+template <std::size_t Size, std::size_t K>
+consteval FixedString<Size> joinNames(const std::array<std::string_view, K>& names,
+                                      const std::array<bool, K>& keep) {
+  char chars[Size]{};
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < K; ++i) {
+    if (!keep[i]) continue;
+    if (at > 0) chars[at++] = kNameSeparator;
+    for (char c : names[i]) chars[at++] = c;
+  }
+  return FixedString<Size>(chars);
+}
+
+// How many names the joined string holds ("" holds none).
+constexpr std::size_t nameCount(std::string_view joined) {
+  if (joined.empty()) return 0;
+  return static_cast<std::size_t>(std::count(joined.begin(), joined.end(), kNameSeparator)) + 1;
+}
+
+// The position of name among the joined names; nameCount(joined) when it is not one of them.
+constexpr std::size_t indexIn(std::string_view joined, std::string_view name) {
+  const std::size_t count = nameCount(joined);
+  for (std::size_t index = 0, begin = 0; index < count; ++index) {
+    const std::size_t end = std::min(joined.find(kNameSeparator, begin), joined.size());
+    if (joined.substr(begin, end - begin) == name) return index;
+    begin = end + 1;
+  }
+  return count;
+}
+
+// An event name of the emitter whose names are Names: what EventEmitter::EventName is.
+template <FixedString Names>
+class EventNameIn {
+ public:
+  template <std::size_t M>
+  consteval EventNameIn(const char (&name)[M]) : index_(indexIn(Names.view(), {name, M - 1})) {
+    if (index_ == kCount) eventNameIsNotDeclaredInThisEmitter();
+  }
+  consteval EventNameIn(std::string_view name) : index_(indexIn(Names.view(), name)) {
+    if (index_ == kCount) eventNameIsNotDeclaredInThisEmitter();
+  }
+  constexpr std::size_t index() const noexcept { return index_; }
+  constexpr std::string_view view() const noexcept { return kViews[index_]; }
+
+ protected:
+  static constexpr std::size_t kCount = nameCount(Names.view());
+  constexpr explicit EventNameIn(std::size_t index, std::nullptr_t) noexcept : index_(index) {}
+
+ private:
+  static constexpr auto kViews = [] {
+    std::array<std::string_view, kCount> views{};
+    const std::string_view joined = Names.view();
+    for (std::size_t i = 0, begin = 0; i < kCount; ++i) {
+      const std::size_t end = std::min(joined.find(kNameSeparator, begin), joined.size());
+      views[i] = joined.substr(begin, end - begin);
+      begin = end + 1;
+    }
+    return views;
+  }();
+
+  std::size_t index_;
+};
+
+// An event name whose event takes the arguments of a listener or of emit; Fits are the names of
+// the events that do (what EventEmitter::ListenerName<F> and EmitName<Args...> are).
+template <FixedString Names, FixedString Fits, bool Listener>
+class EventNameFor : public EventNameIn<Names> {
+ public:
+  template <std::size_t M>
+  consteval EventNameFor(const char (&name)[M])
+      : EventNameIn<Names>(indexIn(Names.view(), {name, M - 1}), nullptr) {
+    if (this->index() == this->kCount)
+      eventNameIsNotDeclaredInThisEmitter();
+    else if (indexIn(Fits.view(), {name, M - 1}) == nameCount(Fits.view()))
+      Listener ? listenerCannotBeCalledWithTheEventsArguments()
+               : emitArgumentsDoNotMatchTheEventsSignature();
+  }
+};
+
+// An emitter's events, in order: their names, and the name types that check them.
+template <class... Events>
+struct EventTable {
+  static constexpr std::size_t kCount = sizeof...(Events);
+  static constexpr std::array<std::string_view, kCount> kNames{Events::name...};
+  template <std::size_t I>
+  using SignatureAt = typename std::tuple_element_t<I, std::tuple<Events...>>::Signature;
+
+  template <class F>
+  static constexpr std::array<bool, kCount> kListenerFits = [
+  ]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, kCount>{listenerFits<SignatureAt<I>, F>...};
+  }
+  (std::make_index_sequence<kCount>{});
+
+  template <class... Args>
+  static constexpr std::array<bool, kCount> kArgumentsFit = [
+  ]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::array<bool, kCount>{argumentsFit<SignatureAt<I>, Args...>...};
+  }
+  (std::make_index_sequence<kCount>{});
+
+  // The names of the events whose flag is set, joined: the parameter of the name types.
+  template <const std::array<bool, kCount>& Keep>
+  static constexpr auto kJoined = joinNames<joinedSize(kNames, Keep)>(kNames, Keep);
+  static constexpr std::array<bool, kCount> kEvery = [] {
+    std::array<bool, kCount> every{};
+    every.fill(true);
+    return every;
+  }();
+  static_assert(std::none_of(kNames.begin(), kNames.end(),
+                             [](std::string_view name) {
+                               return name.find(kNameSeparator) != std::string_view::npos;
+                             }),
+                "an event name cannot contain '|'");
+
+  using EventName = EventNameIn<kJoined<kEvery>>;
+  template <class F>
+  using ListenerName = EventNameFor<kJoined<kEvery>, kJoined<kListenerFits<F>>, true>;
+  template <class... Args>
+  using EmitName = EventNameFor<kJoined<kEvery>, kJoined<kArgumentsFit<Args...>>, false>;
+};
+
 template <class T>
 std::string describeUnhandled(const T& value) {
   if constexpr (std::is_convertible_v<const T&, std::string_view>) {
@@ -203,13 +344,12 @@ class EventEmitter {
   static_assert((detail::isEvent<Events> && ...),
                 "EventEmitter's arguments must be evnet::Event<\"name\", void(Params...)>");
 
-  using Table = std::tuple<Events..., Event<"newListener", void(std::string_view)>,
-                           Event<"removeListener", void(std::string_view)>>;
-  static constexpr std::size_t kCount = sizeof...(Events) + 2;
-  static constexpr std::array<std::string_view, kCount> kNames{Events::name..., "newListener",
-                                                               "removeListener"};
+  using Table = detail::EventTable<Events..., Event<"newListener", void(std::string_view)>,
+                                   Event<"removeListener", void(std::string_view)>>;
+  static constexpr std::size_t kCount = Table::kCount;
+  static constexpr const auto& kNames = Table::kNames;
   template <std::size_t I>
-  using SignatureAt = typename std::tuple_element_t<I, Table>::Signature;
+  using SignatureAt = typename Table::template SignatureAt<I>;
 
   static constexpr std::size_t find(std::string_view name) {
     return static_cast<std::size_t>(std::find(kNames.begin(), kNames.end(), name) - kNames.begin());
@@ -227,59 +367,20 @@ class EventEmitter {
   static constexpr std::size_t kRemoveListener = kCount - 1;
   static constexpr std::size_t kError = find("error");
 
-  template <class F>
-  static constexpr std::array<bool, kCount> kListenerFits = [
-  ]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::array<bool, kCount>{detail::listenerFits<SignatureAt<I>, F>...};
-  }
-  (std::make_index_sequence<kCount>{});
-
-  template <class... Args>
-  static constexpr std::array<bool, kCount> kArgumentsFit = [
-  ]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::array<bool, kCount>{detail::argumentsFit<SignatureAt<I>, Args...>...};
-  }
-  (std::make_index_sequence<kCount>{});
-
  public:
   /// An event name of this emitter; an undeclared name does not compile.
-  class EventName {
-   public:
-    template <std::size_t M>
-    consteval EventName(const char (&name)[M]) : EventName(std::string_view(name, M - 1)) {}
-    consteval EventName(std::string_view name) : index_(find(name)) {
-      if (index_ == kCount) detail::eventNameIsNotDeclaredInThisEmitter();
-    }
-    constexpr std::size_t index() const noexcept { return index_; }
-    constexpr std::string_view view() const noexcept { return kNames[index_]; }
-
-   private:
-    std::size_t index_;
-  };
+  using EventName = typename Table::EventName;
 
   /// An event name together with a listener F; F not callable with its arguments does not
   /// compile. F is tried against every event with as many parameters, so a generic lambda
   /// whose body compiles only for its own event's types needs the form on<"name">(f).
   template <class F>
-  class ListenerName : public EventName {
-   public:
-    template <std::size_t M>
-    consteval ListenerName(const char (&name)[M]) : EventName(name) {
-      if (!kListenerFits<F>[this->index()]) detail::listenerCannotBeCalledWithTheEventsArguments();
-    }
-  };
+  using ListenerName = typename Table::template ListenerName<F>;
 
   /// An event name together with emit's arguments; arguments that do not convert to the
   /// event's parameters do not compile.
   template <class... Args>
-  class EmitName : public EventName {
-   public:
-    template <std::size_t M>
-    consteval EmitName(const char (&name)[M]) : EventName(name) {
-      if (!kArgumentsFit<Args...>[this->index()])
-        detail::emitArgumentsDoNotMatchTheEventsSignature();
-    }
-  };
+  using EmitName = typename Table::template EmitName<Args...>;
 
   /// Whether this emitter declares an event of that name.
   static constexpr bool hasEvent(std::string_view name) noexcept { return find(name) != kCount; }
@@ -327,18 +428,26 @@ class EventEmitter {
   ListenerId on(F&& f) {
     constexpr std::size_t index = find(Name.view());
     static_assert(index != kCount, "this emitter declares no event of that name");
-    static_assert(detail::listenerFits<SignatureAt<index % kCount>, F>,
-                  "the listener cannot be called with the event's arguments");
-    return addAt<index>(std::forward<F>(f), Placement::back, false);
+    if constexpr (index != kCount) {  // else no second message
+      static_assert(detail::listenerFits<SignatureAt<index>, F>,
+                    "the listener cannot be called with the event's arguments");
+      if constexpr (detail::listenerFits<SignatureAt<index>, F>)
+        return addAt<index>(std::forward<F>(f), Placement::back, false);
+    }
+    return ListenerId{};
   }
   /// once(), with the name as a template argument: once<"message">(listener).
   template <FixedString Name, class F>
   ListenerId once(F&& f) {
     constexpr std::size_t index = find(Name.view());
     static_assert(index != kCount, "this emitter declares no event of that name");
-    static_assert(detail::listenerFits<SignatureAt<index % kCount>, F>,
-                  "the listener cannot be called with the event's arguments");
-    return addAt<index>(std::forward<F>(f), Placement::back, true);
+    if constexpr (index != kCount) {  // else no second message
+      static_assert(detail::listenerFits<SignatureAt<index>, F>,
+                    "the listener cannot be called with the event's arguments");
+      if constexpr (detail::listenerFits<SignatureAt<index>, F>)
+        return addAt<index>(std::forward<F>(f), Placement::back, true);
+    }
+    return ListenerId{};
   }
 
   /// Adds a listener that is removed when the returned Subscription is destroyed.
@@ -386,9 +495,13 @@ class EventEmitter {
   bool emit(Args&&... args) {
     constexpr std::size_t index = find(Name.view());
     static_assert(index != kCount, "this emitter declares no event of that name");
-    static_assert(kArgumentsFit<Args...>[index % kCount],
-                  "the arguments do not convert to the event's parameters");
-    return emitAt<index>(std::forward<Args>(args)...);
+    if constexpr (index != kCount) {  // else no second message
+      static_assert(detail::argumentsFit<SignatureAt<index>, Args...>,
+                    "the arguments do not convert to the event's parameters");
+      if constexpr (detail::argumentsFit<SignatureAt<index>, Args...>)
+        return emitAt<index>(std::forward<Args>(args)...);
+    }
+    return false;
   }
 
   /// The number of listeners of the event (Node: listenerCount).

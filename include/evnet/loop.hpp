@@ -28,10 +28,13 @@ inline void run() {
 /// included). Implicit, so every factory takes either.
 class LoopRef {
  public:
+  /// The default loop.
   LoopRef() : executor_(defaultLoop().get_executor()) {}
+  /// The loop of an io_context, or of an executor of one.
   LoopRef(asio::io_context& loop) : executor_(loop.get_executor()) {}
   LoopRef(asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
+  /// The executor that the object's handlers run on.
   const asio::any_io_executor& executor() const noexcept { return executor_; }
 
  private:

@@ -151,6 +151,7 @@ class ProcessService final : public asio::execution_context::service {
 /// loop running: run() returns once nothing else is left, as Node's process exits.
 class Process : public evnet::detail::EmitterHandle<Process, detail::ProcessImpl> {
  public:
+  /// Internal: evnet::process() makes the one Process of a loop.
   explicit Process(std::shared_ptr<detail::ProcessImpl> impl) : impl_(std::move(impl)) {}
 
  private:

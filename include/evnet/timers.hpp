@@ -75,6 +75,7 @@ struct TimerState : std::enable_shared_from_this<TimerState> {
 class Timeout {
  public:
   Timeout() = default;
+  /// Internal: setTimeout and setInterval make Timeouts.
   explicit Timeout(std::shared_ptr<detail::TimerState> state) : state_(std::move(state)) {}
 
   /// Starts the timer again from now with its delay; a fired timeout runs again (Node:

@@ -32,6 +32,7 @@ namespace evnet::detail {
 template <class Handle, class Impl>
 class ServerHandle : public EmitterHandle<Handle, Impl> {
  public:
+  /// A server with these options, not listening yet, on loop.
   explicit ServerHandle(typename Impl::Options options, LoopRef loop)
       : impl_(std::make_shared<Impl>(loop.executor(), std::move(options))) {
     impl_->weakSelf_ = impl_;
@@ -128,6 +129,7 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
     impl_->maxConnections = n;
     return handle();
   }
+  /// The limit set by setMaxConnections; 0 = none (Node: server.maxConnections).
   unsigned maxConnections() const noexcept { return impl_->maxConnections; }
   /// Lets the loop's run() return while the server listens, when nothing referenced is left;
   /// its connections count on their own (Node: server.unref).

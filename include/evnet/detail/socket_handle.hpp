@@ -39,6 +39,7 @@ template <class Handle, class Impl>
 class SocketHandle : public EmitterHandle<Handle, Impl> {
  public:
   SocketHandle() = default;
+  /// A handle to the connection impl (what connect() and a server make).
   explicit SocketHandle(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
   /// Queues bytes for sending; true while the queue is below highWaterMark, false asks the
@@ -299,16 +300,20 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
   /// The peer's address, captured at connect and readable after close (Node:
   /// socket.remoteAddress and friends). Turned into text on first use.
   const std::string& remoteAddress() const { return impl_->remote().address; }
+  /// "IPv4", "IPv6" or "Unix" (Node: socket.remoteFamily).
   const std::string& remoteFamily() const { return impl_->remote().family; }
+  /// Node: socket.remotePort.
   unsigned short remotePort() const { return impl_->remote().port; }
   /// This end's address, captured at connect (Node: socket.localAddress, localPort).
   const std::string& localAddress() const { return impl_->local().address; }
+  /// Node: socket.localPort.
   unsigned short localPort() const { return impl_->local().port; }
   /// Node: socket.address().
   const AddressInfo& address() const { return impl_->local(); }
   /// Bytes received, and bytes given to write()/end() including those still queued (Node:
   /// socket.bytesRead, bytesWritten). A TLS socket counts plaintext.
   std::uint64_t bytesRead() const noexcept { return impl_->bytesRead(); }
+  /// Node: socket.bytesWritten.
   std::uint64_t bytesWritten() const noexcept { return impl_->bytesWritten(); }
   /// Bytes queued and not yet handed to the kernel (Node: writable.writableLength).
   std::size_t writableLength() const noexcept { return impl_->writableLength(); }
@@ -337,12 +342,14 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
   bool pending() const noexcept {
     return impl_->connecting() || impl_->destroyed() || impl_->unconnected();
   }
+  /// Node: socket.connecting.
   bool connecting() const noexcept { return impl_->connecting(); }
   /// True once destroyed or closed (Node: socket.destroyed).
   bool destroyed() const noexcept { return impl_->destroyed(); }
   /// Whether reading is paused (Node: readable.isPaused()).
   bool isPaused() const noexcept { return impl_->paused(); }
 
+  /// Whether the handle refers to a connection (a default-constructed one does not).
   explicit operator bool() const noexcept { return impl_ != nullptr; }
   friend bool operator==(const Handle& a, const Handle& b) noexcept { return a.impl_ == b.impl_; }
 

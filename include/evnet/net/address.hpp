@@ -9,9 +9,9 @@ namespace evnet::net {
 /// An address as Node's server.address() and socket properties give it: "IPv4", "IPv6", or
 /// "Unix" with the path in address (Node returns the bare path string for those).
 struct AddressInfo {
-  std::string address;
-  std::string family;
-  unsigned short port = 0;
+  std::string address;      // "127.0.0.1", "::1", or a Unix socket's path
+  std::string family;       // "IPv4", "IPv6" or "Unix"
+  unsigned short port = 0;  // 0 for a Unix socket
 
   friend bool operator==(const AddressInfo&, const AddressInfo&) = default;
 };

@@ -18,8 +18,8 @@ namespace evnet::net {
 
 /// One address a name resolves to (Node: an entry of dns.lookup's result with all: true).
 struct LookupAddress {
-  std::string address;
-  int family = 0;  // 4 or 6
+  std::string address;  // an IP address in text
+  int family = 0;       // 4 or 6
 };
 
 /// A name resolver replacing the system's (Node: connect's lookup option): called with the host
@@ -33,8 +33,8 @@ using LookupFunction =
 /// socket.connect). The SocketOptions part is the new socket's (Node's new net.Socket options):
 /// socket.connect(options) on an existing socket keeps the socket's own.
 struct ConnectOptions : SocketOptions {
-  unsigned short port = 0;
-  std::string host = "localhost";
+  unsigned short port = 0;                 // the server's port
+  std::string host = "localhost";          // the server's name or IP address
   std::string path;                        // a Unix domain socket; host and port are then not used
   std::string localAddress;                // bind to this address first (an IP address, not a name)
   unsigned short localPort = 0;            // bind to this port first

@@ -31,6 +31,7 @@ struct ServerTraits {
 class Server
     : public evnet::detail::ServerHandle<Server, evnet::detail::ServerImpl<detail::ServerTraits>> {
  public:
+  /// A server that is not listening yet (Node: new net.Server(options)).
   explicit Server(ServerOptions options = {}, LoopRef loop = {})
       : ServerHandle(options, std::move(loop)) {}
 };

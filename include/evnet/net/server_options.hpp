@@ -34,8 +34,8 @@ struct ListenOptions {
 
 /// A connection the server refused: maxConnections or blockList (Node: the 'drop' event's data).
 struct DropInfo {
-  AddressInfo local;
-  AddressInfo remote;
+  AddressInfo local;   // the server's address (Node: localAddress, localPort, localFamily)
+  AddressInfo remote;  // the refused peer (Node: remoteAddress, remotePort, remoteFamily)
 };
 
 }  // namespace evnet::net

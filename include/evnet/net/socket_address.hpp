@@ -208,10 +208,10 @@ constexpr int isIP(std::string_view text) noexcept {
 /// What a SocketAddress is made of (Node: the options of new net.SocketAddress). Without an
 /// address, it is "127.0.0.1" when family is exactly "ipv4" and "::" otherwise, as in Node.
 struct SocketAddressOptions {
-  std::optional<std::string> address{};
-  unsigned short port = 0;
-  std::string family = "ipv4";  // "ipv4" or "ipv6", in any case
-  std::uint32_t flowlabel = 0;  // IPv6 only, 20 bits
+  std::optional<std::string> address{};  // an IP address, no name
+  unsigned short port = 0;               // Node: port
+  std::string family = "ipv4";           // "ipv4" or "ipv6", in any case
+  std::uint32_t flowlabel = 0;           // IPv6 only, 20 bits
 };
 
 class BlockList;

@@ -22,10 +22,10 @@ struct TcpInfo {
 /// Options of a socket, given to net::connect / createConnection or inherited from a server
 /// (Node: the options of new net.Socket and net.createServer).
 struct SocketOptions {
-  bool allowHalfOpen = false;  // false: after "end", end our side too once writes flush
-  bool noDelay = true;         // disable Nagle's algorithm (evnet's default, see README)
-  bool keepAlive = false;      // enable TCP keep-alive probes
-  unsigned keepAliveInitialDelayMs = 0;
+  bool allowHalfOpen = false;             // false: after "end", end our side too once writes flush
+  bool noDelay = true;                    // disable Nagle's algorithm (evnet's default, see README)
+  bool keepAlive = false;                 // enable TCP keep-alive probes
+  unsigned keepAliveInitialDelayMs = 0;   // idle time before the first probe; 0: the system's
   std::size_t highWaterMark = 16 * 1024;  // write() returns false at this many queued bytes
 };
 

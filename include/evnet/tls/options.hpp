@@ -33,17 +33,17 @@ struct ServerOptions : net::ServerOptions {
 
 /// Options of tls::connect (Node: the options of tls.connect).
 struct ConnectOptions : net::SocketOptions {
-  unsigned short port = 0;
-  std::string host = "localhost";
-  std::string servername;       // SNI and the name to check; empty: host, unless host is an IP
-  SecureContext secureContext;  // optional; otherwise made from ca/key/cert and the versions
-  std::string ca;               // PEM certificates to trust; empty: the system's store
-  std::string key;              // PEM client key and certificate, for mutual TLS
-  std::string cert;
-  std::string passphrase;
-  std::string ciphers;  // as SecureContextOptions::ciphers; empty: OpenSSL's defaults
-  std::string minVersion = "TLSv1.2";
-  std::string maxVersion = "TLSv1.3";
+  unsigned short port = 0;         // the server's port
+  std::string host = "localhost";  // the server's name or IP address
+  std::string servername;          // SNI and the name to check; empty: host, unless host is an IP
+  SecureContext secureContext;     // optional; otherwise made from ca/key/cert and the versions
+  std::string ca;                  // PEM certificates to trust; empty: the system's store
+  std::string key;                 // PEM client key, for mutual TLS
+  std::string cert;                // PEM client certificate, for mutual TLS
+  std::string passphrase;          // of an encrypted key
+  std::string ciphers;             // as SecureContextOptions::ciphers; empty: OpenSSL's defaults
+  std::string minVersion = "TLSv1.2";  // the oldest protocol version accepted
+  std::string maxVersion = "TLSv1.3";  // the newest protocol version offered
   // false: connect even when the certificate is not trusted or does not match the name;
   // authorized() tells.
   bool rejectUnauthorized = true;

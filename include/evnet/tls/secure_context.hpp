@@ -78,7 +78,7 @@ struct SecureContextOptions {
   // 1.3 suites only no less than TLS 1.3, as in Node. Empty: OpenSSL's defaults.
   std::string ciphers;
   std::string minVersion = "TLSv1.2";  // "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3"
-  std::string maxVersion = "TLSv1.3";
+  std::string maxVersion = "TLSv1.3";  // the newest version offered
 };
 
 namespace detail {
@@ -136,14 +136,15 @@ class SecureContext {
   SSL_CTX* nativeHandle() const noexcept {
     return state_ ? state_->context.native_handle() : nullptr;
   }
+  /// Whether the handle refers to a context.
   explicit operator bool() const noexcept { return state_ != nullptr; }
   friend bool operator==(const SecureContext&, const SecureContext&) = default;
 
-  // Installs a server's handshake callbacks once, whichever thread's server comes first.
+  /// Internal: installs a server's handshake callbacks once, whichever thread's server comes first.
   void prepareServer(void (*install)(SSL_CTX*)) const {
     std::call_once(state_->serverPrepared, install, state_->context.native_handle());
   }
-  // Installs a client's session callback once.
+  /// Internal: installs a client's session callback once.
   void prepareClient(void (*install)(SSL_CTX*)) const {
     std::call_once(state_->clientPrepared, install, state_->context.native_handle());
   }

@@ -34,6 +34,7 @@ struct ServerTraits {
 class Server
     : public evnet::detail::ServerHandle<Server, evnet::detail::ServerImpl<detail::ServerTraits>> {
  public:
+  /// A server that is not listening yet (Node: new tls.Server(options)).
   explicit Server(ServerOptions options = {}, LoopRef loop = {})
       : ServerHandle(std::move(options), std::move(loop)) {}
 };

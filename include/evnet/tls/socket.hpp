@@ -59,10 +59,10 @@ namespace evnet::tls {
 /// Empty (no subject) when the peer sent none.
 struct PeerCertificate {
   std::map<std::string, std::string> subject;  // short names: CN, O, OU, C, ST, L...
-  std::map<std::string, std::string> issuer;
+  std::map<std::string, std::string> issuer;   // the same, of the issuer
   std::string subjectaltname;  // "DNS:localhost, IP Address:127.0.0.1", as Node prints it
   std::string valid_from;      // "Dec  2 02:11:47 2026 GMT"
-  std::string valid_to;
+  std::string valid_to;        // the same form
   std::string fingerprint256;  // SHA-256 of the DER, "AB:CD:..."
   std::string serialNumber;    // upper-case hex
   std::string raw;             // the DER bytes
