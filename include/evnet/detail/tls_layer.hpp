@@ -124,8 +124,13 @@ class TlsLayer {
     if (server_->secureContext) server_->secureContext.prepareServer(installServerCallbacks);
     if (!create(socket, server_->secureContext.nativeHandle())) return;
     SSL_set_accept_state(ssl_);
+    // As Node: a client without a certificate fails the handshake itself (with an alert it
+    // can report) when rejectUnauthorized; an untrusted one is judged once it is done.
     if (server_->requestCert)
-      SSL_set_verify(ssl_, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, acceptAnyChain);
+      SSL_set_verify(ssl_,
+                     SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE |
+                         (server_->rejectUnauthorized ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                     acceptAnyChain);
     startTimer(socket, server_->handshakeTimeout);
   }
 
