@@ -26,6 +26,13 @@ class WriteQueue {
 
   bool empty() const noexcept { return head_ == chunks_.size(); }
 
+// GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when copy() or own() is
+// inlined into some callers (a false positive of its std::variant analysis); a user's -Werror build
+// would fail on it.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
   void copy(const char* data, std::size_t size) {
     if (size == 0) return;
@@ -42,13 +49,6 @@ class WriteQueue {
     }
     tail->append(data, size);
   }
-// GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when own() is inlined
-// into some callers (a false positive of its std::variant analysis); a user's -Werror build
-// would fail on it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
   void own(Owned&& bytes) {
     if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
     chunks_.push_back(Chunk{std::move(bytes), false});
