@@ -69,7 +69,9 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
   /// readableAll and writableAll for a Unix socket; signal, whose stop request closes the
   /// server (Node: server.listen(options[, callback])).
   Handle& listen(const net::ListenOptions& options, std::function<void()> callback = {}) {
+#if EVNET_HAS_STOP_TOKEN
     impl_->closeOn(options.signal);
+#endif
     if (!options.path.empty()) {
       if (callback) impl_->template once<"listening">(std::move(callback));
       const asio::local::stream_protocol::endpoint local(options.path);

@@ -5,6 +5,7 @@
 #include "evnet/detail/address.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/detail/socket_impl.hpp"
+#include "evnet/detail/stop_token.hpp"
 #include "evnet/detail/system_error.hpp"
 #include "evnet/error.hpp"
 #include "evnet/event_emitter.hpp"
@@ -29,7 +30,6 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -151,7 +151,9 @@ class ServerImpl final : public Traits::Emitter,
       queued = takeQueued();
       stopAccepting();
     }
+#if EVNET_HAS_STOP_TOKEN
     stop_.reset();
+#endif
     if (closing_) return;
     closing_ = true;
     if (!self_) self_ = weakSelf_.lock();
@@ -161,10 +163,12 @@ class ServerImpl final : public Traits::Emitter,
 
   // Node's signal option of listen: a stop request, from any thread, closes the server on its
   // loop. close() lets go of the request.
+#if EVNET_HAS_STOP_TOKEN
   void closeOn(std::stop_token signal) {
     stop_.reset();
     if (signal.stop_possible()) stop_.emplace(std::move(signal), OnStop{weakSelf_, executor_});
   }
+#endif
 
   // Beyond Node's net (its http.Server has it): destroys every open connection.
   void closeAllConnections() {
@@ -394,6 +398,7 @@ class ServerImpl final : public Traits::Emitter,
     this->removeAllListeners();
   }
 
+#if EVNET_HAS_STOP_TOKEN
   struct OnStop {
     std::weak_ptr<ServerImpl> server;
     asio::any_io_executor executor;
@@ -406,11 +411,14 @@ class ServerImpl final : public Traits::Emitter,
       }
     }
   };
+#endif
 
   asio::any_io_executor executor_;
   LoopService& loop_;
   Options options_;
+#if EVNET_HAS_STOP_TOKEN
   std::optional<std::stop_callback<OnStop>> stop_;
+#endif
   std::shared_ptr<ServerImpl> self_;  // alive while listening or closing
   std::optional<asio::basic_socket_acceptor<Protocol>> acceptor_;
   std::optional<asio::steady_timer> retry_;

@@ -5,6 +5,7 @@
 #include "evnet/buffer.hpp"
 #include "evnet/detail/address.hpp"
 #include "evnet/detail/loop_service.hpp"
+#include "evnet/detail/stop_token.hpp"
 #include "evnet/detail/system_error.hpp"
 #include "evnet/detail/write_queue.hpp"
 #include "evnet/error.hpp"
@@ -39,7 +40,6 @@
 #include <optional>
 #include <span>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -175,8 +175,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (options.timeout != 0) setTimeout(options.timeout);
     connector_ = std::make_unique<Connector>(executor_, std::move(options));
     Connector& c = *connector_;
+#if EVNET_HAS_STOP_TOKEN
     if (c.options.signal.stop_possible())
       c.stop.emplace(c.options.signal, OnStop{self_, executor_, generation_});
+#endif
     if (!c.options.path.empty()) {
       const asio::local::stream_protocol::endpoint local(c.options.path);
       return startConnect(Protocol::endpoint(local.data(), local.size(), 0), nullptr,
@@ -1022,6 +1024,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // A client's connect: its resolver, the addresses to try (Happy Eyeballs) and the attempt
   // timer, the stop token's callback. Kept after connecting for attemptedAddresses(); accepted
   // sockets have none.
+#if EVNET_HAS_STOP_TOKEN
   struct OnStop {
     std::weak_ptr<SocketImpl> socket;
     asio::any_io_executor executor;
@@ -1036,6 +1039,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       }
     }
   };
+#endif
   struct Connector {
     Connector(const asio::any_io_executor& executor, net::ConnectOptions&& options)
         : resolver(executor), attemptTimer(executor), options(std::move(options)) {}
@@ -1047,7 +1051,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     bool multiple = false;    // Happy Eyeballs: several addresses, each with its timeout
     std::vector<std::string> attempted;
     std::vector<std::error_code> errors;
+#if EVNET_HAS_STOP_TOKEN
     std::optional<std::stop_callback<OnStop>> stop;
+#endif
   };
   std::unique_ptr<Connector> connector_;
   Owner* owner_ = nullptr;

@@ -2,6 +2,7 @@
 #ifndef EVNET_NET_CONNECT_OPTIONS_HPP
 #define EVNET_NET_CONNECT_OPTIONS_HPP
 
+#include "evnet/detail/stop_token.hpp"
 #include "evnet/net/block_list.hpp"
 #include "evnet/net/socket_options.hpp"
 
@@ -9,7 +10,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <stop_token>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -44,7 +44,9 @@ struct ConnectOptions : SocketOptions {
   std::optional<bool> autoSelectFamily{};  // Happy Eyeballs; empty: getDefaultAutoSelectFamily()
   std::optional<std::chrono::milliseconds> autoSelectFamilyAttemptTimeout{};  // empty: default
   std::shared_ptr<const BlockList> blockList{};  // addresses it blocks are not connected to
+#if EVNET_HAS_STOP_TOKEN
   std::stop_token signal{};  // a stop request destroys the socket with Errc::aborted
+#endif
 };
 
 }  // namespace evnet::net

@@ -2,12 +2,12 @@
 #ifndef EVNET_NET_SERVER_OPTIONS_HPP
 #define EVNET_NET_SERVER_OPTIONS_HPP
 
+#include "evnet/detail/stop_token.hpp"
 #include "evnet/net/address.hpp"
 #include "evnet/net/block_list.hpp"
 #include "evnet/net/socket_options.hpp"
 
 #include <memory>
-#include <stop_token>
 #include <string>
 
 namespace evnet::net {
@@ -29,7 +29,9 @@ struct ListenOptions {
   bool ipv6Only = false;     // on "::" (or no host): IPv6 only, no IPv4 (IPV6_V6ONLY)
   bool readableAll = false;  // a Unix socket: readable by every user (chmod a+r)
   bool writableAll = false;  // a Unix socket: writable by every user (chmod a+w)
+#if EVNET_HAS_STOP_TOKEN
   std::stop_token signal{};  // a stop request closes the server (server.close())
+#endif
 };
 
 /// A connection the server refused: maxConnections or blockList (Node: the 'drop' event's data).
