@@ -195,12 +195,22 @@ constexpr std::size_t nameCount(std::string_view joined) {
   return static_cast<std::size_t>(std::count(joined.begin(), joined.end(), kNameSeparator)) + 1;
 }
 
+// Where the name that starts at begin ends. Character by character, not string_view::find:
+// GCC's UndefinedBehaviorSanitizer makes find's null check on a pointer into a template
+// argument "not a constant expression".
+constexpr std::size_t nameEnd(std::string_view joined, std::size_t begin) {
+  while (begin < joined.size() && joined[begin] != kNameSeparator) ++begin;
+  return begin;
+}
+
 // The position of name among the joined names; nameCount(joined) when it is not one of them.
 constexpr std::size_t indexIn(std::string_view joined, std::string_view name) {
   const std::size_t count = nameCount(joined);
   for (std::size_t index = 0, begin = 0; index < count; ++index) {
-    const std::size_t end = std::min(joined.find(kNameSeparator, begin), joined.size());
-    if (joined.substr(begin, end - begin) == name) return index;
+    const std::size_t end = nameEnd(joined, begin);
+    bool same = end - begin == name.size();
+    for (std::size_t i = 0; same && i < name.size(); ++i) same = joined[begin + i] == name[i];
+    if (same) return index;
     begin = end + 1;
   }
   return count;
@@ -229,7 +239,7 @@ class EventNameIn {
     std::array<std::string_view, kCount> views{};
     const std::string_view joined = Names.view();
     for (std::size_t i = 0, begin = 0; i < kCount; ++i) {
-      const std::size_t end = std::min(joined.find(kNameSeparator, begin), joined.size());
+      const std::size_t end = nameEnd(joined, begin);
       views[i] = joined.substr(begin, end - begin);
       begin = end + 1;
     }
