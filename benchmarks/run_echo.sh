@@ -2,7 +2,8 @@
 # run_echo.sh — the echo servers side by side: raw asio, evnet and Node.js under one load.
 #
 #   benchmarks/run_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--results DIR]
-#                          [--evnet BIN] [--timeout MS] [--no-control] [--no-idle] [--no-chart]
+#                          [--evnet BIN] [--timeout MS] [--no-control] [--no-uring] [--no-idle]
+#                          [--no-chart]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds
 # loadgen, asio_echo_server and evnet_echo_server with `cmake --build DIR`; if that fails,
@@ -13,7 +14,8 @@
 # Starts every server afresh in every round on an ephemeral port (each must accept --port 0
 # --host 127.0.0.1 and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs
 # on CPU 1 when there are two CPUs: raw asio, "control" (a second process of the raw asio
-# server, unless --no-control), evnet and Node. Then runs the scenarios
+# server, unless --no-control), evnet with the epoll transport ("evnet"), evnet with io_uring
+# ("uring", unless --no-uring) and Node. Then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
 # for every server in turn, rotating the order of the servers from round to round, --rounds
 # rounds (5; 1 with --quick) of 0.5 s warm-up + 1.5 s. Prints the median of each figure, the
@@ -46,11 +48,11 @@ results_dir=benchmarks/results
 evnet_bin=
 evnet_timeout=0
 rounds=
-quick=0 idle=1 chart=1 control=1
+quick=0 idle=1 chart=1 control=1 uring=1
 
 usage() {
   echo "usage: $0 [--quick] [--rounds N] [--build-dir DIR] [--results DIR] [--evnet BIN]" \
-    "[--timeout MS] [--no-control] [--no-idle] [--no-chart]" >&2
+    "[--timeout MS] [--no-control] [--no-uring] [--no-idle] [--no-chart]" >&2
   exit 2
 }
 
@@ -63,6 +65,7 @@ while (($#)); do
     --evnet) (($# >= 2)) || usage; evnet_bin=$2; shift ;;
     --timeout) (($# >= 2)) || usage; evnet_timeout=$2; shift ;;
     --no-control) control=0 ;;
+    --no-uring) uring=0 ;;
     --no-idle) idle=0 ;;
     --no-chart) chart=0 ;;
     -h | --help) usage ;;
@@ -112,9 +115,16 @@ if ((control)); then
 fi
 if [[ -n $evnet_bin ]]; then
   [[ -x $evnet_bin ]] || die "$evnet_bin is not executable"
+  # evnet on each transport: "evnet" is epoll (asio's reactor), "uring" io_uring (--no-uring
+  # where the build or the kernel has none: the server would not start).
   servers+=(evnet)
-  server_cmd[evnet]=$evnet_bin
+  server_cmd[evnet]="env EVNET_TRANSPORT=epoll $evnet_bin"
   ((evnet_timeout == 0)) || server_cmd[evnet]+=" --timeout $evnet_timeout"
+  if ((uring)); then
+    servers+=(uring)
+    server_cmd[uring]="env EVNET_TRANSPORT=io_uring $evnet_bin"
+    ((evnet_timeout == 0)) || server_cmd[uring]+=" --timeout $evnet_timeout"
+  fi
 else
   echo "$script: no evnet echo server in $build_dir; evnet is left out" >&2
 fi

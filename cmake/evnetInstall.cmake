@@ -1,5 +1,5 @@
 # Install rules: evnet's headers, its targets (evnet::evnet, and evnet::tls when defined),
-# evnetConfig.cmake with its version file, and Findasio.cmake. Nothing of the tests' dependencies.
+# evnetConfig.cmake with its version file, Findasio.cmake and Findliburing.cmake. Nothing of the tests' dependencies.
 include(CMakePackageConfigHelpers)
 set(EVNET_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_DATADIR}/cmake/evnet")
 
@@ -34,5 +34,5 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/evnetConfigVersion.cmake
                                  COMPATIBILITY ${compatibility} ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/evnetConfig.cmake"
               "${PROJECT_BINARY_DIR}/evnetConfigVersion.cmake" cmake/Findasio.cmake
-              cmake/evnetAsioVersion.cmake
+              cmake/evnetAsioVersion.cmake cmake/Findliburing.cmake
         DESTINATION "${EVNET_CMAKE_INSTALL_DIR}")

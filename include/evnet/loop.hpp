@@ -2,6 +2,9 @@
 #ifndef EVNET_LOOP_HPP
 #define EVNET_LOOP_HPP
 
+#include "evnet/detail/loop_service.hpp"
+#include "evnet/transport.hpp"
+
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 
@@ -40,6 +43,20 @@ class LoopRef {
  private:
   asio::any_io_executor executor_;
 };
+
+/// Chooses how the loop's sockets and servers do their I/O (beyond Node): before its first socket
+/// or server, after which it throws std::logic_error. Without it, the environment variable
+/// EVNET_TRANSPORT (`epoll` or `io_uring`) decides, else Transport::automatic.
+inline void setTransport(LoopRef loop, Transport transport) {
+  detail::LoopService::of(loop.executor()).requestTransport(transport);
+}
+
+/// The transport the loop's sockets and servers use: Transport::epoll or Transport::ioUring
+/// (chosen now if no socket or server did yet). Throws std::system_error when io_uring was asked
+/// for and cannot be set up, with the kernel's reason.
+inline Transport transport(LoopRef loop = {}) {
+  return detail::LoopService::of(loop.executor()).transport();
+}
 
 }  // namespace evnet
 

@@ -2,6 +2,8 @@
 #ifndef EVNET_DETAIL_LOOP_SERVICE_HPP
 #define EVNET_DETAIL_LOOP_SERVICE_HPP
 
+#include "evnet/transport.hpp"
+
 #include <asio/any_io_executor.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
@@ -11,6 +13,12 @@
 #include <asio/steady_timer.hpp>
 
 #include <time.h>
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
 
 #include <chrono>
 #include <cstddef>
@@ -23,6 +31,13 @@
 #include <typeinfo>
 #include <unordered_map>
 #include <utility>
+
+#if !defined(EVNET_HAS_IO_URING)
+#define EVNET_HAS_IO_URING 0
+#endif
+#if EVNET_HAS_IO_URING
+#include "evnet/detail/uring.hpp"
+#endif
 
 namespace evnet::detail {
 
@@ -153,11 +168,34 @@ class LoopService final : public asio::execution_context::service {
   static inline asio::execution_context::id id;
 
   explicit LoopService(asio::execution_context& context)
-      : asio::execution_context::service(context) {}
+      : asio::execution_context::service(context),
+        executor_(static_cast<asio::io_context&>(context).get_executor()) {}
 
   static LoopService& of(const asio::any_io_executor& executor) {
     return asio::use_service<LoopService>(asio::query(executor, asio::execution::context));
   }
+
+  // The transport asked for: by setTransport(), else by the environment variable
+  // EVNET_TRANSPORT (epoll or io_uring), else automatic. Fixed by the loop's first socket or
+  // server.
+  void requestTransport(Transport transport) {
+    if (transportChosen_)
+      throw std::logic_error("evnet: setTransport() after the loop's first socket or server");
+    requested_ = transport;
+  }
+  // The transport in use, chosen now if it was not yet. io_uring asked for explicitly and not
+  // available throws std::system_error with the reason; automatic falls back to epoll.
+  Transport transport() {
+    if (!transportChosen_) chooseTransport();
+    return ring_ ? Transport::ioUring : Transport::epoll;
+  }
+#if EVNET_HAS_IO_URING
+  // The loop's ring, or null with the epoll transport.
+  Ring* ring() {
+    if (!transportChosen_) chooseTransport();
+    return ring_.get();
+  }
+#endif
 
   static constexpr std::size_t kReadBufferSize = 64 * 1024;
   std::span<char> readBuffer() {
@@ -242,6 +280,31 @@ class LoopService final : public asio::execution_context::service {
   }
 
  private:
+  void chooseTransport() {
+    Transport wanted = requested_;
+    if (wanted == Transport::automatic) {
+      const char* env = std::getenv("EVNET_TRANSPORT");
+      const std::string_view name = env != nullptr ? env : "";
+      if (name == "epoll") wanted = Transport::epoll;
+      if (name == "io_uring") wanted = Transport::ioUring;
+    }
+#if EVNET_HAS_IO_URING
+    if (wanted != Transport::epoll) {
+      try {
+        ring_ = std::make_unique<Ring>(executor_);
+      } catch (const std::system_error&) {
+        if (wanted == Transport::ioUring) throw;
+      }
+    }
+#else
+    if (wanted == Transport::ioUring)
+      throw std::system_error(std::make_error_code(std::errc::function_not_supported),
+                              "evnet: io_uring asked for, but evnet was built without it "
+                              "(EVNET_HAS_IO_URING)");
+#endif
+    transportChosen_ = true;
+  }
+
   void runDeferred() {
     Deferred* entry = std::exchange(deferredHead_, nullptr);
     deferredTail_ = nullptr;
@@ -261,6 +324,10 @@ class LoopService final : public asio::execution_context::service {
     }
     pipes_.clear();  // the handles they hold go while the loop's service is whole
     idleLists_.clear();
+#if EVNET_HAS_IO_URING
+    if (ring_) ring_->shutdown();
+    ring_.reset();  // its eventfd leaves asio's reactor while that is whole
+#endif
   }
 
   static void link(IdleList& list, IdleEntry& entry) noexcept {
@@ -308,12 +375,20 @@ class LoopService final : public asio::execution_context::service {
   }
 
   OperationPool operationPool_;  // first: destroyed last
+  asio::any_io_executor executor_;
   std::unordered_multimap<const void*, std::shared_ptr<Pipe>> pipes_;
   std::unique_ptr<char[]> readBuffer_;
   std::map<std::int64_t, std::unique_ptr<IdleList>> idleLists_;
   LoopMember* members_ = nullptr;
   Deferred* deferredHead_ = nullptr;
   Deferred* deferredTail_ = nullptr;
+  Transport requested_ = Transport::automatic;
+  bool transportChosen_ = false;
+#if EVNET_HAS_IO_URING
+  std::unique_ptr<Ring> ring_;
+#else
+  std::nullptr_t ring_ = nullptr;
+#endif
 };
 
 }  // namespace evnet::detail

@@ -70,6 +70,13 @@ class ServerImpl final : public Traits::Emitter,
 
   ServerImpl(const asio::any_io_executor& executor, Options options)
       : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
+#if EVNET_HAS_IO_URING
+    ring_ = loop_.ring();
+    acceptOp_.server = this;
+    acceptOp_.complete = [](UringOp* op, std::uint16_t tag, int res, unsigned flags) {
+      static_cast<AcceptOp*>(op)->server->onRingAccept(tag, res, flags);
+    };
+#endif
     loop_.add(*this);
   }
   ServerImpl(const ServerImpl&) = delete;
@@ -212,7 +219,10 @@ class ServerImpl final : public Traits::Emitter,
       const int on = 1;
       ::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     }
-    if (!acceptor_->bind(endpoint, ec) && !acceptor_->listen(backlog, ec)) return {};
+    // Non-blocking for takeQueued()'s accept4 (asio sets it only at its own first accept).
+    if (!acceptor_->bind(endpoint, ec) && !acceptor_->listen(backlog, ec) &&
+        !acceptor_->non_blocking(true, ec))
+      return {};
     return ec;
   }
 
@@ -262,6 +272,9 @@ class ServerImpl final : public Traits::Emitter,
   // The accept loop. Out of descriptors (EMFILE/ENFILE), it waits and tries again instead of
   // spinning; the pending connections wait in the kernel's backlog meanwhile.
   void accept() {
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr) return armRingAccept();
+#endif
     ++pendingOps_;
     acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
       --pendingOps_;
@@ -277,6 +290,67 @@ class ServerImpl final : public Traits::Emitter,
       if (!ec) accepted(std::move(socket), peer);
     });
   }
+
+#if EVNET_HAS_IO_URING
+  // With io_uring: one multishot accept, armed while listening. Each completion is a connection
+  // (its peer's address asked of the kernel) or an error; the accept ends on an error, and is
+  // armed again (out of descriptors: after backOff()'s wait). It keeps the loop running as
+  // asio's accept would.
+  struct AcceptOp : UringOp {
+    ServerImpl* server = nullptr;
+  };
+  std::uint16_t ringTag() const noexcept { return static_cast<std::uint16_t>(listenCount_); }
+
+  void armRingAccept() {
+    ring_->armAccept(acceptor_->native_handle(), acceptOp_, ringTag());
+    acceptArmed_ = true;
+    ++pendingOps_;
+    showWork(executor_);
+  }
+
+  void onRingAccept(std::uint16_t tag, int res, unsigned flags) {
+    const bool mine = tag == ringTag() && acceptor_.has_value();
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+      if (tag == ringTag()) acceptArmed_ = false;
+      hideWork(executor_);
+      --pendingOps_;
+    }
+    if (res >= 0) {
+      if (!mine && !closing_) {
+        ::close(res);
+      } else {
+        if (mine && !acceptArmed_) accept();  // first, as the asio path: see accept()
+        ringAccepted(res);
+      }
+    } else if (mine && !acceptArmed_) {
+      const std::error_code ec(-res, std::system_category());
+      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
+        backOff();
+      else
+        accept();
+    }
+    if (!mine) release();
+  }
+
+  void ringAccepted(int fd) {
+    sockaddr_storage peer{};
+    socklen_t size = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &size) != 0) {
+      ::close(fd);  // reset before it was seen: as accept4 would have skipped it
+      return;
+    }
+    const Protocol::endpoint endpoint(&peer, size, address_.family == "Unix" ? 0 : IPPROTO_TCP);
+    Protocol::socket socket(executor_);
+    std::error_code ec;
+    socket.assign(endpoint.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    accepted(std::move(socket), endpoint);
+  }
+#endif
 
   void backOff() {
     retry_.emplace(executor_);
@@ -351,6 +425,13 @@ class ServerImpl final : public Traits::Emitter,
 
   void stopAccepting() {
     show();  // the accept completes as aborted, counted again
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr && acceptArmed_) {
+      ring_->cancel(acceptOp_, ringTag());  // the listener is let go of at close()
+      acceptArmed_ = false;
+    }
+    ++listenCount_;
+#endif
     std::error_code ignored;
     acceptor_->close(ignored);
     acceptor_.reset();
@@ -384,6 +465,9 @@ class ServerImpl final : public Traits::Emitter,
   }
 
   void onLoopShutdown() noexcept override {
+#if EVNET_HAS_IO_URING
+    ring_ = nullptr;
+#endif
     hidden_ = false;  // the loop is gone: nothing to give back
     for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->detachOwner();
     connections_ = nullptr;
@@ -415,6 +499,12 @@ class ServerImpl final : public Traits::Emitter,
 
   asio::any_io_executor executor_;
   LoopService& loop_;
+#if EVNET_HAS_IO_URING
+  Ring* ring_ = nullptr;  // the loop's, with the io_uring transport
+  AcceptOp acceptOp_;
+  unsigned listenCount_ = 0;  // tags the accepts of each listen()
+  bool acceptArmed_ = false;
+#endif
   Options options_;
 #if EVNET_HAS_STOP_TOKEN
   std::optional<std::stop_callback<OnStop>> stop_;

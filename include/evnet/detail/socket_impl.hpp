@@ -102,6 +102,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // takes asio's service registry lock.
   SocketImpl(const asio::any_io_executor& executor, LoopService& loop, const SocketOptions& options)
       : executor_(executor), loop_(loop), options_(options) {
+#if EVNET_HAS_IO_URING
+    ring_ = loop.ring();
+    recvOp_.socket = this;
+#endif
     idle_.owner = this;
     rearm_.owner = this;
     rearm_.run = [](Deferred* entry) noexcept {
@@ -254,7 +258,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     ++generation_;
     readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = corkHolds_ = false;
     corked_ = 0;
-    paused_ = readableEnded_ = writableEnded_ = finished_ = false;
+    paused_ = readableEnded_ = writableEnded_ = finished_ = endHeld_ = false;
     destroyed_ = hadError_ = closeEmitted_ = false;
     bytesRead_ = bytesSent_ = totalQueued_ = 0;
     unheard_.clear();
@@ -273,6 +277,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // only once the kernel queue was found empty.
   void armRead() {
     if (readArmed_ || readPaused() || readableEnded_ || destroyed_ || connecting_) return;
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr) return armRingRead();
+#endif
     readArmed_ = true;
     ++pendingOps_;
     socket_->async_receive(
@@ -354,6 +361,79 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     }
   }
 
+#if EVNET_HAS_IO_URING
+  // --- reading with io_uring -------------------------------------------------------------
+  // One multishot receive per connection into the loop's shared buffers, armed until the end
+  // of the stream, an error, or pause(). Its completions are dispatched by the ring once per
+  // turn; each buffer goes back to the kernel once "data" was emitted from it. The operation
+  // keeps the loop running as asio's read would (unref() hides it the same way).
+  struct RecvOp : UringOp {
+    SocketImpl* socket = nullptr;
+  };
+
+  std::uint16_t ringTag() const noexcept { return static_cast<std::uint16_t>(generation_); }
+
+  void armRingRead() {
+    recvOp_.complete = [](UringOp* op, std::uint16_t tag, int res, unsigned flags) {
+      static_cast<RecvOp*>(op)->socket->onRingRead(tag, res, flags);
+    };
+    ring_->armRecv(fd(), recvOp_, ringTag());
+    readArmed_ = true;
+    readCancelling_ = false;
+    ++pendingOps_;
+    showWork(executor_);
+    if (unref_) [[unlikely]]
+      hideRead();
+  }
+
+  void cancelRingRead() {
+    if (!readArmed_ || readCancelling_) return;
+    readCancelling_ = true;
+    ring_->cancel(recvOp_, ringTag());
+  }
+
+  void onRingRead(std::uint16_t tag, int res, unsigned flags) {
+    struct GiveBack {  // the buffer, whatever a listener does
+      Ring& ring;
+      unsigned flags;
+      ~GiveBack() { ring.giveBack(flags); }
+    } giveBack{*ring_, flags};
+    const bool mine = tag == ringTag();
+    if ((flags & IORING_CQE_F_MORE) != 0) {
+      if (mine && !destroyed_) ringReceived(res, flags);
+      return;
+    }
+    if (mine) readArmed_ = false;
+    if (readHidden_) [[unlikely]]
+      showRead();
+    hideWork(executor_);
+    --pendingOps_;
+    if (!mine || destroyed_) return release();
+    if (res > 0) {
+      ringReceived(res, flags);
+    } else if (res == 0) {
+      // The end of the stream comes after the data: while data read before pause() waits for
+      // resume(), so does the end (postRead).
+      if (paused_ || !unheard_.empty()) {
+        endHeld_ = true;
+        return;
+      }
+      return peerEnded();
+    } else if (res != -ENOBUFS && res != -ECANCELED) {  // no buffer free: read again
+      return destroy(std::error_code(-res, std::system_category()));
+    }
+    armRead();  // a receive the kernel ended early, after ENOBUFS, or after resume()
+  }
+
+  void ringReceived(int res, unsigned flags) {
+    const auto n = static_cast<std::size_t>(res);
+    if constexpr (!Layer::secure) bytesRead_ += n;
+    touch();
+    received(ring_->buffer(flags, res).data(), n);
+    if (readPaused() && !destroyed_) cancelRingRead();  // pause() inside the listener
+  }
+#endif
+
   // Bytes from the kernel. Plain ones are the data; a secure layer decrypts them and passes
   // the plaintext on to plaintext(), calling it once per record.
   void received(char* data, std::size_t n) {
@@ -410,7 +490,19 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (finished_) destroy();
   }
 
-  void pause() noexcept { paused_ = true; }
+  // Stops emitting "data" (Node: socket.pause()). An io_uring receive is cancelled: what it
+  // already read is kept for resume().
+  void pause() noexcept {
+    paused_ = true;
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr && readArmed_ && readPaused()) {
+      try {
+        cancelRingRead();
+      } catch (const std::system_error&) {  // a full submission queue: cancelled at its data
+      }
+    }
+#endif
+  }
 
   void resume() {
     if (!paused_ || destroyed_) return;
@@ -434,6 +526,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         std::string held = std::exchange(unheard_, {});
         deliver(Buffer(held));
       }
+#if EVNET_HAS_IO_URING
+      if (endHeld_ && !paused_ && unheard_.empty() && !destroyed_) {
+        endHeld_ = false;
+        return peerEnded();
+      }
+      if (ring_ != nullptr) return armRead();
+#endif
       // A read armed since (a read burst ended in EAGAIN) may hold newer bytes already: reading
       // beside it would deliver them out of order.
       if (!readArmed_) readNow();
@@ -928,6 +1027,14 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void closeDescriptor() noexcept {
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr && loopAlive()) {
+      try {
+        cancelRingRead();  // the ring lets go of the socket: close() sends the FIN or RST now
+      } catch (const std::system_error&) {
+      }
+    }
+#endif
     if (connector_) {
       connector_->resolver.cancel();
       connector_->attemptTimer.cancel();
@@ -983,6 +1090,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void onLoopShutdown() noexcept override {
+#if EVNET_HAS_IO_URING
+    ring_ = nullptr;  // the ring goes with the loop, cancelling what it has
+#endif
     destroyed_ = true;
     closeEmitted_ = true;
     loop_.unenroll(idle_);
@@ -1018,6 +1128,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   asio::any_io_executor executor_;
   LoopService& loop_;
+#if EVNET_HAS_IO_URING
+  Ring* ring_ = nullptr;  // the loop's, with the io_uring transport
+  RecvOp recvOp_;
+#endif
   SocketOptions options_;
   std::shared_ptr<SocketImpl> self_;
   mutable std::optional<Protocol::socket> socket_;  // mutable: asio's native_handle()
@@ -1099,11 +1213,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool destroyed_ = false;
   bool hadError_ = false;
   bool closeEmitted_ = false;
-  bool unconnected_ = false;  // made by new Socket(options), not connected yet
-  bool corkHolds_ = false;    // writeArmed_ stands for cork(), not for a wait
-  bool unref_ = false;        // unref() was called: the socket does not keep the loop running
-  bool readHidden_ = false;   // the armed read is hidden from the loop's work count
-  unsigned corked_ = 0;       // cork() calls not undone by uncork()
+  bool unconnected_ = false;     // made by new Socket(options), not connected yet
+  bool corkHolds_ = false;       // writeArmed_ stands for cork(), not for a wait
+  bool unref_ = false;           // unref() was called: the socket does not keep the loop running
+  bool readHidden_ = false;      // the armed read is hidden from the loop's work count
+  bool readCancelling_ = false;  // io_uring: the armed receive is being cancelled
+  bool endHeld_ = false;         // io_uring: the peer's end, read while paused
+  unsigned corked_ = 0;          // cork() calls not undone by uncork()
 };
 
 }  // namespace evnet::detail

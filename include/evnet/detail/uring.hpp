@@ -1,0 +1,289 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_URING_HPP
+#define EVNET_DETAIL_URING_HPP
+
+// The io_uring transport's ring (Linux, liburing): built when EVNET_HAS_IO_URING is 1, which the
+// CMake target sets when liburing was found (option EVNET_IO_URING).
+
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
+
+#include <liburing.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <system_error>
+#include <utility>
+
+namespace evnet::detail {
+
+// An operation of a socket or server in the ring. Each completion calls complete() with the
+// tag given when it was armed (the owner's generation: completions of an older connection are
+// told apart) and the completion's result and flags.
+struct UringOp {
+  void (*complete)(UringOp* op, std::uint16_t tag, int res, unsigned flags) = nullptr;
+};
+
+// One io_uring instance per loop, beside asio's reactor: asio waits for the ring's eventfd, and
+// the ring is entered once per loop turn, to submit what the turn prepared and to reap what
+// completed. Reads are multishot receives into a ring of provided buffers that every socket of
+// the loop shares (an idle socket holds none); accepts are multishot as well. Set up with
+// SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1): completions are worked in only when the loop
+// thread enters the ring. The ring starts disabled and is enabled by the first turn that
+// enters it: the thread that runs the loop becomes its only submitter, even when the sockets
+// were made on another thread before run().
+class Ring {
+ public:
+  static constexpr unsigned kEntries = 4096;
+  static constexpr unsigned kCompletionEntries = 32768;
+  // 2 MiB of receive buffers per loop. The kernel takes them in turn, so a busy loop has
+  // touched them all; an idle connection holds none.
+  static constexpr unsigned kBufferCount = 128;  // a power of two
+  static constexpr unsigned kBufferSize = 16 * 1024;
+  static constexpr unsigned short kBufferGroup = 0;
+
+  // Throws std::system_error with the kernel's reason when io_uring cannot be set up (an old
+  // kernel, or a sandbox that forbids it).
+  explicit Ring(const asio::any_io_executor& executor) : executor_(executor), wake_(executor) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+                   IORING_SETUP_R_DISABLED;
+    params.cq_entries = kCompletionEntries;
+    if (const int r = io_uring_queue_init_params(kEntries, &ring_, &params); r < 0)
+      throw std::system_error(-r, std::system_category(), "evnet: io_uring_setup");
+    try {
+      setUpBuffers();
+      const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (fd < 0) throw std::system_error(errno, std::system_category(), "evnet: eventfd");
+      wake_.assign(fd);
+      if (const int r = io_uring_register_eventfd(&ring_, fd); r < 0)
+        throw std::system_error(-r, std::system_category(), "evnet: io_uring_register_eventfd");
+    } catch (...) {
+      tearDown();
+      throw;
+    }
+  }
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  ~Ring() { tearDown(); }
+
+  // A multishot receive on fd into the provided buffers.
+  void armRecv(int fd, UringOp& op, std::uint16_t tag) {
+    io_uring_sqe* sqe = next();
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(sqe, userData(op, tag));
+  }
+
+  // A multishot accept on a listening fd; each completion's result is a new descriptor
+  // (non-blocking, close-on-exec).
+  void armAccept(int fd, UringOp& op, std::uint16_t tag) {
+    io_uring_sqe* sqe = next();
+    io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, userData(op, tag));
+  }
+
+  // Cancels an armed operation; its last completion comes with -ECANCELED (or whatever it had
+  // already). Entered at once when called on the loop's thread, so that the kernel lets go of
+  // the operation's file now: a socket closed by its owner sends its FIN or RST at close(), not
+  // a turn later.
+  void cancel(UringOp& op, std::uint16_t tag) {
+    io_uring_sqe* sqe = next();
+    io_uring_prep_cancel64(sqe, userData(op, tag), 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, 0);
+    if (enabled_ && pthread_equal(owner_, pthread_self()) != 0) enter();
+  }
+
+  // The received bytes of a completion that carries a buffer; giveBack(flags) returns the
+  // buffer to the kernel once they were used.
+  std::span<char> buffer(unsigned flags, int res) const noexcept {
+    const unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+    return {buffers_ + std::size_t{id} * kBufferSize, static_cast<std::size_t>(res)};
+  }
+  void giveBack(unsigned flags) noexcept {
+    if ((flags & IORING_CQE_F_BUFFER) == 0) return;
+    const auto id = static_cast<unsigned short>(flags >> IORING_CQE_BUFFER_SHIFT);
+    io_uring_buf_ring_add(bufferRing_, buffers_ + std::size_t{id} * kBufferSize, kBufferSize, id,
+                          io_uring_buf_ring_mask(kBufferCount), 0);
+    io_uring_buf_ring_advance(bufferRing_, 1);
+  }
+
+  // The loop is being destroyed: nothing is dispatched any more (the owners are gone).
+  void shutdown() noexcept { shutdown_ = true; }
+
+ private:
+  static std::uint64_t userData(UringOp& op, std::uint16_t tag) noexcept {
+    return reinterpret_cast<std::uintptr_t>(&op) | (std::uint64_t{tag} << 48);
+  }
+
+  void setUpBuffers() {
+    const std::size_t ringBytes = kBufferCount * sizeof(io_uring_buf);
+    void* ring =
+        ::mmap(nullptr, ringBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ring == MAP_FAILED) throw std::system_error(errno, std::system_category(), "evnet: mmap");
+    bufferRing_ = static_cast<io_uring_buf_ring*>(ring);
+    void* buffers = ::mmap(nullptr, std::size_t{kBufferCount} * kBufferSize, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffers == MAP_FAILED)
+      throw std::system_error(errno, std::system_category(), "evnet: mmap");
+    buffers_ = static_cast<char*>(buffers);
+    // Registered by hand: liburing 2.3 (Debian 12) has no io_uring_setup_buf_ring.
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(bufferRing_);
+    reg.ring_entries = kBufferCount;
+    reg.bgid = kBufferGroup;
+    if (const int r = io_uring_register_buf_ring(&ring_, &reg, 0); r < 0)
+      throw std::system_error(-r, std::system_category(), "evnet: io_uring_register_buf_ring");
+    io_uring_buf_ring_init(bufferRing_);
+    for (unsigned id = 0; id < kBufferCount; ++id)
+      io_uring_buf_ring_add(bufferRing_, buffers_ + std::size_t{id} * kBufferSize, kBufferSize,
+                            static_cast<unsigned short>(id), io_uring_buf_ring_mask(kBufferCount),
+                            static_cast<int>(id));
+    io_uring_buf_ring_advance(bufferRing_, static_cast<int>(kBufferCount));
+  }
+
+  void tearDown() noexcept {
+    if (wake_.is_open()) {
+      std::error_code ignored;
+      wake_.close(ignored);
+    }
+    if (ring_.ring_fd >= 0) io_uring_queue_exit(&ring_);
+    ring_.ring_fd = -1;
+    if (buffers_ != nullptr) ::munmap(buffers_, std::size_t{kBufferCount} * kBufferSize);
+    if (bufferRing_ != nullptr) ::munmap(bufferRing_, kBufferCount * sizeof(io_uring_buf));
+    buffers_ = nullptr;
+    bufferRing_ = nullptr;
+  }
+
+  // A submission queue entry; the turn's end enters the ring. A full queue is submitted first
+  // when this is the loop's thread.
+  io_uring_sqe* next() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr && enabled_ && pthread_equal(owner_, pthread_self()) != 0) {
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    if (sqe == nullptr)
+      throw std::system_error(std::make_error_code(std::errc::device_or_resource_busy),
+                              "evnet: io_uring submission queue full");
+    scheduleTurn();
+    return sqe;
+  }
+
+  // Once per loop turn: after the handlers that are ready now, enter the ring.
+  void scheduleTurn() {
+    if (turnPosted_) return;
+    turnPosted_ = true;
+    asio::post(executor_, [this] {
+      turnPosted_ = false;
+      turn();
+    });
+  }
+
+  // Enters the ring (submitting and working in completions, no waiting), then dispatches every
+  // completion. The eventfd is off meanwhile, so that the completions this turn reaps do not
+  // wake the loop again. A listener that throws leaves run(); the completions after it are
+  // dispatched in a later turn.
+  void turn() {
+    if (shutdown_) return;
+    if (!enabled_) enable();
+    if (!waiting_) wait();
+    struct Resume {
+      Ring& ring;
+      bool done = false;
+      ~Resume() {
+        io_uring_cq_eventfd_toggle(&ring.ring_, true);
+        if (!done) ring.scheduleTurn();
+      }
+    } resume{*this};
+    io_uring_cq_eventfd_toggle(&ring_, false);
+    for (int round = 0; round < 4; ++round) {
+      if (io_uring_sq_ready(&ring_) != 0 || taskWorkPending()) enter();
+      if (io_uring_cq_ready(&ring_) == 0) break;
+      dispatch();
+    }
+    io_uring_cq_eventfd_toggle(&ring_, true);
+    // Work that came while the eventfd was off, or more than four rounds' worth.
+    resume.done =
+        io_uring_cq_ready(&ring_) == 0 && !taskWorkPending() && io_uring_sq_ready(&ring_) == 0;
+  }
+
+  bool taskWorkPending() const noexcept {
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+  }
+
+  void enter() noexcept {
+    for (;;) {
+      const int r = io_uring_submit_and_get_events(&ring_);
+      if (r != -EINTR) return;
+    }
+  }
+
+  void dispatch() {
+    io_uring_cqe* cqe = nullptr;
+    while (!shutdown_ && io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      const std::uint64_t data = cqe->user_data;
+      const int res = cqe->res;
+      const unsigned flags = cqe->flags;
+      io_uring_cqe_seen(&ring_, cqe);
+      if (data == 0) continue;  // a cancel's own completion
+      auto* op = reinterpret_cast<UringOp*>(static_cast<std::uintptr_t>(data & ((1ULL << 48) - 1)));
+      op->complete(op, static_cast<std::uint16_t>(data >> 48), res, flags);
+    }
+  }
+
+  void enable() {
+    // liburing 2.3 declares io_uring_enable_rings but does not export it.
+    if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+        0)
+      throw std::system_error(errno, std::system_category(), "evnet: io_uring enable");
+    io_uring_register_ring_fd(&ring_);  // saves a file lookup per enter; optional
+    owner_ = pthread_self();
+    enabled_ = true;
+  }
+
+  // The eventfd's readiness wakes the loop for completions that came while it slept. The wait
+  // does not keep the loop running (the operations in the ring do, each counted by its owner),
+  // so it is taken off asio's work count.
+  void wait() {
+    waiting_ = true;
+    wake_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+      ioContextOf(executor_).get_executor().on_work_started();
+      waiting_ = false;
+      if (ec || shutdown_) return;
+      turn();
+    });
+    ioContextOf(executor_).get_executor().on_work_finished();
+  }
+
+  static asio::io_context& ioContextOf(const asio::any_io_executor& executor) noexcept {
+    return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
+  }
+
+  asio::any_io_executor executor_;
+  io_uring ring_{};
+  asio::posix::stream_descriptor wake_;
+  io_uring_buf_ring* bufferRing_ = nullptr;
+  char* buffers_ = nullptr;
+  pthread_t owner_{};
+  bool enabled_ = false;
+  bool waiting_ = false;
+  bool turnPosted_ = false;
+  bool shutdown_ = false;
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_URING_HPP

@@ -1,0 +1,15 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_TRANSPORT_HPP
+#define EVNET_TRANSPORT_HPP
+
+namespace evnet {
+
+/// How the sockets and servers of a loop do their I/O (beyond Node, whose libuv has one way per
+/// platform); see setTransport(). `automatic`: io_uring where evnet was built with it
+/// (EVNET_HAS_IO_URING) and the kernel allows it (Linux 6.1; containers often forbid it), epoll
+/// otherwise.
+enum class Transport { automatic, epoll, ioUring };
+
+}  // namespace evnet
+
+#endif  // EVNET_TRANSPORT_HPP
