@@ -61,14 +61,10 @@ std::string_view requested() {
 
 }  // namespace
 
-TEST_CASE("a loop's transport follows EVNET_TRANSPORT, else io_uring where it is built") {
+TEST_CASE("a loop's transport follows EVNET_TRANSPORT, else epoll") {
   asio::io_context loop;
   const evnet::Transport chosen = evnet::transport(loop);
-  if (requested() == "epoll") {
-    CHECK(chosen == evnet::Transport::epoll);
-  } else if (requested() == "io_uring" || EVNET_HAS_IO_URING) {
-    // Automatic takes io_uring where evnet has it: this machine's kernel allows it (the
-    // fallback is tested below, where it is forbidden).
+  if (requested() == "io_uring" && EVNET_HAS_IO_URING) {
     CHECK(chosen == evnet::Transport::ioUring);
   } else {
     CHECK(chosen == evnet::Transport::epoll);
@@ -110,7 +106,7 @@ static bool forbidIoUring() {
          ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
-TEST_CASE("where io_uring is forbidden, automatic falls back to epoll; asking for it throws") {
+TEST_CASE("where io_uring is forbidden, automatic is epoll and asking for io_uring throws") {
   // In a child process, since a seccomp filter cannot be lifted. Its exit status says what
   // failed: 0 all well, 1 no filter, 2 not epoll, 3 the echo failed, 4 no error for io_uring.
   const pid_t child = ::fork();

@@ -5,9 +5,8 @@
 namespace evnet {
 
 /// How the sockets and servers of a loop do their I/O (beyond Node, whose libuv has one way per
-/// platform); see setTransport(). `automatic`: io_uring where evnet was built with it
-/// (EVNET_HAS_IO_URING) and the kernel allows it (Linux 6.1; containers often forbid it), epoll
-/// otherwise.
+/// platform); see setTransport(). `automatic` is epoll for now; `ioUring` needs evnet built with
+/// it (EVNET_HAS_IO_URING) and a kernel that allows it (Linux 6.1; containers often forbid it).
 enum class Transport { automatic, epoll, ioUring };
 
 }  // namespace evnet

@@ -184,7 +184,7 @@ class LoopService final : public asio::execution_context::service {
     requested_ = transport;
   }
   // The transport in use, chosen now if it was not yet. io_uring asked for explicitly and not
-  // available throws std::system_error with the reason; automatic falls back to epoll.
+  // available throws std::system_error with the reason.
   Transport transport() {
     if (!transportChosen_) chooseTransport();
     return ring_ ? Transport::ioUring : Transport::epoll;
@@ -289,13 +289,8 @@ class LoopService final : public asio::execution_context::service {
       if (name == "io_uring") wanted = Transport::ioUring;
     }
 #if EVNET_HAS_IO_URING
-    if (wanted != Transport::epoll) {
-      try {
-        ring_ = std::make_unique<Ring>(executor_);
-      } catch (const std::system_error&) {
-        if (wanted == Transport::ioUring) throw;
-      }
-    }
+    // Automatic is epoll while the io_uring transport is young (README "Transports").
+    if (wanted == Transport::ioUring) ring_ = std::make_unique<Ring>(executor_);
 #else
     if (wanted == Transport::ioUring)
       throw std::system_error(std::make_error_code(std::errc::function_not_supported),

@@ -292,37 +292,41 @@ class ServerImpl final : public Traits::Emitter,
   }
 
 #if EVNET_HAS_IO_URING
-  // With io_uring: one multishot accept, armed while listening. Each completion is a connection
-  // (its peer's address asked of the kernel) or an error; the accept ends on an error, and is
-  // armed again (out of descriptors: after backOff()'s wait). It keeps the loop running as
-  // asio's accept would.
+  // With io_uring: one accept at a time, armed again at each completion, so that each
+  // connection comes with its peer's address (a multishot accept has none; asking the kernel
+  // afterwards fails for a connection reset while it waited). Out of descriptors, it is armed
+  // again after backOff()'s wait. It keeps the loop running as asio's accept would.
   struct AcceptOp : UringOp {
     ServerImpl* server = nullptr;
+    sockaddr_storage peer{};
+    socklen_t size = sizeof(sockaddr_storage);
   };
   std::uint16_t ringTag() const noexcept { return static_cast<std::uint16_t>(listenCount_); }
 
   void armRingAccept() {
-    ring_->armAccept(acceptor_->native_handle(), acceptOp_, ringTag());
+    acceptOp_.size = sizeof acceptOp_.peer;
+    ring_->armAccept(acceptor_->native_handle(), acceptOp_, ringTag(),
+                     reinterpret_cast<sockaddr*>(&acceptOp_.peer), &acceptOp_.size);
     acceptArmed_ = true;
     ++pendingOps_;
     showWork(executor_);
   }
 
-  void onRingAccept(std::uint16_t tag, int res, unsigned flags) {
+  void onRingAccept(std::uint16_t tag, int res, unsigned) {
     const bool mine = tag == ringTag() && acceptor_.has_value();
-    if ((flags & IORING_CQE_F_MORE) == 0) {
-      if (tag == ringTag()) acceptArmed_ = false;
-      hideWork(executor_);
-      --pendingOps_;
-    }
+    if (tag == ringTag()) acceptArmed_ = false;
+    hideWork(executor_);
+    --pendingOps_;
     if (res >= 0) {
+      const Protocol::endpoint peer(&acceptOp_.peer, acceptOp_.size,
+                                    address_.family == "Unix" ? 0 : IPPROTO_TCP);
       if (!mine && !closing_) {
         ::close(res);
       } else {
-        if (mine && !acceptArmed_) accept();  // first, as the asio path: see accept()
-        ringAccepted(res);
+        if (mine) accept();  // first, as the asio path: see accept()
+        ringAccepted(res, peer);
       }
-    } else if (mine && !acceptArmed_) {
+    } else if (mine) {
       const std::error_code ec(-res, std::system_category());
       if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
           ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
@@ -333,22 +337,15 @@ class ServerImpl final : public Traits::Emitter,
     if (!mine) release();
   }
 
-  void ringAccepted(int fd) {
-    sockaddr_storage peer{};
-    socklen_t size = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &size) != 0) {
-      ::close(fd);  // reset before it was seen: as accept4 would have skipped it
-      return;
-    }
-    const Protocol::endpoint endpoint(&peer, size, address_.family == "Unix" ? 0 : IPPROTO_TCP);
+  void ringAccepted(int fd, const Protocol::endpoint& peer) {
     Protocol::socket socket(executor_);
     std::error_code ec;
-    socket.assign(endpoint.protocol(), fd, ec);
+    socket.assign(peer.protocol(), fd, ec);
     if (ec) {
       ::close(fd);
       return;
     }
-    accepted(std::move(socket), endpoint);
+    accepted(std::move(socket), peer);
   }
 #endif
 

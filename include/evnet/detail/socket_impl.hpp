@@ -103,8 +103,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   SocketImpl(const asio::any_io_executor& executor, LoopService& loop, const SocketOptions& options)
       : executor_(executor), loop_(loop), options_(options) {
 #if EVNET_HAS_IO_URING
-    ring_ = loop.ring();
+    if constexpr (!Layer::secure) ring_ = loop.ring();  // TLS sockets stay on epoll for now
     recvOp_.socket = this;
+    if constexpr (!Layer::secure) {
+      if (ring_ != nullptr) queue_.keepAddresses();
+    }
 #endif
     idle_.owner = this;
     rearm_.owner = this;
@@ -422,6 +425,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     } else if (res != -ENOBUFS && res != -ECANCELED) {  // no buffer free: read again
       return destroy(std::error_code(-res, std::system_category()));
     }
+    if (std::exchange(readThrottled_, false)) return postRead();  // its next turn
     armRead();  // a receive the kernel ended early, after ENOBUFS, or after resume()
   }
 
@@ -430,7 +434,20 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if constexpr (!Layer::secure) bytesRead_ += n;
     touch();
     received(ring_->buffer(flags, res).data(), n);
-    if (readPaused() && !destroyed_) cancelRingRead();  // pause() inside the listener
+    if (destroyed_) return;
+    if (readPaused()) return cancelRingRead();  // pause() inside the listener
+    // As with epoll, a socket gets at most one read buffer's worth (64 KiB) per turn, so that a
+    // peer sending without pause cannot take every buffer of the ring from the others: past
+    // that its receive is cancelled, and armed again in a later turn (postRead).
+    if (ring_->turns() != readTurn_) {
+      readTurn_ = ring_->turns();
+      turnBytes_ = 0;
+    }
+    turnBytes_ += n;
+    if (turnBytes_ >= LoopService::kReadBufferSize) {
+      readThrottled_ = true;
+      cancelRingRead();
+    }
   }
 #endif
 
@@ -442,10 +459,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     else
       plaintext(data, n);
   }
-  // The data: emitted, or kept for resume() while paused.
+  // The data: emitted, or kept for resume() while paused, and behind bytes kept before (an
+  // io_uring receive completes between resume() and its postRead()).
   void plaintext(const char* data, std::size_t n) {
     if constexpr (Layer::secure) bytesRead_ += n;
-    if (paused_)
+    if (paused_ || !unheard_.empty()) [[unlikely]]
       unheard_.append(data, n);
     else
       deliver(Buffer(data, n));
@@ -522,10 +540,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     asio::post(executor_, [this, gen = generation_] {
       if (!current(gen)) return;
       readPosted_ = false;
-      if (!unheard_.empty() && !paused_) {
-        std::string held = std::exchange(unheard_, {});
-        deliver(Buffer(held));
-      }
+      if (!unheard_.empty() && !paused_) deliverHeld();
 #if EVNET_HAS_IO_URING
       if (endHeld_ && !paused_ && unheard_.empty() && !destroyed_) {
         endHeld_ = false;
@@ -537,6 +552,21 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       // beside it would deliver them out of order.
       if (!readArmed_) readNow();
     });
+  }
+
+  // The data kept while paused, in pieces of one read buffer (64 KiB) at most, as it was read:
+  // a listener that pauses again stops the rest (pipe() keeps its destination's queue within
+  // highWaterMark and one read), which waits for the next resume().
+  void deliverHeld() {
+    std::string held = std::exchange(unheard_, {});
+    std::size_t offset = 0;
+    while (offset < held.size() && !paused_ && !destroyed_) {
+      const std::size_t n = std::min(held.size() - offset, LoopService::kReadBufferSize);
+      deliver(Buffer(held.data() + offset, n));
+      offset += n;
+    }
+    if (offset < held.size() && !destroyed_)
+      unheard_.append(held, offset);  // after a piece no one heard
   }
 
   // Emits an event of the connection's life. A listener that throws destroys the socket (as a
@@ -597,14 +627,19 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // messages) go out in one call.
   static constexpr int kMaxGather = 1024;
 
-  // Sends the queue with as few system calls as the kernel allows.
-  void flush() {
+  // Sends the queue with as few system calls as the kernel allows. With io_uring, in one send
+  // operation submitted at the turn's end; `now` (a large write) sends what the kernel takes at
+  // once, as epoll does, and leaves the rest to the ring.
+  void flush(bool now = false) {
     if (destroyed_ || connecting_ || writeArmed_) return;
     if constexpr (Layer::secure) {
       const bool sent = sendSecure();
       completeWrites({});
       if (!sent) return;
     } else {
+#if EVNET_HAS_IO_URING
+      if (ring_ != nullptr && !now && !queue_.empty()) return ringSend();
+#endif
       sendPlain();
       completeWrites({});
     }
@@ -639,6 +674,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         bytesSent_ += static_cast<std::uint64_t>(n);
         touch();
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+#if EVNET_HAS_IO_URING
+        if (ring_ != nullptr) return ringSend();  // the ring waits for room
+#endif
         armWrite();
         break;
       } else if (errno != EINTR) {
@@ -646,6 +684,78 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       }
     }
   }
+
+#if EVNET_HAS_IO_URING
+  // With io_uring, the queue goes out in one send operation at a time, submitted with the
+  // turn's other operations; its completion consumes what the kernel took and flushes again.
+  // While it is in flight the socket counts as waiting to be writable (writeArmed_), and the
+  // queued bytes stay where they are (WriteQueue::keepAddresses). Its state is made at the
+  // socket's first send: a connection that never writes does not pay for it.
+  static constexpr int kRingGather = 64;
+  struct RingSend : UringOp {
+    SocketImpl* socket = nullptr;
+    msghdr message{};
+    std::array<iovec, kRingGather> iov{};
+    std::unique_ptr<WriteQueue> retired;  // destroy() while in flight: the bytes it sends
+    std::unique_ptr<RingSend> older;      // the socket's other retired sends
+  };
+
+  void ringSend() {
+    if (!ringSend_) {
+      ringSend_ = std::make_unique<RingSend>();
+      ringSend_->socket = this;
+      ringSend_->complete = [](UringOp* op, std::uint16_t, int res, unsigned) {
+        auto* send = static_cast<RingSend*>(op);
+        SocketImpl& socket = *send->socket;
+        if (send->retired) return socket.retiredSent(*send);
+        socket.ringSent(res);
+      };
+    }
+    RingSend& send = *ringSend_;
+    send.message.msg_iov = send.iov.data();
+    send.message.msg_iovlen = static_cast<std::size_t>(queue_.gather(send.iov.data(), kRingGather));
+    ring_->armSend(fd(), send, ringTag(), send.message);
+    writeArmed_ = true;
+    sending_ = true;
+    ++pendingOps_;
+    showWork(executor_);
+  }
+
+  void ringSent(int res) {
+    hideWork(executor_);
+    --pendingOps_;
+    if (!sending_ || destroyed_) return release();
+    sending_ = false;
+    writeArmed_ = false;
+    if (res < 0) return destroy(std::error_code(-res, std::system_category()));
+    const auto n = static_cast<std::size_t>(res);
+    queue_.consume(n);
+    writableLength_ -= n;
+    bytesSent_ += n;
+    touch();
+    flush();
+  }
+
+  // destroy() with a send in flight: the send keeps its state and the queued bytes until the
+  // kernel has let go of them (in retired_, which the socket frees if the loop goes first).
+  void retireRingSend() {
+    std::unique_ptr<RingSend> send = std::move(ringSend_);
+    send->retired = std::make_unique<WriteQueue>(std::move(queue_));
+    queue_ = WriteQueue();
+    queue_.keepAddresses();
+    sending_ = false;
+    send->older = std::move(retired_);
+    retired_ = std::move(send);
+  }
+  void retiredSent(RingSend& send) {
+    hideWork(executor_);
+    --pendingOps_;
+    std::unique_ptr<RingSend>* link = &retired_;
+    while (link->get() != &send) link = &(*link)->older;
+    *link = std::move(send.older);  // frees send
+    release();
+  }
+#endif
 
   // Sends the layer's records, encrypting queued writes as the kernel takes the records before
   // them (so that at most one batch waits encrypted); false if the socket failed or waits to be
@@ -689,6 +799,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if constexpr (Layer::secure) layer_.destroyed(*this);
     const bool wasConnecting = std::exchange(connecting_, false);  // "closed", not "opening"
     closeDescriptor();
+#if EVNET_HAS_IO_URING
+    if (sending_) retireRingSend();
+#endif
     queue_.clear();
     writableLength_ = 0;
     completeWrites(make_error_code(wasConnecting ? Errc::socketClosedBeforeConnection
@@ -972,7 +1085,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     totalQueued_ += size;
     if (callback) callbacks_.push_back({totalQueued_, std::move(callback)});
     if (writableLength_ >= options_.highWaterMark && !inDispatch_)
-      flush();  // a large write: give the kernel its chance now
+      flush(true);  // a large write: give the kernel its chance now
     else
       scheduleFlush();
     const bool below = writableLength_ < options_.highWaterMark;
@@ -1030,6 +1143,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 #if EVNET_HAS_IO_URING
     if (ring_ != nullptr && loopAlive()) {
       try {
+        if (sending_) ring_->cancel(*ringSend_, ringTag());
         cancelRingRead();  // the ring lets go of the socket: close() sends the FIN or RST now
       } catch (const std::system_error&) {
       }
@@ -1131,6 +1245,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 #if EVNET_HAS_IO_URING
   Ring* ring_ = nullptr;  // the loop's, with the io_uring transport
   RecvOp recvOp_;
+  std::unique_ptr<RingSend> ringSend_;
+  std::unique_ptr<RingSend> retired_;
 #endif
   SocketOptions options_;
   std::shared_ptr<SocketImpl> self_;
@@ -1218,6 +1334,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool unref_ = false;           // unref() was called: the socket does not keep the loop running
   bool readHidden_ = false;      // the armed read is hidden from the loop's work count
   bool readCancelling_ = false;  // io_uring: the armed receive is being cancelled
+  bool sending_ = false;         // io_uring: a send is in flight
+  bool readThrottled_ = false;   // io_uring: its receive was cancelled for the turn's budget
+  std::uint32_t readTurn_ = 0;   // io_uring: the ring's turn of turnBytes_
+  std::size_t turnBytes_ = 0;    // io_uring: received in that turn
   bool endHeld_ = false;         // io_uring: the peer's end, read while paused
   unsigned corked_ = 0;          // cork() calls not undone by uncork()
 };

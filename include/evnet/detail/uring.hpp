@@ -6,6 +6,7 @@
 // CMake target sets when liburing was found (option EVNET_IO_URING).
 
 #include <asio/any_io_executor.hpp>
+#include <asio/buffer.hpp>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
@@ -36,7 +37,7 @@ struct UringOp {
 // One io_uring instance per loop, beside asio's reactor: asio waits for the ring's eventfd, and
 // the ring is entered once per loop turn, to submit what the turn prepared and to reap what
 // completed. Reads are multishot receives into a ring of provided buffers that every socket of
-// the loop shares (an idle socket holds none); accepts are multishot as well. Set up with
+// the loop shares (an idle socket holds none); a server has one accept armed. Set up with
 // SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1): completions are worked in only when the loop
 // thread enters the ring. The ring starts disabled and is enabled by the first turn that
 // enters it: the thread that runs the loop becomes its only submitter, even when the sockets
@@ -47,8 +48,8 @@ class Ring {
   static constexpr unsigned kCompletionEntries = 32768;
   // 2 MiB of receive buffers per loop. The kernel takes them in turn, so a busy loop has
   // touched them all; an idle connection holds none.
-  static constexpr unsigned kBufferCount = 128;  // a power of two
-  static constexpr unsigned kBufferSize = 16 * 1024;
+  static constexpr unsigned kBufferCount = 256;  // a power of two
+  static constexpr unsigned kBufferSize = 8 * 1024;
   static constexpr unsigned short kBufferGroup = 0;
 
   // Throws std::system_error with the kernel's reason when io_uring cannot be set up (an old
@@ -86,11 +87,18 @@ class Ring {
     io_uring_sqe_set_data64(sqe, userData(op, tag));
   }
 
-  // A multishot accept on a listening fd; each completion's result is a new descriptor
-  // (non-blocking, close-on-exec).
-  void armAccept(int fd, UringOp& op, std::uint16_t tag) {
+  // A sendmsg of `message` (which, with its iovecs, stays valid until the completion).
+  void armSend(int fd, UringOp& op, std::uint16_t tag, const msghdr& message) {
     io_uring_sqe* sqe = next();
-    io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_sendmsg(sqe, fd, &message, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, userData(op, tag));
+  }
+
+  // An accept on a listening fd, with the peer's address; its result is a new descriptor
+  // (non-blocking, close-on-exec).
+  void armAccept(int fd, UringOp& op, std::uint16_t tag, sockaddr* peer, socklen_t* size) {
+    io_uring_sqe* sqe = next();
+    io_uring_prep_accept(sqe, fd, peer, size, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, userData(op, tag));
   }
 
@@ -119,6 +127,9 @@ class Ring {
                           io_uring_buf_ring_mask(kBufferCount), 0);
     io_uring_buf_ring_advance(bufferRing_, 1);
   }
+
+  // Counts the ring's turns (a socket's read budget is per turn).
+  std::uint32_t turns() const noexcept { return turns_; }
 
   // The loop is being destroyed: nothing is dispatched any more (the owners are gone).
   void shutdown() noexcept { shutdown_ = true; }
@@ -198,6 +209,7 @@ class Ring {
   // dispatched in a later turn.
   void turn() {
     if (shutdown_) return;
+    ++turns_;
     if (!enabled_) enable();
     if (!waiting_) wait();
     struct Resume {
@@ -231,13 +243,16 @@ class Ring {
     }
   }
 
+  // Dispatches the completions in the queue now, without entering the kernel (liburing's
+  // io_uring_peek_cqe enters it while task work is pending: under a flood of receives it would
+  // never return).
   void dispatch() {
-    io_uring_cqe* cqe = nullptr;
-    while (!shutdown_ && io_uring_peek_cqe(&ring_, &cqe) == 0) {
-      const std::uint64_t data = cqe->user_data;
-      const int res = cqe->res;
-      const unsigned flags = cqe->flags;
-      io_uring_cqe_seen(&ring_, cqe);
+    for (unsigned n = io_uring_cq_ready(&ring_); n != 0 && !shutdown_; --n) {
+      const io_uring_cqe& cqe = ring_.cq.cqes[*ring_.cq.khead & ring_.cq.ring_mask];
+      const std::uint64_t data = cqe.user_data;
+      const int res = cqe.res;
+      const unsigned flags = cqe.flags;
+      io_uring_cq_advance(&ring_, 1);
       if (data == 0) continue;  // a cancel's own completion
       auto* op = reinterpret_cast<UringOp*>(static_cast<std::uintptr_t>(data & ((1ULL << 48) - 1)));
       op->complete(op, static_cast<std::uint16_t>(data >> 48), res, flags);
@@ -254,17 +269,20 @@ class Ring {
     enabled_ = true;
   }
 
-  // The eventfd's readiness wakes the loop for completions that came while it slept. The wait
-  // does not keep the loop running (the operations in the ring do, each counted by its owner),
-  // so it is taken off asio's work count.
+  // The eventfd wakes the loop for completions that came while it slept. Its counter is read
+  // (asio's read: a wait would re-register the descriptor with epoll each time, and with the
+  // counter left set, wake the loop at once, again and again). The read does not keep the loop
+  // running (the operations in the ring do, each counted by its owner), so it is taken off
+  // asio's work count.
   void wait() {
     waiting_ = true;
-    wake_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
-      ioContextOf(executor_).get_executor().on_work_started();
-      waiting_ = false;
-      if (ec || shutdown_) return;
-      turn();
-    });
+    wake_.async_read_some(asio::buffer(&wakeCount_, sizeof wakeCount_),
+                          [this](std::error_code ec, std::size_t) {
+                            ioContextOf(executor_).get_executor().on_work_started();
+                            waiting_ = false;
+                            if (ec || shutdown_) return;
+                            turn();
+                          });
     ioContextOf(executor_).get_executor().on_work_finished();
   }
 
@@ -277,6 +295,8 @@ class Ring {
   asio::posix::stream_descriptor wake_;
   io_uring_buf_ring* bufferRing_ = nullptr;
   char* buffers_ = nullptr;
+  std::uint32_t turns_ = 0;
+  std::uint64_t wakeCount_ = 0;  // the eventfd's counter, read by wait()
   pthread_t owner_{};
   bool enabled_ = false;
   bool waiting_ = false;

@@ -26,6 +26,11 @@ class WriteQueue {
 
   bool empty() const noexcept { return head_ == chunks_.size(); }
 
+  // Queued bytes keep their address until sent (io_uring sends them from there while more is
+  // queued): no chunk keeps its bytes inside itself (a short std::string does), where growing
+  // chunks_ would move them.
+  void keepAddresses() noexcept { stable_ = true; }
+
 // GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when copy() or own() is
 // inlined into some callers (a false positive of its std::variant analysis); a user's -Werror build
 // would fail on it.
@@ -42,8 +47,9 @@ class WriteQueue {
         empty() || !chunks_.back().copy ? nullptr : &std::get<std::string>(chunks_.back().bytes);
     if (tail == nullptr || tail->capacity() - tail->size() < size) {
       std::string next;
-      next.reserve(std::max(
-          size, tail == nullptr ? std::size_t{0} : std::min(2 * tail->capacity(), kChunk)));
+      next.reserve(
+          std::max({size, stable_ ? kMinStable : std::size_t{0},
+                    tail == nullptr ? std::size_t{0} : std::min(2 * tail->capacity(), kChunk)}));
       chunks_.push_back(Chunk{std::move(next), true});
       tail = &std::get<std::string>(chunks_.back().bytes);
     }
@@ -51,6 +57,9 @@ class WriteQueue {
   }
   void own(Owned&& bytes) {
     if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
+    if (const auto* text = std::get_if<std::string>(&bytes);
+        stable_ && text != nullptr && text->capacity() < kMinStable)
+      return copy(text->data(), text->size());  // maybe held inside the string object
     chunks_.push_back(Chunk{std::move(bytes), false});
   }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -121,10 +130,12 @@ class WriteQueue {
   }
 
   static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy buffer grown to, or kept
+  static constexpr std::size_t kMinStable = 64;     // above any std::string's inline capacity
 
   std::vector<Chunk> chunks_;
   std::size_t head_ = 0;    // first chunk with unsent bytes
   std::size_t offset_ = 0;  // bytes of chunks_[head_] already sent
+  bool stable_ = false;     // see keepAddresses()
 };
 
 }  // namespace evnet::detail
