@@ -181,12 +181,14 @@ class Socket : public evnet::detail::SocketHandle<Socket, evnet::detail::TlsSock
   SSL* ssl() const noexcept { return layer().ssl(); }
 };
 
-/// Connects to options.host:options.port and starts the handshake; "secureConnect" (and the
-/// listener) follows a successful one, "error" then "close" a failed one or a certificate that
-/// rejectUnauthorized refuses. Writes made meanwhile are queued. Throws what
-/// createSecureContext throws for bad keys (Node: tls.connect).
-inline Socket connect(const ConnectOptions& options,
-                      std::function<void()> secureConnectListener = {}, LoopRef loop = {}) {
+/// Connects as net::connect does with the same options (host and port, or path; localAddress,
+/// localPort, family, lookup, Happy Eyeballs, timeout, blockList, signal) and starts the
+/// handshake; "secureConnect" (and the listener) follows a successful one, "error" then "close"
+/// a failed one or a certificate that rejectUnauthorized refuses. Writes made meanwhile are
+/// queued. Throws what createSecureContext throws for bad keys, and std::invalid_argument as
+/// net::connect does (Node: tls.connect).
+inline Socket connect(ConnectOptions options, std::function<void()> secureConnectListener = {},
+                      LoopRef loop = {}) {
   auto config = std::make_shared<evnet::detail::TlsClientConfig>();
   config->context = options.secureContext ? options.secureContext
                                           : createSecureContext({.key = options.key,
@@ -196,21 +198,36 @@ inline Socket connect(const ConnectOptions& options,
                                                                  .ciphers = options.ciphers,
                                                                  .minVersion = options.minVersion,
                                                                  .maxVersion = options.maxVersion});
+  // Node 20 checks servername || host || "localhost"; evnet also sends host as SNI when it is a
+  // name and the connection is not to a path (Node sends servername only; see the README).
   std::error_code notAnIp;
   asio::ip::make_address(options.host, notAnIp);
-  config->servername = !options.servername.empty() ? options.servername
-                       : notAnIp                   ? options.host
-                                                   : std::string();
-  config->checkName = !options.servername.empty() ? options.servername : options.host;
+  config->servername = !options.servername.empty()       ? options.servername
+                       : notAnIp && options.path.empty() ? options.host
+                                                         : std::string();
+  config->checkName = !options.servername.empty() ? options.servername
+                      : !options.host.empty()     ? options.host
+                                                  : std::string("localhost");
   config->rejectUnauthorized = options.rejectUnauthorized;
   config->alpn = evnet::detail::alpnWireFormat(options.ALPNProtocols);
-  config->session = options.session;
+  config->session = std::move(options.session);
   config->handshakeTimeout = options.handshakeTimeout;
   auto impl = std::make_shared<evnet::detail::TlsSocketImpl>(loop.executor(), options);
   impl->layer().client(std::move(config));
   Socket socket(impl);
   if (secureConnectListener) socket.once("secureConnect", std::move(secureConnectListener));
-  impl->connect(impl, options.host, options.port);
+  // Every member, in order: a member net::ConnectOptions gains and this list lacks is a
+  // -Wmissing-field-initializers warning (tls::ConnectOptions must then gain it too).
+  net::ConnectOptions connectOptions {
+    static_cast<const net::SocketOptions&>(options), options.port, std::move(options.host),
+        std::move(options.path), std::move(options.localAddress), options.localPort, options.family,
+        options.timeout, std::move(options.lookup), options.autoSelectFamily,
+        options.autoSelectFamilyAttemptTimeout, std::move(options.blockList),
+#if EVNET_HAS_STOP_TOKEN
+        std::move(options.signal),
+#endif
+  };
+  impl->connect(impl, std::move(connectOptions));
   return socket;
 }
 
