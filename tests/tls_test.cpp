@@ -927,7 +927,7 @@ std::string attempt(const std::string& ip, unsigned short port, int family = 4) 
 }  // namespace
 
 TEST_CASE(
-    "tls::connect: localAddress and localPort bind the client; a bad localAddress or family "
+    "tls::connect: localAddress and localPort bind the client, and a bad localAddress or family "
     "throws (test-net-local-address-port.js)") {
   asio::io_context loop;
   std::string peerAddress;
@@ -964,7 +964,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "tls::connect: family 4 resolves localhost to IPv4 only, sent as SNI; timeout sets the idle "
+    "tls::connect: family 4 resolves localhost to IPv4 only, sent as SNI, and timeout sets the "
+    "idle "
     "timeout (test-net-connect-options-ipv6.js, test-net-socket-timeout.js)") {
   asio::io_context loop;
   std::string serverSaw;
@@ -1031,15 +1032,14 @@ TEST_CASE("tls::connect: family 6 resolves localhost to IPv6 only") {
 }
 
 TEST_CASE(
-    "tls::connect: lookup resolves the host; Happy Eyeballs tries the next address, or only "
-    "the first with autoSelectFamily false (test-net-autoselectfamily.js)") {
+    "tls::connect: lookup resolves the host, and Happy Eyeballs tries the next address, or only "
+    "the first with autoSelectFamily false or a family (test-net-autoselectfamily.js)") {
   TlsEchoFixture fixture;
   asio::io_context& loop = fixture.loop;
   const unsigned short port = fixture.port;
   std::vector<std::string> asked;
   tls::ConnectOptions options = clientOptions(port);
   options.host = "evnet-lookup.test";  // no resolver knows it; the name checked is servername
-  options.family = 4;
   options.lookup = [&](const std::string& host, int family, auto callback) {
     asked.push_back(host + "/" + std::to_string(family));
     asio::post(loop, [callback] {
@@ -1060,17 +1060,27 @@ TEST_CASE(
                      attempt("127.0.0.1", port), "connect", "secureConnect", "close false"});
     CHECK(client.autoSelectFamilyAttemptedAddresses().size() == 2);
     CHECK(client.authorized());
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/0"});
   }
+  const Log firstOnly{lookups[0], attempt("127.0.0.3", port), refused,
+                      "error " + std::make_error_code(std::errc::connection_refused).message(),
+                      "close true"};
   SUBCASE("autoSelectFamily false") {
     options.autoSelectFamily = false;
     tls::Socket client = tls::connect(options, {}, loop);
     record(client, log);
     runUntilClosed(loop, log);
-    CHECK(log == Log{lookups[0], attempt("127.0.0.3", port), refused,
-                     "error " + std::make_error_code(std::errc::connection_refused).message(),
-                     "close true"});
+    CHECK(log == firstOnly);
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/0"});
   }
-  CHECK(asked == std::vector<std::string>{"evnet-lookup.test/4"});
+  SUBCASE("family 4: the lookup is asked for IPv4 addresses; no Happy Eyeballs, as in Node") {
+    options.family = 4;
+    tls::Socket client = tls::connect(options, {}, loop);
+    record(client, log);
+    runUntilClosed(loop, log);
+    CHECK(log == firstOnly);
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/4"});
+  }
   CHECK(closeAndRunToCompletion(loop, fixture.server));
 }
 
@@ -1156,8 +1166,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "tls::connect: path connects over a Unix domain socket; no SNI unless servername, and host "
-    "is the name checked, as in Node 20") {
+    "tls::connect: path connects over a Unix domain socket, with no SNI unless servername and "
+    "host as the name checked, as in Node 20") {
   asio::io_context loop;
   const TempDir dir;
   const std::string path = dir.file("tls.sock");

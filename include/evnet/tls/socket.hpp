@@ -216,17 +216,24 @@ inline Socket connect(ConnectOptions options, std::function<void()> secureConnec
   impl->layer().client(std::move(config));
   Socket socket(impl);
   if (secureConnectListener) socket.once("secureConnect", std::move(secureConnectListener));
-  // Every member, in order: a member net::ConnectOptions gains and this list lacks is a
-  // -Wmissing-field-initializers warning (tls::ConnectOptions must then gain it too).
-  net::ConnectOptions connectOptions {
-    static_cast<const net::SocketOptions&>(options), options.port, std::move(options.host),
-        std::move(options.path), std::move(options.localAddress), options.localPort, options.family,
-        options.timeout, std::move(options.lookup), options.autoSelectFamily,
-        options.autoSelectFamilyAttemptTimeout, std::move(options.blockList),
+  // net.connect's part, as net::ConnectOptions (the test "tls::ConnectOptions repeats every
+  // field of net::ConnectOptions" fails when that struct gains a field that this one lacks).
+  net::ConnectOptions connectOptions;
+  static_cast<net::SocketOptions&>(connectOptions) = options;
+  connectOptions.port = options.port;
+  connectOptions.host = std::move(options.host);
+  connectOptions.path = std::move(options.path);
+  connectOptions.localAddress = std::move(options.localAddress);
+  connectOptions.localPort = options.localPort;
+  connectOptions.family = options.family;
+  connectOptions.timeout = options.timeout;
+  connectOptions.lookup = std::move(options.lookup);
+  connectOptions.autoSelectFamily = options.autoSelectFamily;
+  connectOptions.autoSelectFamilyAttemptTimeout = options.autoSelectFamilyAttemptTimeout;
+  connectOptions.blockList = std::move(options.blockList);
 #if EVNET_HAS_STOP_TOKEN
-        std::move(options.signal),
+  connectOptions.signal = std::move(options.signal);
 #endif
-  };
   impl->connect(impl, std::move(connectOptions));
   return socket;
 }
