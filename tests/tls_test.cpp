@@ -1,19 +1,28 @@
-// evnet::tls: handshakes, verification, ALPN, SNI, mutual TLS, sessions, and the net::Socket
-// behaviour (backpressure, half-close, pipe) over TLS. Certificates are made at run time.
+// evnet::tls: handshakes, verification, ALPN, SNI, mutual TLS, sessions, the net::Socket
+// behaviour (backpressure, half-close, pipe) over TLS, and net.connect's options on tls::connect
+// (localAddress, family, lookup, Happy Eyeballs, blockList, timeout, path, signal). Certificates
+// are made at run time.
 #include <evnet/tls.hpp>
 
 #include "tls_test_util.hpp"
 
 #include <doctest/doctest.h>
 
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -877,4 +886,372 @@ TEST_CASE("interop: Node's tls.connect talks to an evnet server") {
   REQUIRE(runUntil(loop, [&] { return child.outputEnded(); }));
   CHECK(child.output() == "true evnet TLSv1.3 1048576\n");
   CHECK(closeAndRunToCompletion(loop, server));
+}
+
+// --- net.connect's options on tls::connect (as tests/net_connect_test.cpp has them for net) ---
+
+namespace {
+
+// Records a TLS client's connect-time events as text: "lookup host address/family",
+// "attempt ip:port/family", "failed ip:port/family message", "connect", "secureConnect",
+// "error <message>", "close <hadError>".
+void record(tls::Socket& socket, Log& log) {
+  socket.on("lookup", [&log](std::error_code ec, std::string_view address, int family,
+                             std::string_view host) {
+    log.push_back("lookup " + std::string(host) + " " + std::string(address) + "/" +
+                  std::to_string(family) + (ec ? " " + ec.message() : ""));
+  });
+  socket.on("connectionAttempt", [&log](std::string_view ip, unsigned short port, int family) {
+    log.push_back("attempt " + std::string(ip) + ":" + std::to_string(port) + "/" +
+                  std::to_string(family));
+  });
+  socket.on("connectionAttemptFailed",
+            [&log](std::string_view ip, unsigned short port, int family, std::error_code ec) {
+              log.push_back("failed " + std::string(ip) + ":" + std::to_string(port) + "/" +
+                            std::to_string(family) + " " + ec.message());
+            });
+  socket.on("connect", [&log] { log.push_back("connect"); });
+  socket.on("secureConnect", [&log] { log.push_back("secureConnect"); });
+  socket.on("error", [&log](std::error_code ec) { log.push_back("error " + ec.message()); });
+  socket.on("close",
+            [&log](bool hadError) { log.push_back(hadError ? "close true" : "close false"); });
+}
+
+// Runs the loop until the socket whose events record() logs has closed.
+void runUntilClosed(asio::io_context& loop, const Log& log) {
+  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back().starts_with("close"); }));
+}
+
+std::string attempt(const std::string& ip, unsigned short port, int family = 4) {
+  return "attempt " + ip + ":" + std::to_string(port) + "/" + std::to_string(family);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "tls::connect: localAddress and localPort bind the client, and a bad localAddress or family "
+    "throws (test-net-local-address-port.js)") {
+  asio::io_context loop;
+  std::string peerAddress;
+  unsigned short peerPort = 0;
+  tls::Server server = tls::createServer(
+      serverOptions(),
+      [&](tls::Socket socket) {
+        peerAddress = socket.remoteAddress();
+        peerPort = socket.remotePort();
+        socket.end();
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  const unsigned short localPort = closedPort();
+  tls::ConnectOptions options = clientOptions(port);
+  options.localAddress = "127.0.0.1";
+  options.localPort = localPort;
+  tls::Socket client = tls::connect(options, {}, loop);
+  Log log;
+  record(client, log);
+  client.on("data", [](evnet::Buffer) {});
+  runUntilClosed(loop, log);
+  CHECK(log == Log{attempt("127.0.0.1", port), "connect", "secureConnect", "close false"});
+  CHECK(peerAddress == "127.0.0.1");
+  CHECK(peerPort == localPort);
+  CHECK(client.localPort() == localPort);
+  tls::ConnectOptions badAddress = clientOptions(port);
+  badAddress.localAddress = "not-an-ip";
+  CHECK_THROWS_AS(tls::connect(badAddress, {}, loop), std::invalid_argument);
+  tls::ConnectOptions badFamily = clientOptions(port);
+  badFamily.family = 5;
+  CHECK_THROWS_AS(tls::connect(badFamily, {}, loop), std::invalid_argument);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE(
+    "tls::connect: family 4 resolves localhost to IPv4 only, sent as SNI, and timeout sets the "
+    "idle "
+    "timeout (test-net-connect-options-ipv6.js, test-net-socket-timeout.js)") {
+  asio::io_context loop;
+  std::string serverSaw;
+  tls::Server server = tls::createServer(
+      serverOptions(), [&](tls::Socket socket) { serverSaw = socket.servername(); },
+      loop);  // never writes
+  const unsigned short port = listenLocal(loop, server);
+  tls::ConnectOptions options = clientOptions(port);
+  options.host = "localhost";
+  options.servername.clear();
+  options.family = 4;
+  options.timeout = 200;
+  tls::Socket client = tls::connect(options, {}, loop);
+  CHECK(client.timeout() == 200);
+  Log log;
+  record(client, log);
+  client.on("timeout", [&] {
+    log.push_back("timeout");
+    client.destroy();
+  });
+  runUntilClosed(loop, log);
+  CHECK(log == Log{"lookup localhost 127.0.0.1/4", attempt("127.0.0.1", port), "connect",
+                   "secureConnect", "timeout", "close false"});
+  CHECK(client.authorized());
+  CHECK(client.servername() == "localhost");
+  CHECK(serverSaw == "localhost");
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE("tls::connect: family 6 resolves localhost to IPv6 only") {
+  if (!hasIPv6Loopback()) return skipTest("no IPv6 loopback");
+  asio::io_context loop;
+  tls::Server server = tls::createServer(
+      serverOptions(), [](tls::Socket socket) { socket.pipe(socket); }, loop);
+  const unsigned short port = listenLocal(loop, server, "::1");
+  // What the system's resolver makes of localhost in IPv6 (some hosts files have no ::1).
+  std::error_code ec;
+  asio::ip::tcp::resolver resolver(loop);
+  const auto results = resolver.resolve(asio::ip::tcp::v6(), "localhost", "0", ec);
+  const bool localhostIsV6Loopback =
+      !ec && !results.empty() && results.begin()->endpoint().address().to_string() == "::1";
+  tls::ConnectOptions options = clientOptions(port);
+  options.host = "localhost";
+  options.servername.clear();
+  options.family = 6;
+  tls::Socket client = tls::connect(options, {}, loop);
+  Log log;
+  record(client, log);
+  client.on("secureConnect", [&] { client.end(); });
+  client.on("data", [](evnet::Buffer) {});
+  runUntilClosed(loop, log);
+  for (const std::string& entry : log) CHECK(!entry.ends_with("/4"));  // no IPv4 address
+  if (localhostIsV6Loopback) {
+    CHECK(log.front() == "lookup localhost ::1/6");
+    CHECK(std::find(log.begin(), log.end(), "secureConnect") != log.end());
+    CHECK(log.back() == "close false");
+    CHECK(client.remoteFamily() == "IPv6");
+  } else {
+    MESSAGE("localhost has no ::1 here: family 6 finds no address");
+    CHECK(log.back() == "close true");
+    CHECK(std::find(log.begin(), log.end(), "connect") == log.end());
+  }
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE(
+    "tls::connect: lookup resolves the host, and Happy Eyeballs tries the next address, or only "
+    "the first with autoSelectFamily false or a family (test-net-autoselectfamily.js)") {
+  TlsEchoFixture fixture;
+  asio::io_context& loop = fixture.loop;
+  const unsigned short port = fixture.port;
+  std::vector<std::string> asked;
+  tls::ConnectOptions options = clientOptions(port);
+  options.host = "evnet-lookup.test";  // no resolver knows it; the name checked is servername
+  options.lookup = [&](const std::string& host, int family, auto callback) {
+    asked.push_back(host + "/" + std::to_string(family));
+    asio::post(loop, [callback] {
+      callback({}, {{"127.0.0.3", 4}, {"127.0.0.1", 4}});  // 127.0.0.3 refuses
+    });
+  };
+  const std::string refused = "failed 127.0.0.3:" + std::to_string(port) + "/4 " +
+                              std::make_error_code(std::errc::connection_refused).message();
+  const Log lookups{"lookup evnet-lookup.test 127.0.0.3/4", "lookup evnet-lookup.test 127.0.0.1/4"};
+  Log log;
+  SUBCASE("autoSelectFamily default (true)") {
+    tls::Socket client = tls::connect(options, {}, loop);
+    record(client, log);
+    client.on("secureConnect", [&] { client.end(); });
+    client.on("data", [](evnet::Buffer) {});
+    runUntilClosed(loop, log);
+    CHECK(log == Log{lookups[0], lookups[1], attempt("127.0.0.3", port), refused,
+                     attempt("127.0.0.1", port), "connect", "secureConnect", "close false"});
+    CHECK(client.autoSelectFamilyAttemptedAddresses().size() == 2);
+    CHECK(client.authorized());
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/0"});
+  }
+  const Log firstOnly{lookups[0], attempt("127.0.0.3", port), refused,
+                      "error " + std::make_error_code(std::errc::connection_refused).message(),
+                      "close true"};
+  SUBCASE("autoSelectFamily false") {
+    options.autoSelectFamily = false;
+    tls::Socket client = tls::connect(options, {}, loop);
+    record(client, log);
+    runUntilClosed(loop, log);
+    CHECK(log == firstOnly);
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/0"});
+  }
+  SUBCASE("family 4: the lookup is asked for IPv4 addresses; no Happy Eyeballs, as in Node") {
+    options.family = 4;
+    tls::Socket client = tls::connect(options, {}, loop);
+    record(client, log);
+    runUntilClosed(loop, log);
+    CHECK(log == firstOnly);
+    CHECK(asked == std::vector<std::string>{"evnet-lookup.test/4"});
+  }
+  CHECK(closeAndRunToCompletion(loop, fixture.server));
+}
+
+TEST_CASE(
+    "tls::connect: an address that does not answer is left after autoSelectFamilyAttemptTimeout "
+    "and the next one connects (test-net-autoselectfamily.js)") {
+  TlsEchoFixture fixture;
+  asio::io_context& loop = fixture.loop;
+  const unsigned short port = fixture.port;
+  // 127.0.0.2:port drops SYNs: a listener with a full accept queue, never accepting.
+  asio::ip::tcp::acceptor blackhole(loop);
+  blackhole.open(asio::ip::tcp::v4());
+  std::error_code ec;
+  blackhole.bind({asio::ip::make_address("127.0.0.2"), port}, ec);
+  if (ec)
+    return skipTest("127.0.0.2:" + std::to_string(port) + " cannot be bound: " + ec.message());
+  blackhole.listen(0);
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> fillers;
+  for (int i = 0; i < 4; ++i) {
+    fillers.push_back(std::make_unique<asio::ip::tcp::socket>(loop));
+    fillers.back()->async_connect({asio::ip::make_address("127.0.0.2"), port}, [](auto) {});
+  }
+  runFor(loop, std::chrono::milliseconds(20));
+  // The default is beyond the test's deadline: only the option can move on in time.
+  struct RestoreDefault {
+    std::chrono::milliseconds saved = net::getDefaultAutoSelectFamilyAttemptTimeout();
+    ~RestoreDefault() { net::setDefaultAutoSelectFamilyAttemptTimeout(saved); }
+  } restore;
+  net::setDefaultAutoSelectFamilyAttemptTimeout(std::chrono::minutes(10));
+  const auto attemptTimeout = std::chrono::milliseconds(100);
+  tls::ConnectOptions options = clientOptions(port);
+  options.host = "evnet-lookup.test";
+  options.lookup = [&loop](const std::string&, int, auto callback) {
+    asio::post(loop, [callback] { callback({}, {{"127.0.0.2", 4}, {"127.0.0.1", 4}}); });
+  };
+  options.autoSelectFamilyAttemptTimeout = attemptTimeout;
+  tls::Socket client = tls::connect(options, {}, loop);
+  Log log;
+  record(client, log);
+  client.on("connectionAttemptTimeout",
+            [&log](std::string_view ip, unsigned short attemptPort, int family) {
+              log.push_back("timeout " + std::string(ip) + ":" + std::to_string(attemptPort) + "/" +
+                            std::to_string(family));
+            });
+  const auto began = Clock::now();
+  auto connectedAfter = Clock::duration();
+  client.on("secureConnect", [&] {
+    connectedAfter = Clock::now() - began;
+    client.destroy();
+  });
+  runUntilClosed(loop, log);
+  const std::string p = std::to_string(port);
+  CHECK(log == Log{"lookup evnet-lookup.test 127.0.0.2/4", "lookup evnet-lookup.test 127.0.0.1/4",
+                   attempt("127.0.0.2", port), "timeout 127.0.0.2:" + p + "/4",
+                   attempt("127.0.0.1", port), "connect", "secureConnect", "close false"});
+  CHECK(connectedAfter >= attemptTimeout);
+  fillers.clear();
+  blackhole.close();
+  CHECK(closeAndRunToCompletion(loop, fixture.server));
+}
+
+TEST_CASE(
+    "tls::connect: a blockList address is refused with Errc::ipBlocked before any packet "
+    "leaves (Node: ERR_IP_BLOCKED)") {
+  TlsEchoFixture fixture;
+  bool accepted = false;
+  fixture.server.on("connection", [&](tls::Socket) { accepted = true; });
+  auto blockList = std::make_shared<net::BlockList>();
+  blockList->addAddress("127.0.0.1");
+  tls::ConnectOptions options = clientOptions(fixture.port);
+  options.blockList = blockList;
+  tls::Socket client = tls::connect(options, {}, fixture.loop);
+  std::error_code error;
+  client.on("error", [&](std::error_code ec) { error = ec; });
+  Log log;
+  record(client, log);
+  runUntilClosed(fixture.loop, log);
+  CHECK(error == evnet::Errc::ipBlocked);
+  CHECK(log == Log{"error IP is blocked by net.BlockList", "close true"});
+  runFor(fixture.loop, std::chrono::milliseconds(50));
+  CHECK(!accepted);
+  CHECK(closeAndRunToCompletion(fixture.loop, fixture.server));
+}
+
+TEST_CASE(
+    "tls::connect: path connects over a Unix domain socket, with no SNI unless servername and "
+    "host as the name checked, as in Node 20") {
+  asio::io_context loop;
+  const TempDir dir;
+  const std::string path = dir.file("tls.sock");
+  std::vector<std::string> serverSaw;
+  tls::Server server = tls::createServer(
+      serverOptions(),
+      [&](tls::Socket socket) {
+        serverSaw.push_back(socket.servername());
+        socket.pipe(socket);
+      },
+      loop);
+  bool listening = false;
+  server.listenPath(path, [&] { listening = true; });
+  REQUIRE(runUntil(loop, [&] { return listening; }));
+  tls::ConnectOptions options;  // host stays "localhost", the name checked
+  options.path = path;
+  options.ca = TestPki::get().caPem;
+  tls::Socket client = tls::connect(options, {}, loop);
+  CHECK(endAndReadReply(loop, client, "TLS over a Unix socket") == "TLS over a Unix socket");
+  CHECK(client.authorized());
+  CHECK(client.remoteFamily() == "Unix");
+  CHECK(client.servername().empty());
+  options.servername = "localhost";
+  tls::Socket named = tls::connect(options, {}, loop);
+  CHECK(endAndReadReply(loop, named, "named") == "named");
+  CHECK(named.servername() == "localhost");
+  CHECK(serverSaw == std::vector<std::string>{"", "localhost"});
+  options.servername.clear();
+  options.host = "example.com";  // not the certificate's name
+  const Outcome wrongName = handshake(loop, options);
+  CHECK(!wrongName.secure);
+  CHECK(wrongName.error == tls::Errc::certAltnameInvalid);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+#if EVNET_HAS_STOP_TOKEN  // not with libc++ before 17
+TEST_CASE(
+    "tls::connect({signal}): a stop request destroys the socket with ABORT_ERR, before it "
+    "connects or after the handshake (test-net-connect-abort-controller.js)") {
+  TlsEchoFixture fixture;
+  const std::string aborted = "error " + make_error_code(evnet::Errc::aborted).message();
+  std::stop_source source;
+  tls::ConnectOptions options = clientOptions(fixture.port);
+  options.signal = source.get_token();
+  Log log;
+  SUBCASE("stopped before connect") {
+    source.request_stop();
+    tls::Socket client = tls::connect(options, {}, fixture.loop);
+    record(client, log);
+    runUntilClosed(fixture.loop, log);
+    CHECK(log == Log{aborted, "close true"});
+  }
+  SUBCASE("stopped once secure") {
+    tls::Socket client = tls::connect(
+        options, [&] { source.request_stop(); }, fixture.loop);
+    record(client, log);
+    runUntilClosed(fixture.loop, log);
+    CHECK(log == Log{attempt("127.0.0.1", fixture.port), "connect", "secureConnect", aborted,
+                     "close true"});
+  }
+  CHECK(closeAndRunToCompletion(fixture.loop, fixture.server));
+}
+#endif
+
+TEST_CASE("tls::ConnectOptions repeats every field of net::ConnectOptions, then its own") {
+  // The part before servername is laid out as net::ConnectOptions: a field added there and not
+  // here makes net::ConnectOptions larger than that part.
+  tls::ConnectOptions options;
+  const auto netPart = static_cast<std::size_t>(reinterpret_cast<const char*>(&options.servername) -
+                                                reinterpret_cast<const char*>(&options));
+  CHECK(netPart == sizeof(net::ConnectOptions));
+}
+
+TEST_CASE("the README's designated-initializer form of tls::connect compiles and connects") {
+  TlsEchoFixture fixture;
+  // GCC warns about the SocketOptions base left out (-Wmissing-field-initializers, in -Wextra).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+  tls::Socket client = tls::connect(
+      {.port = fixture.port, .host = "localhost", .ca = TestPki::get().caPem}, {}, fixture.loop);
+#pragma GCC diagnostic pop
+  CHECK(endAndReadReply(fixture.loop, client, "designated") == "designated");
+  CHECK(client.authorized());
+  CHECK(closeAndRunToCompletion(fixture.loop, fixture.server));
 }

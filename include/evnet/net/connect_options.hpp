@@ -32,6 +32,8 @@ using LookupFunction =
 /// Options of net::connect and socket.connect (Node: the options object of net.connect and
 /// socket.connect). The SocketOptions part is the new socket's (Node's new net.Socket options):
 /// socket.connect(options) on an existing socket keeps the socket's own.
+// tls::ConnectOptions repeats these fields, in this order (see evnet/tls/options.hpp): a field
+// added here belongs there too.
 struct ConnectOptions : SocketOptions {
   unsigned short port = 0;                 // the server's port
   std::string host = "localhost";          // the server's name or IP address

@@ -181,12 +181,14 @@ class Socket : public evnet::detail::SocketHandle<Socket, evnet::detail::TlsSock
   SSL* ssl() const noexcept { return layer().ssl(); }
 };
 
-/// Connects to options.host:options.port and starts the handshake; "secureConnect" (and the
-/// listener) follows a successful one, "error" then "close" a failed one or a certificate that
-/// rejectUnauthorized refuses. Writes made meanwhile are queued. Throws what
-/// createSecureContext throws for bad keys (Node: tls.connect).
-inline Socket connect(const ConnectOptions& options,
-                      std::function<void()> secureConnectListener = {}, LoopRef loop = {}) {
+/// Connects as net::connect does with the same options (host and port, or path; localAddress,
+/// localPort, family, lookup, Happy Eyeballs, timeout, blockList, signal) and starts the
+/// handshake; "secureConnect" (and the listener) follows a successful one, "error" then "close"
+/// a failed one or a certificate that rejectUnauthorized refuses. Writes made meanwhile are
+/// queued. Throws what createSecureContext throws for bad keys, and std::invalid_argument as
+/// net::connect does (Node: tls.connect).
+inline Socket connect(ConnectOptions options, std::function<void()> secureConnectListener = {},
+                      LoopRef loop = {}) {
   auto config = std::make_shared<evnet::detail::TlsClientConfig>();
   config->context = options.secureContext ? options.secureContext
                                           : createSecureContext({.key = options.key,
@@ -196,21 +198,43 @@ inline Socket connect(const ConnectOptions& options,
                                                                  .ciphers = options.ciphers,
                                                                  .minVersion = options.minVersion,
                                                                  .maxVersion = options.maxVersion});
+  // Node 20 checks servername || host || "localhost"; evnet also sends host as SNI when it is a
+  // name and the connection is not to a path (Node sends servername only; see the README).
   std::error_code notAnIp;
   asio::ip::make_address(options.host, notAnIp);
-  config->servername = !options.servername.empty() ? options.servername
-                       : notAnIp                   ? options.host
-                                                   : std::string();
-  config->checkName = !options.servername.empty() ? options.servername : options.host;
+  config->servername = !options.servername.empty()       ? options.servername
+                       : notAnIp && options.path.empty() ? options.host
+                                                         : std::string();
+  config->checkName = !options.servername.empty() ? options.servername
+                      : !options.host.empty()     ? options.host
+                                                  : std::string("localhost");
   config->rejectUnauthorized = options.rejectUnauthorized;
   config->alpn = evnet::detail::alpnWireFormat(options.ALPNProtocols);
-  config->session = options.session;
+  config->session = std::move(options.session);
   config->handshakeTimeout = options.handshakeTimeout;
   auto impl = std::make_shared<evnet::detail::TlsSocketImpl>(loop.executor(), options);
   impl->layer().client(std::move(config));
   Socket socket(impl);
   if (secureConnectListener) socket.once("secureConnect", std::move(secureConnectListener));
-  impl->connect(impl, options.host, options.port);
+  // net.connect's part, as net::ConnectOptions (the test "tls::ConnectOptions repeats every
+  // field of net::ConnectOptions" fails when that struct gains a field that this one lacks).
+  net::ConnectOptions connectOptions;
+  static_cast<net::SocketOptions&>(connectOptions) = options;
+  connectOptions.port = options.port;
+  connectOptions.host = std::move(options.host);
+  connectOptions.path = std::move(options.path);
+  connectOptions.localAddress = std::move(options.localAddress);
+  connectOptions.localPort = options.localPort;
+  connectOptions.family = options.family;
+  connectOptions.timeout = options.timeout;
+  connectOptions.lookup = std::move(options.lookup);
+  connectOptions.autoSelectFamily = options.autoSelectFamily;
+  connectOptions.autoSelectFamilyAttemptTimeout = options.autoSelectFamilyAttemptTimeout;
+  connectOptions.blockList = std::move(options.blockList);
+#if EVNET_HAS_STOP_TOKEN
+  connectOptions.signal = std::move(options.signal);
+#endif
+  impl->connect(impl, std::move(connectOptions));
   return socket;
 }
 
