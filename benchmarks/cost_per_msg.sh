@@ -75,11 +75,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Build
 
-if ((!no_build)); then
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON >/dev/null
-  cmake --build "$build_dir" --parallel "$(nproc)" \
-    --target loadgen asio_echo_server evnet_echo_server echo_server >/dev/null
-fi
+build loadgen asio_echo_server evnet_echo_server echo_server
 loadgen=$build_dir/benchmarks/loadgen
 for bin in "$loadgen" "$build_dir/benchmarks/asio_echo_server" \
   "$build_dir/benchmarks/evnet_echo_server" "$build_dir/examples/echo_server"; do

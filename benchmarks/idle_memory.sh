@@ -69,10 +69,7 @@ else
   targets=(loadgen asio_echo_server evnet_echo_server)
   bins=(benchmarks/asio_echo_server benchmarks/evnet_echo_server)
 fi
-if ((!no_build)); then
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON >/dev/null
-  cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]}" >/dev/null
-fi
+build "${targets[@]}"
 loadgen=$build_dir/benchmarks/loadgen
 for bin in "$loadgen" "${bins[@]/#/$build_dir/}"; do
   [[ -x $bin ]] || die "$bin is missing (build it first)"

@@ -5,7 +5,8 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # after setting `script` (for messages)
 #
 # Sets repo_root and cd's there; the variables it sets for the scripts are: repo_root,
-# server_pin, client_pin, work_dir, started_pids. The scripts keep their own options and their own tables.
+# server_pin, client_pin, work_dir, started_pids, and the defaults of the options the scripts
+# share (see common_option). The scripts keep their own options and their own tables.
 # The functions over a script's rounds (per_round, median_of, round_ratio..., per_message) read
 # its associative array `results`: "server scenario" -> loadgen's RESULT lines, one per round.
 
@@ -75,6 +76,108 @@ listening_port() {
   echo "$port"
 }
 
+# start_server NAME PROGRAM [ARG...]: starts PROGRAM ARGs --port 0 --host 127.0.0.1 pinned with
+# server_pin, its output in $work_dir/NAME.out and .err; waits for its "listening on" line and
+# records server_pid[NAME] and server_port[NAME] (associative arrays the script declares).
+# shellcheck disable=SC2034,SC2004  # the script's arrays, associative
+start_server() {
+  local name=$1 pid
+  shift
+  "${server_pin[@]}" "$@" --port 0 --host 127.0.0.1 >"$work_dir/$name.out" 2>"$work_dir/$name.err" &
+  pid=$!
+  started "$pid"
+  server_port[$name]=$(listening_port "$pid" "$work_dir/$name.out" "$work_dir/$name.err" "$name")
+  server_pid[$name]=$pid
+}
+
+# run_loadgen NAME SCENARIO PID [ARG...]: one run of $loadgen against server NAME (at
+# server_port[NAME]) with scenario_args[SCENARIO], --warmup $warmup --duration $duration, the
+# server's CPU taken from process PID, and ARGs. Its RESULT line goes to $log and
+# results["NAME SCENARIO"], and is left in result_line; a failed run stops the script.
+# shellcheck disable=SC2154  # loadgen, scenario_args, warmup, duration, log: the script's
+run_loadgen() {
+  local name=$1 scenario=$2 pid=$3 status=0
+  shift 3
+  # shellcheck disable=SC2086  # scenario_args holds several flags
+  result_line=$("${client_pin[@]}" "$loadgen" --host 127.0.0.1 --port "${server_port[$name]}" \
+    ${scenario_args[$scenario]} --warmup "$warmup" --duration "$duration" --server-pid "$pid" \
+    "$@" 2>"$work_dir/loadgen.err") || status=$?
+  if ((status != 0)) || [[ $result_line != RESULT* ]]; then
+    echo "$script: FAILED: loadgen against '$name' in scenario $scenario (exit $status)" >&2
+    cat "$work_dir/loadgen.err" >&2
+    exit 1
+  fi
+  echo "server=$name scenario=$scenario $result_line" >>"$log"
+  results["$name $scenario"]+="$result_line"$'\n'
+}
+
+# free_port: a TCP port nobody listens on, for a server that cannot take port 0: the kernel
+# picks an ephemeral one, which is released (someone may take it meanwhile).
+free_port() {
+  if command -v python3 >/dev/null; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    return
+  fi
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 30000))
+    # A refused connection means nothing listens there.
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+  die "found no free port"
+}
+
+# The options run_echo.sh, run_hub.sh and run_tls.sh share, with their defaults:
+#   --quick            one short round (the script's own figures)
+#   --rounds N         rounds (5; 1 with --quick): rounds is empty unless given
+#   --build-dir DIR    where to configure and build (build/bench)
+#   --no-build         use the binaries already in DIR
+#   --results DIR      where to write the tables (benchmarks/results)
+# common_usage is their synopsis, for the script's usage().
+build_dir=build/bench
+results_dir=benchmarks/results
+rounds=
+quick=0 no_build=0
+# shellcheck disable=SC2034  # used by the scripts that source this file
+common_usage="[--quick] [--rounds N] [--build-dir DIR] [--no-build] [--results DIR]"
+
+# common_option ARG...: takes one of the options above from the front of the script's
+# arguments and sets `taken` to how many words it used; -h and --help call the script's
+# usage(), and so does an option that is not one of them, after saying so. A script's option
+# loop ends with `*) common_option "$@"; shift $((taken - 1)) ;;`.
+# shellcheck disable=SC2034  # set for the scripts that source this file
+common_option() {
+  taken=1
+  case $1 in
+    --quick) quick=1 ;;
+    --no-build) no_build=1 ;;
+    --rounds) (($# >= 2)) || usage; rounds=$2; taken=2 ;;
+    --build-dir) (($# >= 2)) || usage; build_dir=$2; taken=2 ;;
+    --results) (($# >= 2)) || usage; results_dir=$2; taken=2 ;;
+    -h | --help) usage ;;
+    *) echo "$script: unknown argument '$1'" >&2; usage ;;
+  esac
+}
+
+# build [-DOPTION...] TARGET...: configures $build_dir (Release, benchmarks on, and the -D
+# options given) and builds the TARGETs quietly; returns non-zero if either step fails. With
+# --no-build it does nothing.
+build() {
+  local configure=() targets=() arg
+  for arg; do
+    if [[ $arg == -D* ]]; then configure+=("$arg"); else targets+=("$arg"); fi
+  done
+  ((!no_build)) || return 0
+  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
+    "${configure[@]}" >/dev/null || return 1
+  cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]}" >/dev/null
+}
+
+# build_or_reuse ARG...: build, or, if that fails, a warning and the binaries already there.
+build_or_reuse() {
+  build "$@" || echo "$script: building in $build_dir failed; using the binaries already there" >&2
+}
+
 # median: the median of the numbers on stdin, one per line (blank lines ignored; 0 if none).
 median() {
   sort -g | awk 'NF { v[++n] = $1 } END {
@@ -117,6 +220,14 @@ machine() {
 load_average() { cut -d' ' -f1 /proc/loadavg; }
 # busy LOAD: true when the machine had other work (load average above 0.5).
 busy() { awk -v l="$1" 'BEGIN { exit !(l > 0.5) }'; }
+# note_load: sets load_before, with a warning when the machine is busy.
+note_load() {
+  load_before=$(load_average)
+  if busy "$load_before"; then
+    echo "$script: WARNING: the machine is busy (load average $load_before);" \
+      "the figures will be noisy" >&2
+  fi
+}
 
 # find_bin NAME: the executable NAME in $build_dir, or nothing.
 find_bin() {

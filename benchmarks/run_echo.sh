@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # run_echo.sh — the echo servers side by side: raw asio, evnet and Node.js under one load.
 #
-#   benchmarks/run_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--results DIR]
+#   benchmarks/run_echo.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--results DIR]
 #                          [--evnet BIN] [--timeout MS] [--no-control] [--no-uring] [--no-idle]
 #                          [--no-chart]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds
-# loadgen, asio_echo_server and evnet_echo_server with `cmake --build DIR`; if that fails,
-# binaries already in DIR are used. The evnet server is DIR's evnet_echo_server (the example
-# echo server plus --timeout; examples/echo_server if there is none), or --evnet BIN;
-# --timeout MS passes --timeout MS to it (an idle timeout armed on every socket).
+# loadgen, asio_echo_server and evnet_echo_server with `cmake --build DIR`; if that fails, or
+# with --no-build, binaries already in DIR are used. The evnet server is DIR's
+# evnet_echo_server (the example echo server plus --timeout; examples/echo_server if there is
+# none), or --evnet BIN; --timeout MS passes --timeout MS to it (an idle timeout armed on every
+# socket).
 #
 # Starts every server afresh in every round on an ephemeral port (each must accept --port 0
 # --host 127.0.0.1 and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs
@@ -43,33 +44,25 @@ script=run_echo.sh
 # shellcheck source=benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-build_dir=build/bench
-results_dir=benchmarks/results
 evnet_bin=
 evnet_timeout=0
-rounds=
-quick=0 idle=1 chart=1 control=1 uring=1
+idle=1 chart=1 control=1 uring=1
 
 usage() {
-  echo "usage: $0 [--quick] [--rounds N] [--build-dir DIR] [--results DIR] [--evnet BIN]" \
-    "[--timeout MS] [--no-control] [--no-uring] [--no-idle] [--no-chart]" >&2
+  echo "usage: $0 $common_usage [--evnet BIN] [--timeout MS] [--no-control] [--no-uring]" \
+    "[--no-idle] [--no-chart]" >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
-    --quick) quick=1 ;;
-    --rounds) (($# >= 2)) || usage; rounds=$2; shift ;;
-    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
-    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
     --evnet) (($# >= 2)) || usage; evnet_bin=$2; shift ;;
     --timeout) (($# >= 2)) || usage; evnet_timeout=$2; shift ;;
     --no-control) control=0 ;;
     --no-uring) uring=0 ;;
     --no-idle) idle=0 ;;
     --no-chart) chart=0 ;;
-    -h | --help) usage ;;
-    *) echo "$script: unknown argument '$1'" >&2; usage ;;
+    *) common_option "$@"; shift $((taken - 1)) ;;
   esac
   shift
 done
@@ -85,16 +78,7 @@ run_started=$SECONDS
 # ---------------------------------------------------------------------------------------------
 # Build
 
-build() {
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
-    >/dev/null || return 1
-  cmake --build "$build_dir" --parallel "$(nproc)" \
-    --target loadgen asio_echo_server evnet_echo_server >/dev/null || return 1
-}
-
-if ! build; then
-  echo "$script: building in $build_dir failed; using the binaries already there" >&2
-fi
+build_or_reuse loadgen asio_echo_server evnet_echo_server
 loadgen=$(find_bin loadgen)
 asio_bin=$(find_bin asio_echo_server)
 [[ -n $loadgen ]] || die "no loadgen in $build_dir"
@@ -137,18 +121,6 @@ fi
 
 declare -A server_pid server_port
 
-# start_server NAME: starts it, waits for its "listening on" line, records its pid and port.
-start_server() {
-  local name=$1 pid
-  # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
-  "${server_pin[@]}" ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/$name.out" \
-    2>"$work_dir/$name.err" &
-  pid=$!
-  started "$pid"
-  server_port[$name]=$(listening_port "$pid" "$work_dir/$name.out" "$work_dir/$name.err" "$name")
-  server_pid[$name]=$pid
-}
-
 # ---------------------------------------------------------------------------------------------
 # Scenarios and runs
 
@@ -174,29 +146,17 @@ declare -A results # "server scenario" -> RESULT lines, one per round
 log=$results_dir/echo.log
 : >"$log"
 
+# run_one NAME SCENARIO: one loadgen run against NAME, recorded in results and the log.
 run_one() {
-  local name=$1 scenario=$2 line status=0
-  # shellcheck disable=SC2086  # scenario_args holds several flags
-  line=$("${client_pin[@]}" "$loadgen" --host 127.0.0.1 --port "${server_port[$name]}" \
-    ${scenario_args[$scenario]} --warmup "$warmup" --duration "$duration" \
-    --server-pid "${server_pid[$name]}" 2>"$work_dir/loadgen.err") || status=$?
-  if ((status != 0)) || [[ $line != RESULT* ]]; then
-    echo "$script: FAILED: loadgen against '$name' in scenario $scenario (exit $status)" >&2
-    cat "$work_dir/loadgen.err" >&2
-    exit 1
-  fi
-  echo "server=$name scenario=$scenario $line" >>"$log"
-  results["$name $scenario"]+="$line"$'\n'
+  local name=$1 scenario=$2 line
+  run_loadgen "$name" "$scenario" "${server_pid[$name]}"
+  line=$result_line
   printf '  %-13s %-7s %s=%s p99_us=%s server_cpu_s=%s\n' "$scenario" "$name" \
     "${scenario_metric[$scenario]}" "$(field "${scenario_metric[$scenario]}" "$line")" \
     "$(field p99_us "$line")" "$(field server_cpu_s "$line")" >&2
 }
 
-load_before=$(load_average)
-if busy "$load_before"; then
-  echo "$script: WARNING: the machine is busy (load average $load_before);" \
-    "the figures will be noisy" >&2
-fi
+note_load
 
 echo "pinning: server ${server_pin[*]:-none}, loadgen ${client_pin[*]:-none};" \
   "$rounds round(s) of ${warmup}s warm-up + ${duration}s" >&2
@@ -205,7 +165,8 @@ echo "pinning: server ${server_pin[*]:-none}, loadgen ${client_pin[*]:-none};" \
 # life (where its memory landed), which a fresh start turns into one more round's noise.
 count=${#servers[@]}
 for ((round = 0; round < rounds; round++)); do
-  for name in "${servers[@]}"; do start_server "$name"; done
+  # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
+  for name in "${servers[@]}"; do start_server "$name" ${server_cmd[$name]}; done
   echo "round $((round + 1))/$rounds: $(for n in "${servers[@]}"; do
     printf '%s(port %s) ' "$n" "${server_port[$n]}"; done)" >&2
   for scenario in "${scenarios[@]}"; do

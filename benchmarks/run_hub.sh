@@ -49,34 +49,25 @@ script=run_hub.sh
 # shellcheck source=benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-build_dir=build/bench
-results_dir=benchmarks/results
-rounds=
 seconds=
 hub_bin=
-quick=0 no_build=0 subscriber=1 control=1 lists=0 appendonly=0
+subscriber=1 control=1 lists=0 appendonly=0
 
 usage() {
-  echo "usage: $0 [--quick] [--build-dir DIR] [--no-build] [--results DIR] [--rounds N]" \
-    "[--seconds S] [--no-subscriber] [--no-control] [--hub BIN] [--lists] [--appendonly]" >&2
+  echo "usage: $0 $common_usage [--seconds S] [--no-subscriber] [--no-control] [--hub BIN]" \
+    "[--lists] [--appendonly]" >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
-    --quick) quick=1 ;;
-    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
-    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
-    --rounds) (($# >= 2)) || usage; rounds=$2; shift ;;
     --seconds) (($# >= 2)) || usage; seconds=$2; shift ;;
     --hub) (($# >= 2)) || usage; hub_bin=$2; shift ;;
-    --no-build) no_build=1 ;;
     --no-subscriber) subscriber=0 ;;
     --no-control) control=0 ;;
     --lists) lists=1 ;;
     --appendonly) appendonly=1 ;;
-    -h | --help) usage ;;
-    *) echo "$script: unknown argument '$1'" >&2; usage ;;
+    *) common_option "$@"; shift $((taken - 1)) ;;
   esac
   shift
 done
@@ -96,11 +87,9 @@ done
 # ---------------------------------------------------------------------------------------------
 # Build
 
-if ((!no_build)) && [[ -z $hub_bin ]]; then
+if [[ -z $hub_bin ]]; then
   # Examples are on by default at top level; say so anyway, a reused cache may have them off.
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
-    -DEVNET_BUILD_EXAMPLES=ON -DEVNET_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build_dir" --parallel "$(nproc)" --target hub >/dev/null
+  build -DEVNET_BUILD_EXAMPLES=ON -DEVNET_BUILD_TESTS=OFF hub
 fi
 [[ -n $hub_bin ]] || hub_bin=$build_dir/examples/hub
 [[ -x $hub_bin ]] || die "$hub_bin is missing (build it first)"
@@ -110,23 +99,8 @@ fi
 
 declare -A server_pid server_port subscriber_pid
 
-# free_port: a TCP port nobody listens on. Redis cannot take port 0, so ask the kernel for an
-# ephemeral one and release it (start_redis retries if someone takes it meanwhile).
-free_port() {
-  if command -v python3 >/dev/null; then
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    return
-  fi
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 30000))
-    # A refused connection means nothing listens there.
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-  die "found no free port"
-}
-
-# start_redis NAME: a redis-server on a free port, recorded as server NAME.
+# start_redis NAME: a redis-server on a free_port (Redis cannot take port 0), recorded as server
+# NAME; tried again on another port if someone takes it meanwhile.
 start_redis() {
   local name=$1 port pid
   for _ in 1 2 3 4 5; do
@@ -153,14 +127,8 @@ start_redis() {
 }
 
 start_hub() {
-  local pid
   mkdir -p "$work_dir/hub"
-  "${server_pin[@]}" "$hub_bin" --port 0 --host 127.0.0.1 "${hub_aof[@]}" --dir "$work_dir/hub" \
-    >"$work_dir/hub.out" 2>"$work_dir/hub.err" &
-  pid=$!
-  started "$pid"
-  server_port[hub]=$(listening_port "$pid" "$work_dir/hub.out" "$work_dir/hub.err" hub)
-  server_pid[hub]=$pid
+  start_server hub "$hub_bin" "${hub_aof[@]}" --dir "$work_dir/hub"
 }
 
 # start_subscriber NAME: one connection subscribed to "sub" on server NAME, reading and
@@ -265,11 +233,7 @@ run_one() {
     "${requests[$test]}" "${r%% *}" "${r##* }" >&2
 }
 
-load_before=$(load_average)
-if busy "$load_before"; then
-  echo "$script: WARNING: the machine is busy (load average $load_before);" \
-    "the figures will be noisy" >&2
-fi
+note_load
 
 # start_servers / stop_servers: every server (and its subscriber) afresh. Each round starts
 # them anew: a process can be slower than its twin for its whole life (where its memory

@@ -3,13 +3,13 @@
 # load; then tls_proxy against stunnel4 and hitch; then instructions per message (callgrind)
 # and resident memory per idle TLS connection.
 #
-#   benchmarks/run_tls.sh [--quick] [--rounds N] [--build-dir DIR] [--results DIR]
+#   benchmarks/run_tls.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--results DIR]
 #                         [--no-control] [--no-echo] [--no-proxy] [--no-cost] [--no-idle]
 #                         [--only echo|proxy|cost|idle]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds loadgen,
-# asio_tls_echo_server, asio_echo_server, tls_echo_server and tls_proxy; if that fails, the
-# binaries already in DIR are used. A certificate for 127.0.0.1 (ECDSA P-256, self-signed, as
+# asio_tls_echo_server, asio_echo_server, tls_echo_server and tls_proxy; if that fails, or with
+# --no-build, the binaries already in DIR are used. A certificate for 127.0.0.1 (ECDSA P-256, self-signed, as
 # the peers do not verify it) is made with `openssl req` in a scratch directory.
 #
 # Echo servers (each started afresh in every round, pinned to CPU 0, loadgen on CPU 1, as in
@@ -42,23 +42,16 @@ script=run_tls.sh
 # shellcheck source=benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-build_dir=build/bench
-results_dir=benchmarks/results
-rounds=
-quick=0 control=1 echo=1 proxy=1 cost=1 idle=1
+control=1 echo=1 proxy=1 cost=1 idle=1
 
 usage() {
-  echo "usage: $0 [--quick] [--rounds N] [--build-dir DIR] [--results DIR] [--no-control]" \
-    "[--no-echo] [--no-proxy] [--no-cost] [--no-idle] [--only echo|proxy|cost|idle]" >&2
+  echo "usage: $0 $common_usage [--no-control] [--no-echo] [--no-proxy] [--no-cost]" \
+    "[--no-idle] [--only echo|proxy|cost|idle]" >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
-    --quick) quick=1 ;;
-    --rounds) (($# >= 2)) || usage; rounds=$2; shift ;;
-    --build-dir) (($# >= 2)) || usage; build_dir=$2; shift ;;
-    --results) (($# >= 2)) || usage; results_dir=$2; shift ;;
     --no-control) control=0 ;;
     --no-echo) echo=0 ;;
     --no-proxy) proxy=0 ;;
@@ -70,8 +63,7 @@ while (($#)); do
       printf -v "$2" 1
       shift
       ;;
-    -h | --help) usage ;;
-    *) echo "$script: unknown argument '$1'" >&2; usage ;;
+    *) common_option "$@"; shift $((taken - 1)) ;;
   esac
   shift
 done
@@ -88,11 +80,7 @@ run_started=$SECONDS
 # Build, certificate
 
 targets=(loadgen asio_tls_echo_server asio_echo_server tls_echo_server tls_proxy)
-if ! { cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DEVNET_BUILD_BENCHMARKS=ON \
-  >/dev/null && cmake --build "$build_dir" --parallel "$(nproc)" --target "${targets[@]}" \
-  >/dev/null; }; then
-  echo "$script: building in $build_dir failed; using the binaries already there" >&2
-fi
+build_or_reuse "${targets[@]}"
 declare -A bin
 for target in "${targets[@]}"; do
   bin[$target]=$(find_bin "$target")
@@ -111,33 +99,11 @@ log=$results_dir/tls.log
 : >"$log"
 declare -A results server_cmd server_pid server_port
 
-# start_server NAME: starts it pinned to CPU 0, waits for "listening on", records pid and port.
-start_server() {
-  local name=$1 pid
-  # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
-  "${server_pin[@]}" ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/$name.out" \
-    2>"$work_dir/$name.err" &
-  pid=$!
-  started "$pid"
-  server_port[$name]=$(listening_port "$pid" "$work_dir/$name.out" "$work_dir/$name.err" "$name")
-  server_pid[$name]=$pid
-}
-
 # run_one NAME SCENARIO: one loadgen run against NAME, recorded in results and the log.
 run_one() {
-  local name=$1 scenario=$2 line status=0
-  # shellcheck disable=SC2086  # scenario_args holds several flags
-  line=$("${client_pin[@]}" "$loadgen" --host 127.0.0.1 --port "${server_port[$name]}" \
-    ${scenario_args[$scenario]} --warmup "$warmup" --duration "$duration" \
-    --server-pid "${server_measured[$name]:-${server_pid[$name]}}" --timeout 10 \
-    2>"$work_dir/loadgen.err") || status=$?
-  if ((status != 0)) || [[ $line != RESULT* ]]; then
-    echo "$script: FAILED: loadgen against '$name' in scenario $scenario (exit $status)" >&2
-    cat "$work_dir/loadgen.err" >&2
-    exit 1
-  fi
-  echo "server=$name scenario=$scenario $line" >>"$log"
-  results["$name $scenario"]+="$line"$'\n'
+  local name=$1 scenario=$2 line
+  run_loadgen "$name" "$scenario" "${server_measured[$name]:-${server_pid[$name]}}" --timeout 10
+  line=$result_line
   printf '  %-13s %-8s %s=%s server_cpu_s=%s\n' "$scenario" "$name" \
     "${scenario_metric[$scenario]}" "$(field "${scenario_metric[$scenario]}" "$line")" \
     "$(field server_cpu_s "$line")" >&2
@@ -179,9 +145,7 @@ header() {
     "$load_before before."
 }
 
-load_before=$(load_average)
-busy "$load_before" && echo "$script: WARNING: the machine is busy (load average" \
-  "$load_before); the figures will be noisy" >&2
+note_load
 
 # ---------------------------------------------------------------------------------------------
 # Echo servers
@@ -205,7 +169,8 @@ scenarios=(echo_c50 pipeline_c50 stream_c4 full_c50 resumed_c50)
 echo_table=$work_dir/echo_table.md
 ((echo)) && echo "echo servers: $rounds round(s) of ${warmup}s warm-up + ${duration}s" >&2
 for ((round = 0; echo && round < rounds; round++)); do
-  for name in "${servers[@]}"; do start_server "$name"; done
+  # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
+  for name in "${servers[@]}"; do start_server "$name" ${server_cmd[$name]}; done
   echo "round $((round + 1))/$rounds" >&2
   rotate "${servers[@]}"
   for name in "${servers[@]}"; do stop_pid "${server_pid[$name]}"; done
@@ -248,8 +213,7 @@ done
 
 proxy_table=$work_dir/proxy_table.md
 if ((proxy)); then
-  # free_port: a port nobody listens on now (stunnel and hitch take no port 0).
-  free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  # stunnel and hitch take no port 0: they get a free_port.
   # wait_listening PORT NAME: until something listens on 127.0.0.1:PORT (10 s at most).
   wait_listening() {
     for _ in $(seq 100); do
