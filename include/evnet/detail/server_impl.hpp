@@ -243,14 +243,7 @@ class ServerImpl final : public Traits::Emitter,
       if (fd < 0 && errno == EINTR) continue;
       if (fd < 0) return queued;
       const Protocol::endpoint endpoint(&peer, size, protocol);
-      Protocol::socket socket(executor_);
-      std::error_code ec;
-      socket.assign(endpoint.protocol(), fd, ec);
-      if (ec) {
-        ::close(fd);
-        continue;
-      }
-      queued.emplace_back(std::move(socket), endpoint);
+      if (auto socket = adopt(fd, endpoint)) queued.emplace_back(std::move(*socket), endpoint);
     }
   }
   // An accept that completed before close() and ran after it: the connection is the server's,
@@ -280,9 +273,7 @@ class ServerImpl final : public Traits::Emitter,
       --pendingOps_;
       if (!acceptor_) return acceptedAfterClose(ec, std::move(socket), peer_);
       ec = systemError(ec);  // asio's own category does not compare equal to std::errc
-      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
-        return backOff();
+      if (outOfResources(ec)) return backOff();
       // The next accept first, so that a throwing "connection" listener does not end the loop;
       // it may complete into peer_ at once, hence the copy.
       const Protocol::endpoint peer = peer_;
@@ -328,8 +319,7 @@ class ServerImpl final : public Traits::Emitter,
       }
     } else if (mine) {
       const std::error_code ec(-res, std::system_category());
-      if (ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-          ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space)
+      if (outOfResources(ec))
         backOff();
       else
         accept();
@@ -338,16 +328,25 @@ class ServerImpl final : public Traits::Emitter,
   }
 
   void ringAccepted(int fd, const Protocol::endpoint& peer) {
+    if (auto socket = adopt(fd, peer)) accepted(std::move(*socket), peer);
+  }
+#endif
+
+  // An accept that failed for want of descriptors or memory: retried after a wait.
+  static bool outOfResources(std::error_code ec) noexcept {
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+           ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space;
+  }
+
+  // A descriptor the kernel accepted, as a socket of this loop; closed if asio refuses it.
+  std::optional<Protocol::socket> adopt(int fd, const Protocol::endpoint& peer) {
     Protocol::socket socket(executor_);
     std::error_code ec;
     socket.assign(peer.protocol(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      return;
-    }
-    accepted(std::move(socket), peer);
+    if (!ec) return socket;
+    ::close(fd);
+    return std::nullopt;
   }
-#endif
 
   void backOff() {
     retry_.emplace(executor_);
