@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -227,6 +228,12 @@ class Ring {
       dispatch();
     }
     io_uring_cq_eventfd_toggle(&ring_, true);
+    // The kernel sets IORING_SQ_TASKRUN, then reads whether the eventfd is on; this thread
+    // turns the eventfd on, then reads IORING_SQ_TASKRUN. Without a full fence between the
+    // store and the load (x86 reorders them) both can miss the other: the work is never
+    // signalled, and since the kernel signals only the first work of an empty list, the
+    // loop would sleep for good.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // Work that came while the eventfd was off, or more than four rounds' worth.
     resume.done =
         io_uring_cq_ready(&ring_) == 0 && !taskWorkPending() && io_uring_sq_ready(&ring_) == 0;
