@@ -7,20 +7,29 @@
 #include <doctest/doctest.h>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 
+#include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 using namespace evnet_test;
 
@@ -90,6 +99,57 @@ TEST_CASE("setTransport() picks a loop's transport, before its first socket only
   evnet::setTransport(ringLoop, evnet::Transport::ioUring);
   CHECK_THROWS_AS(evnet::transport(ringLoop), std::system_error);
 #endif
+}
+
+namespace {
+
+// Blocking round trips of 64 bytes on a new connection to 127.0.0.1:port; false when a reply
+// is wrong or does not come within 5 s.
+bool roundTrips(unsigned short port, int count) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0;
+  char message[64];
+  char reply[64];
+  for (int i = 0; ok && i < count; ++i) {
+    std::memset(message, 'a' + i % 26, sizeof message);
+    ok = ::send(fd, message, sizeof message, MSG_NOSIGNAL) == sizeof message;
+    for (std::size_t got = 0; ok && got < sizeof reply;) {
+      pollfd ready{fd, POLLIN, 0};
+      ok = ::poll(&ready, 1, 5000) == 1;
+      const ssize_t n = ok ? ::recv(fd, reply + got, sizeof reply - got, 0) : -1;
+      ok = n > 0;
+      got += ok ? static_cast<std::size_t>(n) : 0;
+    }
+    ok = ok && std::memcmp(message, reply, sizeof reply) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+// Clients on other threads keep the kernel completing receives while the loop works in the
+// previous ones: a wake-up lost in that race once stalled an io_uring loop for good.
+TEST_CASE("a loop under load from other threads never misses a wake-up") {
+  asio::io_context loop;
+  auto server = echoServer(loop);
+  const unsigned short port = listenLocal(loop, server);
+  std::thread serving([&loop] { loop.run(); });
+  std::atomic<int> failed = 0;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 32; ++i)
+    clients.emplace_back([&failed, port] {
+      if (!roundTrips(port, 2000)) ++failed;
+    });
+  for (auto& client : clients) client.join();
+  asio::post(loop, [server]() mutable { server.close(); });  // the loop then runs out of work
+  serving.join();
+  CHECK(failed == 0);
 }
 
 #if EVNET_HAS_IO_URING
