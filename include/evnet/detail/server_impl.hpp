@@ -423,7 +423,8 @@ class ServerImpl final : public Traits::Emitter,
     show();  // the accept completes as aborted, counted again
 #if EVNET_HAS_IO_URING
     if (ring_ != nullptr && acceptArmed_) {
-      ring_->cancel(acceptOp_, ringTag());  // the listener is let go of at close()
+      ring_->cancel(acceptOp_, ringTag());
+      ring_->submitNow();  // the listener is let go of at close()
       acceptArmed_ = false;
     }
     ++listenCount_;

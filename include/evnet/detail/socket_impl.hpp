@@ -65,6 +65,33 @@ using BasicSocketEmitter = EventEmitter<
     Event<"connectionAttemptTimeout", void(std::string_view ip, unsigned short port, int family)>,
     Extra...>;
 
+// Received bytes that wait for a "data" listener or for resume(), handed out from the front
+// in pieces: what is left after a piece stays where it is, so that a listener pausing after
+// every piece does not make the rest be copied again each time.
+class HeldBytes {
+ public:
+  bool empty() const noexcept { return from_ == bytes_.size(); }
+  void append(const char* data, std::size_t n) {
+    if (from_ != 0 && empty()) clear();
+    bytes_.append(data, n);
+  }
+  std::string_view front(std::size_t max) const noexcept {
+    return std::string_view(bytes_).substr(from_, max);
+  }
+  void consume(std::size_t n) noexcept {
+    from_ += n;
+    if (empty()) clear();
+  }
+  void clear() noexcept {
+    bytes_ = std::string();  // its memory too: what a paused socket held may be large
+    from_ = 0;
+  }
+
+ private:
+  std::string bytes_;
+  std::size_t from_ = 0;
+};
+
 // The layer between a socket's descriptor and its Node state machine: plain TCP passes the
 // bytes through. A layer with `secure` (TLS, see evnet/tls/detail/tls_layer.hpp) decrypts what
 // is read, encrypts what is written, and holds the socket's end until its handshake is done.
@@ -473,6 +500,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // no "data" listener the bytes are kept and reading pauses until one is added (Node: a
   // stream flows only once it has a 'data' listener), so nothing is lost.
   void deliver(Buffer chunk) {
+    if (!emitData(chunk) && !destroyed_) {
+      unheard_.append(chunk.data(), chunk.size());
+      paused_ = true;
+    }
+  }
+  // Whether a "data" listener heard the chunk.
+  bool emitData(Buffer chunk) {
     inDispatch_ = true;
     bool heard = false;
     try {
@@ -483,11 +517,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       throw;
     }
     inDispatch_ = false;
-    if (!heard && !destroyed_) {
-      unheard_.append(chunk.data(), chunk.size());
-      paused_ = true;
-    }
     if (!queue_.empty()) flush();
+    return heard;
   }
 
   // The peer's FIN. A secure socket ends there too when its handshake is done, with or without
@@ -533,8 +564,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   // Reads in a later turn: after resume(), or when a read burst filled the buffer each time.
+  // Held data is delivered then even while a read is armed (an io_uring receive whose
+  // cancellation by pause() has not completed yet): what that read brings queues behind it.
   void postRead() {
-    if (readPosted_ || readArmed_) return;
+    if (readPosted_ || (readArmed_ && unheard_.empty())) return;
     readPosted_ = true;
     ++pendingOps_;
     asio::post(executor_, [this, gen = generation_] {
@@ -558,15 +591,14 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // a listener that pauses again stops the rest (pipe() keeps its destination's queue within
   // highWaterMark and one read), which waits for the next resume().
   void deliverHeld() {
-    std::string held = std::exchange(unheard_, {});
-    std::size_t offset = 0;
-    while (offset < held.size() && !paused_ && !destroyed_) {
-      const std::size_t n = std::min(held.size() - offset, LoopService::kReadBufferSize);
-      deliver(Buffer(held.data() + offset, n));
-      offset += n;
+    while (!unheard_.empty() && !paused_ && !destroyed_) {
+      const std::string_view piece = unheard_.front(LoopService::kReadBufferSize);
+      if (!emitData(Buffer(piece))) {
+        paused_ = true;  // no one heard it: kept for the next "data" listener
+        break;
+      }
+      if (!destroyed_) unheard_.consume(piece.size());
     }
-    if (offset < held.size() && !destroyed_)
-      unheard_.append(held, offset);  // after a piece no one heard
   }
 
   // Emits an event of the connection's life. A listener that throws destroys the socket (as a
@@ -626,10 +658,14 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // Buffers per system call: Linux's IOV_MAX, so that many small owned buffers (a subscriber's
   // messages) go out in one call.
   static constexpr int kMaxGather = 1024;
+  static constexpr std::size_t kRingDirect = 8 * 1024;
 
   // Sends the queue with as few system calls as the kernel allows. With io_uring, in one send
-  // operation submitted at the turn's end; `now` (a large write) sends what the kernel takes at
-  // once, as epoll does, and leaves the rest to the ring.
+  // operation submitted at the turn's end; `now` (a large write), or kRingDirect bytes queued,
+  // sends what the kernel takes at once, as epoll does, and leaves the rest to the ring: a
+  // system call is cheap next to so many bytes, and the queue stays below highWaterMark when
+  // the kernel takes it all (an echo of large chunks would otherwise see write() return false
+  // for every second chunk, while the first waits for the turn's end).
   void flush(bool now = false) {
     if (destroyed_ || connecting_ || writeArmed_) return;
     if constexpr (Layer::secure) {
@@ -638,7 +674,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (!sent) return;
     } else {
 #if EVNET_HAS_IO_URING
-      if (ring_ != nullptr && !now && !queue_.empty()) return ringSend();
+      if (ring_ != nullptr && !now && !queue_.empty() && writableLength_ < kRingDirect)
+        return ringSend();
 #endif
       sendPlain();
       completeWrites({});
@@ -1144,7 +1181,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (ring_ != nullptr && loopAlive()) {
       try {
         if (sending_) ring_->cancel(*ringSend_, ringTag());
-        cancelRingRead();  // the ring lets go of the socket: close() sends the FIN or RST now
+        cancelRingRead();
+        ring_->submitNow();  // the ring lets go of the socket: close() sends the FIN or RST now
       } catch (const std::system_error&) {
       }
     }
@@ -1295,7 +1333,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
  private:
   WriteQueue queue_;
   std::vector<std::pair<std::uint64_t, std::function<void(std::error_code)>>> callbacks_;
-  std::string unheard_;            // data that arrived while nobody listened, or while paused
+  HeldBytes unheard_;              // data that arrived while nobody listened, or while paused
   std::array<char, 256> slot_{};   // where a waiting read lands; a short message stays here
   std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
   static constexpr std::size_t kLargeReadSize = 16 * 1024;

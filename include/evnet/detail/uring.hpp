@@ -88,10 +88,15 @@ class Ring {
     io_uring_sqe_set_data64(sqe, userData(op, tag));
   }
 
-  // A sendmsg of `message` (which, with its iovecs, stays valid until the completion).
+  // A send of `message`'s buffers (which, with its iovecs, stay valid until the completion):
+  // one buffer goes as a send, which spares the kernel copying in the header and the iovecs.
   void armSend(int fd, UringOp& op, std::uint16_t tag, const msghdr& message) {
     io_uring_sqe* sqe = next();
-    io_uring_prep_sendmsg(sqe, fd, &message, MSG_NOSIGNAL);
+    if (message.msg_iovlen == 1)
+      io_uring_prep_send(sqe, fd, message.msg_iov[0].iov_base, message.msg_iov[0].iov_len,
+                         MSG_NOSIGNAL);
+    else
+      io_uring_prep_sendmsg(sqe, fd, &message, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, userData(op, tag));
   }
 
@@ -104,15 +109,20 @@ class Ring {
   }
 
   // Cancels an armed operation; its last completion comes with -ECANCELED (or whatever it had
-  // already). Entered at once when called on the loop's thread, so that the kernel lets go of
-  // the operation's file now: a socket closed by its owner sends its FIN or RST at close(), not
-  // a turn later.
+  // already). Submitted at the turn's end with the rest, or by submitNow().
   void cancel(UringOp& op, std::uint16_t tag) {
     io_uring_sqe* sqe = next();
     io_uring_prep_cancel64(sqe, userData(op, tag), 0);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, 0);
-    if (enabled_ && pthread_equal(owner_, pthread_self()) != 0) enter();
+  }
+
+  // Submits what was prepared, now, when called on the loop's thread: after cancelling a
+  // closed socket's operations, so that the kernel lets go of its file at once and close()
+  // sends the FIN or RST then, not a turn later.
+  void submitNow() noexcept {
+    if (enabled_ && pthread_equal(owner_, pthread_self()) != 0 && io_uring_sq_ready(&ring_) != 0)
+      enter();
   }
 
   // The received bytes of a completion that carries a buffer; giveBack(flags) returns the
