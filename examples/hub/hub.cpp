@@ -153,6 +153,7 @@ struct Client : std::enable_shared_from_this<Client> {
   evnet::Timeout deadline;  // for the request under way, or for the last replies when closing
   Blocking blocking;
   bool gone = false;       // "close" was emitted
+  bool counted = true;     // against --max-clients (Connections::countOut)
   bool throttled = false;  // not read until its replies drain (--max-reply-queue)
 
   std::size_t subscriptions() const { return channels.size() + patterns.size(); }
@@ -690,6 +691,11 @@ class Connections {
   template <class Socket>
   void flush(Connection<Socket>& c);
 
+  // Once per client: it no longer counts against --max-clients.
+  void countOut(Client& c) {
+    if (std::exchange(c.counted, false)) --hub_.connectedClients;
+  }
+
   Hub& hub_;
   Settings settings_;
   hub::AppendOnlyFile* aof_;  // --appendonly yes
@@ -752,8 +758,13 @@ void Connections::accept(Socket socket) {
       client->socket.destroy();
     }
   });
+  // A client stops counting against --max-clients when the hub closes it (flush), when its
+  // peer ends (the hub ends then too), or at "close": a peer that saw the end and connects
+  // again at once can be accepted before this connection's "close", which comes after the I/O
+  // already polled (as in Node).
+  socket.on("end", [this, client] { countOut(*client); });
   socket.on("close", [this, client](bool) {
-    --hub_.connectedClients;
+    countOut(*client);
     hub_.unsubscribeAll(*client);
     hub_.unblock(*client);
     client->gone = true;
@@ -811,6 +822,7 @@ void Connections::flush(Connection<Socket>& c) {
   }
   if (!c.closing) return;
   hub_.unsubscribeAll(c);
+  countOut(c);  // its FIN may reach the peer, which may connect again, before its "close"
   c.socket.destroySoon();
   c.deadline.clear();
   if (settings_.requestTimeoutMs > 0)

@@ -119,8 +119,12 @@ class Ring {
 
   // Submits what was prepared, now, when called on the loop's thread: after cancelling a
   // closed socket's operations, so that the kernel lets go of its file at once and close()
-  // sends the FIN or RST then, not a turn later.
+  // sends the FIN or RST then, not a turn later. The turn then ends after the completions it
+  // is dispatching: the handlers posted meanwhile (the socket's "close") run before any I/O
+  // that came later, e.g. the peer connecting again once it saw the FIN, as in Node, where
+  // "close" comes on the next tick.
   void submitNow() noexcept {
+    yield_ = true;
     if (enabled_ && pthread_equal(owner_, pthread_self()) != 0 && io_uring_sq_ready(&ring_) != 0)
       enter();
   }
@@ -232,7 +236,8 @@ class Ring {
       }
     } resume{*this};
     io_uring_cq_eventfd_toggle(&ring_, false);
-    for (int round = 0; round < 4; ++round) {
+    yield_ = false;
+    for (int round = 0; round < 4 && !yield_; ++round) {
       if (io_uring_sq_ready(&ring_) != 0 || taskWorkPending()) enter();
       if (io_uring_cq_ready(&ring_) == 0) break;
       dispatch();
@@ -319,6 +324,7 @@ class Ring {
   bool waiting_ = false;
   bool turnPosted_ = false;
   bool shutdown_ = false;
+  bool yield_ = false;  // submitNow() in this turn: its rounds end
 };
 
 }  // namespace evnet::detail
