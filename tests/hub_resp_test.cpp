@@ -636,7 +636,7 @@ TEST_SUITE("hub::Keyspace") {
 }
 
 TEST_SUITE("hub::parseTimeout") {
-  TEST_CASE("seconds with fractions, truncated to milliseconds; 0 waits forever") {
+  TEST_CASE("seconds with fractions, truncated to milliseconds, and 0 waits forever") {
     long long ms = -1;
     CHECK(hub::parseTimeout("1.5", ms).empty());
     CHECK(ms == 1500);

@@ -654,7 +654,7 @@ TEST_CASE("a key protected by a passphrase is read with the right one, refused w
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE("ciphers: a TLS 1.2 list limits the server to it; a client offering none of it fails") {
+TEST_CASE("ciphers: a TLS 1.2 list limits the server to it, and a client offering none of it fails") {
   asio::io_context loop;
   ContextServer server(loop,
                        [](auto& context) { context.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"; });
@@ -708,7 +708,7 @@ TEST_CASE("minVersion TLSv1.3 refuses a peer of TLS 1.2 only, on either side") {
 
 // OpenSSL 3 refuses a client's renegotiation unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION; evnet
 // also sets SSL_OP_NO_RENEGOTIATION. With the former set, this fails.
-TEST_CASE("a TLS 1.2 client's renegotiation is refused; the server serves the others") {
+TEST_CASE("a TLS 1.2 client's renegotiation is refused, and the server serves the others") {
   asio::io_context loop;
   std::vector<std::error_code> socketErrors;
   tls::Server server = tls::createServer(
