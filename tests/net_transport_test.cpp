@@ -105,16 +105,24 @@ TEST_CASE("setTransport() picks a loop's transport, before its first socket only
 
 namespace {
 
-// Blocking round trips of 64 bytes on a new connection to 127.0.0.1:port; false when a reply
-// is wrong or does not come within 5 s.
-bool roundTrips(unsigned short port, int count) {
+// A blocking TCP connection to 127.0.0.1:port, or -1.
+int connectLoopback(unsigned short port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+  if (fd < 0) return -1;
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(port);
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// Blocking round trips of 64 bytes on a new connection to 127.0.0.1:port; false when a reply
+// is wrong or does not come within 5 s.
+bool roundTrips(unsigned short port, int count) {
+  const int fd = connectLoopback(port);
+  bool ok = fd >= 0;
   char message[64];
   char reply[64];
   for (int i = 0; ok && i < count; ++i) {
@@ -129,21 +137,15 @@ bool roundTrips(unsigned short port, int count) {
     }
     ok = ok && std::memcmp(message, reply, sizeof reply) == 0;
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
   return ok;
 }
 
 // Streams `size` bytes to an echo server at 127.0.0.1:port while reading the echo back, from
 // a non-blocking socket; false when the echo differs or stalls for 5 s.
 bool streamThrough(unsigned short port, std::size_t size) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0 &&
-            ::fcntl(fd, F_SETFL, O_NONBLOCK) == 0;
+  const int fd = connectLoopback(port);
+  bool ok = fd >= 0 && ::fcntl(fd, F_SETFL, O_NONBLOCK) == 0;
   const std::string sent = pattern(size);
   std::string echoed;
   std::size_t written = 0;
@@ -163,7 +165,7 @@ bool streamThrough(unsigned short port, std::size_t size) {
       if (n > 0) echoed.append(buffer, static_cast<std::size_t>(n));
     }
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
   return ok && echoed == sent;
 }
 

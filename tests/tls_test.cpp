@@ -654,7 +654,7 @@ TEST_CASE("a key protected by a passphrase is read with the right one, refused w
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE("ciphers: a TLS 1.2 list limits the server to it, and a client offering none of it fails") {
+TEST_CASE("ciphers: a TLS 1.2 list limits the server, and a client offering none of it fails") {
   asio::io_context loop;
   ContextServer server(loop,
                        [](auto& context) { context.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"; });
