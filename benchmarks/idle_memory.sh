@@ -4,7 +4,9 @@
 #   benchmarks/idle_memory.sh [--build-dir DIR] [--no-build] [--results DIR]
 #                             [--connections N] [--hold SEC] [--tls]
 #
-# For asio, evnet, evnet+timeout (evnet_echo_server --timeout 30000) and node (if installed):
+# For asio, evnet, evnet+timeout (evnet_echo_server --timeout 30000), uring (evnet_echo_server
+# on the io_uring transport, whose 2 MiB of receive buffers the connections' echoes touch) and
+# node (if installed):
 # starts the server fresh, then `loadgen --mode idle` opens N connections (10000 by default;
 # at most 128 being set up at a time), has each echo one 64-byte message (so the server has
 # accepted it and set it up, with its idle timer armed where there is one) and holds them all
@@ -88,10 +90,11 @@ if ((tls)); then
   loadgen_tls=(--tls 1.3)
   report_name=idle_memory_tls.md
 else
-  servers=(asio evnet evnet+timeout)
+  servers=(asio evnet evnet+timeout uring)
   server_cmd=([asio]="$build_dir/benchmarks/asio_echo_server"
-    [evnet]="$build_dir/benchmarks/evnet_echo_server"
-    [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000")
+    [evnet]="env EVNET_TRANSPORT=epoll $build_dir/benchmarks/evnet_echo_server"
+    [evnet+timeout]="env EVNET_TRANSPORT=epoll $build_dir/benchmarks/evnet_echo_server --timeout 30000"
+    [uring]="env EVNET_TRANSPORT=io_uring $build_dir/benchmarks/evnet_echo_server")
   node_server="node $repo_root/benchmarks/node_echo_server.js"
   loadgen_tls=()
   report_name=idle_memory.md
@@ -157,8 +160,9 @@ base=$(per_conn "${before[asio]}" "${after[asio]}")
       "record buffers once it is idle), node = benchmarks/node_tls_echo_server.js."
   else
     echo "Servers: asio = benchmarks/asio_echo_server.cpp (a 16 KiB buffer per session)," \
-      "evnet = benchmarks/evnet_echo_server.cpp, evnet+timeout = the same with --timeout 30000" \
-      "(an idle timer on every socket), node = benchmarks/node_echo_server.js."
+      "evnet = benchmarks/evnet_echo_server.cpp on epoll, evnet+timeout = the same with" \
+      "--timeout 30000 (an idle timer on every socket), uring = evnet on io_uring (its loop's" \
+      "2 MiB of receive buffers, used in turn, count here), node = benchmarks/node_echo_server.js."
   fi
 } >"$report"
 cat "$report"
