@@ -687,6 +687,15 @@ class Connections {
   template <class Socket>
   void process(Connection<Socket>& c);
 
+  // Closes a client at once (a limit or a timeout), which stops counting against --max-clients
+  // now: its peer may see the reset and connect again before the "close" (in Node too, new
+  // connections are accepted in the poll phase, before the close callbacks).
+  template <class Socket>
+  void cut(Connection<Socket>& c) {
+    countOut(c);
+    c.socket.destroy();
+  }
+
  private:
   template <class Socket>
   void flush(Connection<Socket>& c);
@@ -709,7 +718,7 @@ struct Connection final : Client {
   void deliver(std::string_view message, std::size_t limit) override {
     if (socket.destroyed()) return;
     socket.write(message);  // copied: a subscriber's pushes join one buffer
-    if (socket.writableLength() > limit) socket.destroy();
+    if (socket.writableLength() > limit) connections.cut(*this);
   }
   void resume() override {
     if (!closing && !gone) connections.process(*this);
@@ -737,9 +746,9 @@ void Connections::accept(Socket socket) {
   auto client =
       std::make_shared<Connection<Socket>>(socket, *this, hub::RequestParser(settings_.limits));
   socket.setTimeout(settings_.idleTimeoutMs);
-  socket.on("timeout", [client] {
+  socket.on("timeout", [this, client] {
     // Redis: subscribers and blocked clients stay
-    if (client->subscriptions() == 0 && !client->blocking.active) client->socket.destroy();
+    if (client->subscriptions() == 0 && !client->blocking.active) cut(*client);
   });
   socket.on("drain", [this, client] {
     if (!client->throttled) return;
@@ -755,11 +764,11 @@ void Connections::accept(Socket socket) {
     // client sends, cannot grow the hub without bound; past the limit the client is closed.
     if (client->parser.buffered() > settings_.queryBufferLimit && !client->socket.destroyed()) {
       std::fprintf(stderr, "hub: closing a client that reached max query buffer length\n");
-      client->socket.destroy();
+      cut(*client);
     }
   });
-  // A client stops counting against --max-clients when the hub closes it (flush), when its
-  // peer ends (the hub ends then too), or at "close": a peer that saw the end and connects
+  // A client stops counting against --max-clients when the hub closes it (cut(), flush()), when
+  // its peer ends (the hub ends then too), or at "close": a peer that saw the end and connects
   // again at once can be accepted before this connection's "close", which comes after the I/O
   // already polled (as in Node).
   socket.on("end", [this, client] { countOut(*client); });
@@ -811,7 +820,7 @@ void Connections::flush(Connection<Socket>& c) {
   if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it
   // A subscriber's limit counts its replies too, not only its messages.
   if (c.subscriptions() > 0 && c.socket.writableLength() > settings_.maxSubscriberQueue) {
-    c.socket.destroy();
+    cut(c);
     return;
   }
   // --max-reply-queue: a client that does not read its replies is not read either until they
