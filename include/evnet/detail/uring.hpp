@@ -121,12 +121,10 @@ class Ring {
 
   // Submits what was prepared, now, when called on the loop's thread: after cancelling a
   // closed socket's operations, so that the kernel lets go of its file at once and close()
-  // sends the FIN or RST then, not a turn later. The turn then ends after the completions it
-  // is dispatching: the handlers posted meanwhile (the socket's "close") run before any I/O
-  // that came later, e.g. the peer connecting again once it saw the FIN, as in Node, where
-  // "close" comes on the next tick.
+  // sends the FIN or RST then, not a turn later. (Its "close" may still come after I/O that
+  // the same turn reaps, such as the peer connecting again: as in Node, where new connections
+  // are accepted in the poll phase, before the close callbacks.)
   void submitNow() noexcept {
-    yield_ = true;
     if (enabled_ && pthread_equal(owner_, pthread_self()) != 0 && io_uring_sq_ready(&ring_) != 0)
       enter();
   }
@@ -238,8 +236,7 @@ class Ring {
       }
     } resume{*this};
     io_uring_cq_eventfd_toggle(&ring_, false);
-    yield_ = false;
-    for (int round = 0; round < 4 && !yield_; ++round) {
+    for (int round = 0; round < 4; ++round) {
       if (io_uring_sq_ready(&ring_) != 0 || taskWorkPending()) enter();
       if (io_uring_cq_ready(&ring_) == 0) break;
       dispatch();
@@ -326,7 +323,6 @@ class Ring {
   bool waiting_ = false;
   bool turnPosted_ = false;
   bool shutdown_ = false;
-  bool yield_ = false;  // submitNow() in this turn: its rounds end
 };
 
 }  // namespace evnet::detail
