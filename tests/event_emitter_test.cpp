@@ -331,6 +331,33 @@ TEST_CASE("removeAllListeners() removes every name, the removeListener listeners
   CHECK(chat.eventNames().empty());
 }
 
+TEST_CASE("removeAllListeners() with nobody hearing removals drops every listener at once") {
+  Chat chat;
+  auto alive = std::make_shared<int>(0);
+  chat.on("tick", [alive] {});
+  chat.on("leave", [alive](std::string_view) {});
+  chat.once("leave", [alive](std::string_view) {});
+  // A listener whose destructor registers another: the new one is kept, as one added after
+  // removeAllListeners() returned would be.
+  struct AddsOnDestroy {
+    Chat* chat;
+    ~AddsOnDestroy() {
+      if (chat != nullptr) chat->on("message", [](std::string_view, std::string_view) {});
+    }
+    explicit AddsOnDestroy(Chat* c) : chat(c) {}
+    AddsOnDestroy(AddsOnDestroy&& other) noexcept : chat(std::exchange(other.chat, nullptr)) {}
+    void operator()() const {}
+  };
+  chat.on("tick", AddsOnDestroy(&chat));
+  CHECK(alive.use_count() == 4);
+  chat.removeAllListeners();
+  CHECK(alive.use_count() == 1);  // every listener destroyed
+  CHECK(chat.listenerCount("tick") == 0);
+  CHECK(chat.listenerCount("leave") == 0);
+  CHECK(chat.eventNames() == std::vector<std::string_view>{"message"});
+  CHECK_FALSE(chat.emit("tick"));
+}
+
 TEST_CASE("eventNames lists names with listeners in order of first registration") {
   Chat chat;
   CHECK(chat.eventNames().empty());

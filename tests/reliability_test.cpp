@@ -959,6 +959,30 @@ TEST_CASE(
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
+TEST_CASE(
+    "a 'close' listener that throws: the exception leaves run(), and the next run() emits the "
+    "'close' of a socket destroyed in the same turn") {
+  asio::io_context loop;
+  net::Server server({}, loop);
+  const unsigned short port = listenLocal(loop, server);
+  auto first = net::connect(port, "127.0.0.1", {}, {}, loop);
+  auto second = net::connect(port, "127.0.0.1", {}, {}, loop);
+  int connected = 0;
+  first.on("connect", [&] { ++connected; });
+  second.on("connect", [&] { ++connected; });
+  REQUIRE(runUntil(loop, [&] { return connected == 2; }));
+  bool secondClosed = false;
+  first.on("close", [](bool) { throw std::runtime_error("close listener threw"); });
+  second.on("close", [&](bool) { secondClosed = true; });
+  first.destroy();
+  second.destroy();
+  CHECK_THROWS_WITH_AS(runUntil(loop, [&] { return secondClosed; }), "close listener threw",
+                       std::runtime_error);
+  CHECK_FALSE(secondClosed);
+  REQUIRE(runUntil(loop, [&] { return secondClosed; }));
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
 // --- 7. idle peers -----------------------------------------------------------------------------
 
 TEST_CASE(

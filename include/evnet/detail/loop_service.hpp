@@ -145,8 +145,8 @@ struct PoolAllocator {
 // Work put off until the handlers that are ready now have run (see LoopService::later).
 struct Deferred {
   Deferred* next = nullptr;
-  void (*run)(Deferred*) noexcept = nullptr;
-  void* owner = nullptr;  // what run acts on
+  void (*run)(Deferred*) = nullptr;  // may throw (a "close" listener): see runDeferred
+  void* owner = nullptr;             // what run acts on
   bool queued = false;
 };
 
@@ -306,9 +306,27 @@ class LoopService final : public asio::execution_context::service {
     while (entry != nullptr) {
       Deferred* next = std::exchange(entry->next, nullptr);
       entry->queued = false;
-      entry->run(entry);
+      try {
+        entry->run(entry);
+      } catch (...) {  // the exception leaves run(); the entries after it run in the next batch
+        if (next != nullptr) requeue(next);
+        throw;
+      }
       entry = next;
     }
+  }
+
+  // Puts a chain of entries, still marked queued, back at the front of the list.
+  void requeue(Deferred* chain) {
+    Deferred* last = chain;
+    while (last->next != nullptr) last = last->next;
+    if (deferredHead_ == nullptr) {
+      deferredTail_ = last;
+      asio::post(static_cast<asio::io_context&>(context()), [this] { runDeferred(); });
+    } else {
+      last->next = deferredHead_;
+    }
+    deferredHead_ = chain;
   }
 
   void shutdown() override {

@@ -334,6 +334,7 @@ class ServerImpl final : public Traits::Emitter,
 
   // An accept that failed for want of descriptors or memory: retried after a wait.
   static bool outOfResources(std::error_code ec) noexcept {
+    if (!ec) return false;  // the common case, without four category comparisons
     return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
            ec == std::errc::not_enough_memory || ec == std::errc::no_buffer_space;
   }

@@ -138,9 +138,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 #endif
     idle_.owner = this;
     rearm_.owner = this;
-    rearm_.run = [](Deferred* entry) noexcept {
+    rearm_.run = [](Deferred* entry) {
       auto* socket = static_cast<SocketImpl*>(entry->owner);
       --socket->pendingOps_;
+      if (std::exchange(socket->closeQueued_, false)) return socket->emitClose(socket->closeError_);
       if (socket->destroyed_) return socket->release();
       try {
         socket->armRead();
@@ -861,11 +862,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     writableLength_ = 0;
     completeWrites(make_error_code(wasConnecting ? Errc::socketClosedBeforeConnection
                                                  : Errc::socketDestroyed));
+    // "close" comes from the loop's list of deferred work (one post for all its entries), in
+    // the entry that re-arms reads: a closed socket reads no more.
+    closeError_ = err;
+    closeQueued_ = true;
+    if (rearm_.queued) return;
     ++pendingOps_;
-    asio::post(executor_, [this, err] {
-      --pendingOps_;
-      emitClose(err);
-    });
+    loop_.later(rearm_, executor_);
   }
 
   // Ends our side, then destroys once the FIN is out (Node: destroySoon).
@@ -1352,7 +1355,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   WriteQueue queue_;
   std::vector<std::pair<std::uint64_t, std::function<void(std::error_code)>>> callbacks_;
   HeldBytes unheard_;              // data that arrived while nobody listened, or while paused
-  std::array<char, 256> slot_{};   // where a waiting read lands; a short message stays here
+  std::array<char, 256> slot_;     // where a waiting read lands; a short message stays here
   std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
   static constexpr std::size_t kLargeReadSize = 16 * 1024;
   static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
@@ -1365,7 +1368,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   LazyAddress local_;
   [[no_unique_address]] Layer layer_;
   IdleEntry idle_;
-  Deferred rearm_;  // armReadLater()'s place in the loop's list
+  Deferred rearm_;  // armReadLater()'s place in the loop's list, and destroy()'s "close"
+  std::error_code closeError_;  // what destroy() reports with "close"
   unsigned timeoutMs_ = 0;
   unsigned pendingOps_ = 0;
   unsigned generation_ = 0;  // counts connect()s: completions of older ones are ignored
@@ -1385,6 +1389,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool destroyed_ = false;
   bool hadError_ = false;
   bool closeEmitted_ = false;
+  bool closeQueued_ = false;     // "close" waits in rearm_
   bool unconnected_ = false;     // made by new Socket(options), not connected yet
   bool corkHolds_ = false;       // writeArmed_ stands for cork(), not for a wait
   bool unref_ = false;           // unref() was called: the socket does not keep the loop running
