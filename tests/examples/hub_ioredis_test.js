@@ -67,8 +67,12 @@ async function run(host, port) {
     const stranger = new Redis({ ...options, tls: { ca: pem.ca, servername: 'localhost' },
                                  retryStrategy: () => null, lazyConnect: true });
     stranger.on('error', () => {});
-    const refused = await stranger.connect().then(() => stranger.ping()).then(
-        (reply) => `served: ${reply}`, (error) => error.message);
+    // Bounded: in about 1 run in 100 ioredis neither resolves nor rejects here, although the
+    // hub has closed the connection (the socket sits in CLOSE-WAIT on the client's side).
+    const refused = await Promise.race([
+      stranger.connect().then(() => stranger.ping()).then(
+          (reply) => `served: ${reply}`, (error) => error.message),
+      new Promise((resolve) => setTimeout(() => resolve('no reply'), 3000).unref())]);
     if (refused.startsWith('served')) fail(`a client without a certificate was ${refused}`);
     stranger.disconnect();
     options.tls = { ca: pem.ca, cert: pem.cert, key: pem.key, servername: 'localhost' };

@@ -146,6 +146,16 @@ class Ring {
   // Counts the ring's turns (a socket's read budget is per turn).
   std::uint32_t turns() const noexcept { return turns_; }
 
+  // Whether a write should go out now with a send() of its own rather than in the ring: the
+  // first write of a turn that woke the sleeping loop for a single completion (one client's
+  // request: the ring would cost a second enter and a completion for one send). Every other
+  // write waits for the turn's end, to be sent together with the turn's other operations.
+  bool sendDirectly() noexcept {
+    if (!woken_ || batch_ != 1 || directSent_) return false;
+    directSent_ = true;
+    return true;
+  }
+
   // The loop is being destroyed: nothing is dispatched any more (the owners are gone).
   void shutdown() noexcept { shutdown_ = true; }
 
@@ -214,6 +224,7 @@ class Ring {
     turnPosted_ = true;
     asio::post(executor_, [this] {
       turnPosted_ = false;
+      woken_ = false;
       turn();
     });
   }
@@ -268,7 +279,19 @@ class Ring {
   // io_uring_peek_cqe enters it while task work is pending: under a flood of receives it would
   // never return).
   void dispatch() {
-    for (unsigned n = io_uring_cq_ready(&ring_); n != 0 && !shutdown_; --n) {
+    const unsigned ready = io_uring_cq_ready(&ring_);
+    struct Batch {  // sendDirectly() while the completions run
+      Ring& ring;
+      Batch(Ring& r, unsigned n) : ring(r) {
+        ring.batch_ = n;
+        ring.directSent_ = false;
+      }
+      ~Batch() {
+        ring.batch_ = 0;
+        ring.directSent_ = false;
+      }
+    } batch{*this, ready};
+    for (unsigned n = ready; n != 0 && !shutdown_; --n) {
       const io_uring_cqe& cqe = ring_.cq.cqes[*ring_.cq.khead & ring_.cq.ring_mask];
       const std::uint64_t data = cqe.user_data;
       const int res = cqe.res;
@@ -302,6 +325,7 @@ class Ring {
                             ioContextOf(executor_).get_executor().on_work_started();
                             waiting_ = false;
                             if (ec || shutdown_) return;
+                            woken_ = true;
                             turn();
                           });
     ioContextOf(executor_).get_executor().on_work_finished();
@@ -317,11 +341,14 @@ class Ring {
   io_uring_buf_ring* bufferRing_ = nullptr;
   char* buffers_ = nullptr;
   std::uint32_t turns_ = 0;
+  unsigned batch_ = 0;           // completions of the dispatch that runs, 0 outside one
+  bool directSent_ = false;      // sendDirectly() said yes in this dispatch
   std::uint64_t wakeCount_ = 0;  // the eventfd's counter, read by wait()
   pthread_t owner_{};
   bool enabled_ = false;
   bool waiting_ = false;
   bool turnPosted_ = false;
+  bool woken_ = false;  // this turn began when the eventfd woke the loop
   bool shutdown_ = false;
 };
 
