@@ -29,34 +29,6 @@ using namespace evnet_test;
 
 namespace {
 
-// Records a socket's connect-time events as text: "attempt 127.0.0.1:port/4", "failed ...",
-// "timeout ...", "lookup ...", "connect", "error <message>", "close <hadError>".
-void record(net::Socket& socket, Log& log) {
-  socket.on("lookup", [&log](std::error_code ec, std::string_view address, int family,
-                             std::string_view host) {
-    log.push_back("lookup " + std::string(host) + " " + std::string(address) + "/" +
-                  std::to_string(family) + (ec ? " " + ec.message() : ""));
-  });
-  socket.on("connectionAttempt", [&log](std::string_view ip, unsigned short port, int family) {
-    log.push_back("attempt " + std::string(ip) + ":" + std::to_string(port) + "/" +
-                  std::to_string(family));
-  });
-  socket.on("connectionAttemptFailed",
-            [&log](std::string_view ip, unsigned short port, int family, std::error_code ec) {
-              log.push_back("failed " + std::string(ip) + ":" + std::to_string(port) + "/" +
-                            std::to_string(family) + " " + ec.message());
-            });
-  socket.on("connectionAttemptTimeout",
-            [&log](std::string_view ip, unsigned short port, int family) {
-              log.push_back("timeout " + std::string(ip) + ":" + std::to_string(port) + "/" +
-                            std::to_string(family));
-            });
-  socket.on("connect", [&log] { log.push_back("connect"); });
-  socket.on("error", [&log](std::error_code ec) { log.push_back("error " + ec.message()); });
-  socket.on("close",
-            [&log](bool hadError) { log.push_back(hadError ? "close true" : "close false"); });
-}
-
 // A lookup that answers with fixed addresses in a later turn, as a resolver does (Node's tests:
 // createMockedLookup).
 net::LookupFunction mockedLookup(asio::io_context& loop,
@@ -103,11 +75,6 @@ net::Socket connectStoppable(asio::io_context& loop, unsigned short port,
 }
 #endif
 
-// Runs the loop until the socket whose events record() logs has closed.
-void runUntilClosed(asio::io_context& loop, const Log& log) {
-  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back().starts_with("close"); }));
-}
-
 std::string refused(const std::string& ip, unsigned short port) {
   return "failed " + ip + ":" + std::to_string(port) + "/4 " +
          std::make_error_code(std::errc::connection_refused).message();
@@ -127,7 +94,7 @@ TEST_CASE("new Socket(options), listeners, then connect() (test-net-socket-const
   CHECK(!socket.writableEnded());
   Log log;
   std::string reply;
-  record(socket, log);
+  recordConnect(socket, log);
   socket.on("data", [&](evnet::Buffer chunk) { reply.append(chunk); });
   socket.on("end", [&] { socket.end(); });  // allowHalfOpen from the constructor: ours to end
   socket.connect(port, "127.0.0.1", [&] { socket.end("hello"); });
@@ -208,7 +175,7 @@ TEST_CASE("connect(options): a localAddress in use fails with EADDRINUSE, error 
                                     }),
                                     {}, loop);
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   runUntilClosed(loop, log);
   CHECK(log.back() == "close true");
   CHECK(log[log.size() - 2] ==
@@ -231,7 +198,7 @@ TEST_CASE(
                                     {}, loop);
   CHECK(client.timeout() == 50);
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   client.on("timeout", [&] {
     log.push_back("timeout");
     client.destroy();
@@ -260,7 +227,7 @@ TEST_CASE(
                                     }),
                                     {}, loop);
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   runUntilClosed(loop, log);
   CHECK(log == Log{"error IP is blocked by net.BlockList", "close true"});
   runFor(loop, std::chrono::milliseconds(50));
@@ -279,7 +246,7 @@ TEST_CASE(
   net::Socket client =
       connectResolving(loop, port, {{"127.0.0.3", 4}, {"127.0.0.1", 4}, {"127.0.0.3", 4}});
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   client.on("connect", [&] { client.end(); });
   client.on("data", [](evnet::Buffer) {});
   runUntilClosed(loop, log);
@@ -299,7 +266,7 @@ TEST_CASE(
   const unsigned short port = closedPort();
   net::Socket client = connectResolving(loop, port, {{"127.0.0.1", 4}, {"127.0.0.3", 4}});
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   runUntilClosed(loop, log);
   const std::string p = std::to_string(port);
   CHECK(log == Log{"lookup example.org 127.0.0.1/4", "lookup example.org 127.0.0.3/4",
@@ -320,7 +287,7 @@ TEST_CASE(
       connectResolving(loop, port, {{"127.0.0.3", 4}, {"127.0.0.1", 4}},
                        [&](net::ConnectOptions& o) { o.autoSelectFamily = false; });
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   runUntilClosed(loop, log);
   const std::string p = std::to_string(port);
   CHECK(log == Log{"lookup example.org 127.0.0.3/4", "attempt 127.0.0.3:" + p + "/4",
@@ -356,7 +323,7 @@ TEST_CASE(
       loop, port, {{"127.0.0.2", 4}, {"127.0.0.1", 4}},
       [&](net::ConnectOptions& o) { o.autoSelectFamilyAttemptTimeout = attemptTimeout; });
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   const auto began = Clock::now();
   auto connectedAfter = Clock::duration();
   client.on("connect", [&] {
@@ -413,7 +380,7 @@ TEST_CASE("a lookup error is 'lookup' with the error, then error and close(true)
                    }),
                    {}, loop);
   Log log;
-  record(client, log);
+  recordConnect(client, log);
   runUntilClosed(loop, log);
   const std::string message = std::make_error_code(std::errc::host_unreachable).message();
   CHECK(log == Log{"lookup example.org /0 " + message, "error " + message, "close true"});
@@ -433,7 +400,7 @@ TEST_CASE(
     source.request_stop();
     net::Socket client = connectStoppable(loop, port, source);
     Log log;
-    record(client, log);
+    recordConnect(client, log);
     runUntilClosed(loop, log);
     CHECK(log == Log{aborted, "close true"});
   }
@@ -441,7 +408,7 @@ TEST_CASE(
     std::stop_source source;
     net::Socket client = connectStoppable(loop, port, source);
     Log log;
-    record(client, log);
+    recordConnect(client, log);
     std::thread([&source] { source.request_stop(); }).join();
     runUntilClosed(loop, log);
     CHECK(log.back() == "close true");
@@ -452,7 +419,7 @@ TEST_CASE(
     std::stop_source source;
     net::Socket client = connectStoppable(loop, port, source, [&] { source.request_stop(); });
     Log log;
-    record(client, log);
+    recordConnect(client, log);
     runUntilClosed(loop, log);
     CHECK(log == Log{"attempt 127.0.0.1:" + std::to_string(port) + "/4", "connect", aborted,
                      "close true"});

@@ -371,6 +371,42 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// Records a client socket's connect-time events as text (a net::Socket or a tls::Socket):
+// "lookup host address/family", "attempt ip:port/family", "failed ip:port/family message",
+// "timeout ip:port/family", "connect", "error <message>", "close <hadError>".
+template <class Socket>
+void recordConnect(Socket& socket, Log& log) {
+  const auto where = [](std::string_view ip, unsigned short port, int family) {
+    return std::string(ip) + ":" + std::to_string(port) + "/" + std::to_string(family);
+  };
+  socket.on("lookup", [&log](std::error_code ec, std::string_view address, int family,
+                             std::string_view host) {
+    log.push_back("lookup " + std::string(host) + " " + std::string(address) + "/" +
+                  std::to_string(family) + (ec ? " " + ec.message() : ""));
+  });
+  socket.on("connectionAttempt",
+            [&log, where](std::string_view ip, unsigned short port, int family) {
+              log.push_back("attempt " + where(ip, port, family));
+            });
+  socket.on("connectionAttemptFailed", [&log, where](std::string_view ip, unsigned short port,
+                                                     int family, std::error_code ec) {
+    log.push_back("failed " + where(ip, port, family) + " " + ec.message());
+  });
+  socket.on("connectionAttemptTimeout",
+            [&log, where](std::string_view ip, unsigned short port, int family) {
+              log.push_back("timeout " + where(ip, port, family));
+            });
+  socket.on("connect", [&log] { log.push_back("connect"); });
+  socket.on("error", [&log](std::error_code ec) { log.push_back("error " + ec.message()); });
+  socket.on("close",
+            [&log](bool hadError) { log.push_back(hadError ? "close true" : "close false"); });
+}
+
+// Runs the loop until the socket whose events recordConnect() logs has closed.
+inline void runUntilClosed(asio::io_context& loop, const Log& log) {
+  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back().starts_with("close"); }));
+}
+
 }  // namespace evnet_test
 
 // Event logs print as {"connect", "ready", ...} in failed checks.

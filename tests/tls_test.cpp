@@ -893,34 +893,10 @@ TEST_CASE("interop: Node's tls.connect talks to an evnet server") {
 
 namespace {
 
-// Records a TLS client's connect-time events as text: "lookup host address/family",
-// "attempt ip:port/family", "failed ip:port/family message", "connect", "secureConnect",
-// "error <message>", "close <hadError>".
+// Records a TLS client's connect-time events as recordConnect() does, and "secureConnect".
 void record(tls::Socket& socket, Log& log) {
-  socket.on("lookup", [&log](std::error_code ec, std::string_view address, int family,
-                             std::string_view host) {
-    log.push_back("lookup " + std::string(host) + " " + std::string(address) + "/" +
-                  std::to_string(family) + (ec ? " " + ec.message() : ""));
-  });
-  socket.on("connectionAttempt", [&log](std::string_view ip, unsigned short port, int family) {
-    log.push_back("attempt " + std::string(ip) + ":" + std::to_string(port) + "/" +
-                  std::to_string(family));
-  });
-  socket.on("connectionAttemptFailed",
-            [&log](std::string_view ip, unsigned short port, int family, std::error_code ec) {
-              log.push_back("failed " + std::string(ip) + ":" + std::to_string(port) + "/" +
-                            std::to_string(family) + " " + ec.message());
-            });
-  socket.on("connect", [&log] { log.push_back("connect"); });
+  recordConnect(socket, log);
   socket.on("secureConnect", [&log] { log.push_back("secureConnect"); });
-  socket.on("error", [&log](std::error_code ec) { log.push_back("error " + ec.message()); });
-  socket.on("close",
-            [&log](bool hadError) { log.push_back(hadError ? "close true" : "close false"); });
-}
-
-// Runs the loop until the socket whose events record() logs has closed.
-void runUntilClosed(asio::io_context& loop, const Log& log) {
-  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back().starts_with("close"); }));
 }
 
 std::string attempt(const std::string& ip, unsigned short port, int family = 4) {
@@ -1123,11 +1099,6 @@ TEST_CASE(
   tls::Socket client = tls::connect(options, {}, loop);
   Log log;
   record(client, log);
-  client.on("connectionAttemptTimeout",
-            [&log](std::string_view ip, unsigned short attemptPort, int family) {
-              log.push_back("timeout " + std::string(ip) + ":" + std::to_string(attemptPort) + "/" +
-                            std::to_string(family));
-            });
   const auto began = Clock::now();
   auto connectedAfter = Clock::duration();
   client.on("secureConnect", [&] {
