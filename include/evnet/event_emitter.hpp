@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -596,10 +597,10 @@ class EventEmitter {
       detail::ListenerList*& list = lists_[I];
       if (list == nullptr) list = new detail::ListenerList;
       if (placement == Placement::front) {
-        list->nodes.insert(list->nodes.begin(), node.get());
+        list->nodes.pushFront(node.get());
         ++list->prepended;
       } else {
-        list->nodes.push_back(node.get());
+        list->nodes.pushBack(node.get());
       }
       const ListenerId id(node.release()->id);
       if (list->live++ == 0) list->firstAdded = id.value();
@@ -691,9 +692,9 @@ class EventEmitter {
       if ((list = lists_[index]) == nullptr) return;
       const auto& nodes = list->nodes;
       auto newest = std::find_if(
-          nodes.rbegin(), nodes.rend(),
+          std::make_reverse_iterator(nodes.end()), std::make_reverse_iterator(nodes.begin()),
           [](const detail::ListenerNode* node) { return node->removedAt == detail::kNotRemoved; });
-      if (newest == nodes.rend()) return;
+      if (newest.base() == nodes.begin()) return;
       remove(index, ListenerId((*newest)->id));
     }
   }
@@ -707,7 +708,7 @@ class EventEmitter {
       list.hasRemoved = true;
       sweepPending_ = true;
     } else {
-      list.nodes.erase(list.nodes.begin() + static_cast<std::ptrdiff_t>(position));
+      list.nodes.erase(position);
       node->destroy(node);
     }
     list.refreshSingle();

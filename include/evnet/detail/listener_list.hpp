@@ -2,11 +2,12 @@
 #ifndef EVNET_DETAIL_LISTENER_LIST_HPP
 #define EVNET_DETAIL_LISTENER_LIST_HPP
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace evnet::detail {
 
@@ -45,11 +46,70 @@ struct ListenerNodeFor final : TypedListenerNode<Params...> {
   }
 };
 
+// The nodes of one name in call order: the first in place, since most names have one listener
+// (a std::vector cost an allocation more for each name that got a listener), more on the heap.
+// Not movable: it points into itself.
+class NodeList {
+ public:
+  using iterator = ListenerNode**;
+
+  NodeList() noexcept = default;
+  NodeList(const NodeList&) = delete;
+  NodeList& operator=(const NodeList&) = delete;
+  ~NodeList() {
+    if (data_ != &first_) delete[] data_;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  ListenerNode* operator[](std::size_t i) const noexcept { return data_[i]; }
+  ListenerNode* front() const noexcept { return data_[0]; }
+  iterator begin() const noexcept { return data_; }
+  iterator end() const noexcept { return data_ + size_; }
+
+  void pushBack(ListenerNode* node) {
+    reserveOneMore();
+    data_[size_++] = node;
+  }
+  void pushFront(ListenerNode* node) {
+    reserveOneMore();
+    std::copy_backward(begin(), end(), end() + 1);
+    data_[0] = node;
+    ++size_;
+  }
+  void erase(std::size_t position) noexcept {
+    std::copy(begin() + position + 1, end(), begin() + position);
+    --size_;
+  }
+  // Drops the nodes for which drop(node) is true (which may destroy them), keeping the order.
+  template <class Pred>
+  void eraseIf(Pred drop) {
+    iterator kept = std::remove_if(begin(), end(), drop);
+    size_ = static_cast<std::size_t>(kept - data_);
+  }
+
+ private:
+  void reserveOneMore() {
+    if (size_ < capacity_) return;
+    const std::size_t capacity = capacity_ < 4 ? 4 : 2 * capacity_;
+    auto* grown = new ListenerNode*[capacity];
+    std::copy(begin(), end(), grown);
+    if (data_ != &first_) delete[] data_;
+    data_ = grown;
+    capacity_ = capacity;
+  }
+
+  ListenerNode* first_ = nullptr;
+  ListenerNode** data_ = &first_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 1;
+};
+
 // The listeners of one event name, in call order. Exists only while the name has listeners (or
 // removed ones waiting for the end of an emit), so an emitter with no listeners for a name holds
 // a null pointer for it.
 struct ListenerList {
-  std::vector<ListenerNode*> nodes;
+  NodeList nodes;
   ListenerNode* single = nullptr;  // the only node, when it is plain: emit's fast path
   std::uint32_t live = 0;          // registered, not removed
   std::uint32_t prepended = 0;     // prepends so far: how far running emits' positions moved
@@ -66,7 +126,7 @@ struct ListenerList {
 
   // Physically drops removed nodes; only while no emit runs.
   void sweep() noexcept {
-    std::erase_if(nodes, [](ListenerNode* node) {
+    nodes.eraseIf([](ListenerNode* node) {
       if (node->removedAt == kNotRemoved) return false;
       node->destroy(node);
       return true;
