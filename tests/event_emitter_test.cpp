@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -47,6 +49,35 @@ TEST_CASE("listeners run synchronously in registration order with emit's argumen
   CHECK(log == Log{"a ann hello", "b ann"});
   chat.emit("tick");
   CHECK(log.back() == "tick");
+}
+
+TEST_CASE("call order holds as a name's list grows from one listener to many and shrinks") {
+  // The list keeps its first listener in place and moves to the heap at 2, 5, 9 and 17.
+  Chat chat;
+  Log log;
+  std::deque<std::string> want;
+  std::vector<evnet::ListenerId> ids;
+  for (int i = 0; i < 20; ++i) {
+    const std::string tag = std::to_string(i);
+    if (i % 3 == 1) {
+      ids.push_back(chat.prependListener("leave", Recorder{log, tag}));
+      want.push_front(tag + ":x");
+    } else {
+      ids.push_back(chat.on("leave", Recorder{log, tag}));
+      want.push_back(tag + ":x");
+    }
+    log.clear();
+    chat.emit("leave", "x");
+    REQUIRE(log == Log(want.begin(), want.end()));
+  }
+  for (int i : {0, 19, 10, 7}) {  // the first, the last and two between
+    chat.off("leave", ids[static_cast<std::size_t>(i)]);
+    std::erase(want, std::to_string(i) + ":x");
+  }
+  log.clear();
+  chat.emit("leave", "x");
+  CHECK(log == Log(want.begin(), want.end()));
+  CHECK(chat.listenerCount("leave") == 16);
 }
 
 TEST_CASE("prependListener and prependOnceListener put the listener first") {
