@@ -431,21 +431,26 @@ TEST_CASE(
     REQUIRE(!below);
     // Still queued, in user space: not lost, not handed to the kernel.
     CHECK(client.writableLength() >= 16u * 1024);
-    // Throttled writes keep queueing without loss.
-    CHECK(!client.write(pattern(kChunk, written)));
-    written += kChunk;
-    CHECK(!client.write(pattern(kChunk, written)));
-    written += kChunk;
+    // Throttled writes keep queueing without loss, up to far more than the kernel's buffers hold
+    // while the peer reads nothing (a few MiB on loopback). io_uring hands the queue to the
+    // kernel only after this turn, so without this it could all fit and "drain" would be right.
+    int accepted = 0;
+    while (written < (32u << 20)) {
+      accepted += client.write(pattern(kChunk, written)) ? 1 : 0;
+      written += kChunk;
+    }
+    CHECK(accepted == 0);
     client.end();
     throttled = true;
   });
   REQUIRE(runUntil(loop, [&] { return throttled && peer.has_value(); }));
 
-  // The peer still reads nothing: the queue stays, no "drain".
+  // The peer still reads nothing: the kernel takes what fits, the rest stays queued, no "drain".
   const std::size_t queued = client.writableLength();
   runFor(loop, 50ms);
   CHECK(drains == 0);
-  CHECK(client.writableLength() == queued);
+  CHECK(client.writableLength() > 0);
+  CHECK(client.writableLength() <= queued);
   CHECK(peer->bytesRead() == 0);
 
   peer->resume();
