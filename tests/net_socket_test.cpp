@@ -843,22 +843,8 @@ TEST_CASE(
   server.on("connection", [](net::Socket socket) { socket.end("held bytes"); });
   const unsigned short port = listenLocal(loop, server);
 
-  Log log;
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  client.on("end", [&] { log.push_back("end"); });
-  client.on("close", [&](bool) { log.push_back("close"); });
-  REQUIRE(runUntil(loop, [&] { return client.bytesRead() == 10; }));
-  runFor(loop, 30ms);
-  CHECK(log.empty());  // nobody reads: no "end" either
-
-  std::string received;
-  client.on("data", [&](evnet::Buffer chunk) {
-    received.append(chunk);
-    log.push_back("data");
-  });
-  REQUIRE(runUntil(loop, [&] { return closed(log); }));
-  CHECK(received == "held bytes");
-  CHECK(log == Log{"data", "end", "close"});
+  expectHeldUntilListened(loop, client, "held bytes");
   CHECK(closeAndRunToCompletion(loop, server));
 }
 

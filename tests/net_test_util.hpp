@@ -407,6 +407,27 @@ inline void runUntilClosed(asio::io_context& loop, const Log& log) {
   REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back().starts_with("close"); }));
 }
 
+// A client (a net::Socket or a tls::Socket) without a "data" listener whose peer sent `sent` and
+// ended: the bytes are held and "end" waits behind them until a "data" listener comes (N3).
+template <class Socket>
+void expectHeldUntilListened(asio::io_context& loop, Socket& client, const std::string& sent) {
+  Log log;
+  client.on("end", [&] { log.push_back("end"); });
+  client.on("close", [&](bool) { log.push_back("close"); });
+  REQUIRE(runUntil(loop, [&] { return client.bytesRead() == sent.size(); }));
+  runFor(loop, 30ms);
+  CHECK(log.empty());  // nobody reads: no "end" either
+
+  std::string received;
+  client.on("data", [&](evnet::Buffer chunk) {
+    received.append(chunk);
+    log.push_back("data");
+  });
+  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back() == "close"; }));
+  CHECK(received == sent);
+  CHECK(log == Log{"data", "end", "close"});
+}
+
 }  // namespace evnet_test
 
 // Event logs print as {"connect", "ready", ...} in failed checks.

@@ -187,7 +187,7 @@ class LoopService final : public asio::execution_context::service {
   // available throws std::system_error with the reason.
   Transport transport() {
     if (!transportChosen_) chooseTransport();
-    return ring_ ? Transport::ioUring : Transport::epoll;
+    return ring_ != nullptr ? Transport::ioUring : Transport::epoll;
   }
 #if EVNET_HAS_IO_URING
   // The loop's ring, or null with the epoll transport.

@@ -3,6 +3,7 @@
 #define EVNET_DETAIL_SERVER_IMPL_HPP
 
 #include "evnet/detail/address.hpp"
+#include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/detail/socket_impl.hpp"
 #include "evnet/detail/stop_token.hpp"
@@ -68,22 +69,10 @@ class ServerImpl final : public Traits::Emitter,
   using Socket = typename Traits::Socket;
   using Options = typename Traits::Options;
 
-  ServerImpl(const asio::any_io_executor& executor, Options options)
-      : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
-#if EVNET_HAS_IO_URING
-    ring_ = loop_.ring();
-    acceptOp_.server = this;
-    acceptOp_.complete = [](UringOp* op, std::uint16_t tag, int res, unsigned flags) {
-      static_cast<AcceptOp*>(op)->server->onRingAccept(tag, res, flags);
-    };
-#endif
-    loop_.add(*this);
-  }
+  ServerImpl(const asio::any_io_executor& executor, Options options);
   ServerImpl(const ServerImpl&) = delete;
   ServerImpl& operator=(const ServerImpl&) = delete;
-  ~ServerImpl() {
-    if (loopAlive()) loop_.remove(*this);
-  }
+  ~ServerImpl();
 
   // How a listener is set up beyond its address: IPV6_V6ONLY off (dualStack) or on
   // (ipv6Only), and the mode bits a Unix socket's path gets (Node: readableAll, writableAll).
@@ -94,44 +83,9 @@ class ServerImpl final : public Traits::Emitter,
   };
 
   void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
-              bool dualStack, std::string unixPath) {
-    listen(std::move(self), endpoint, backlog, ListenFlags{.dualStack = dualStack},
-           std::move(unixPath));
-  }
+              bool dualStack, std::string unixPath);
   void listen(std::shared_ptr<ServerImpl> self, const Protocol::endpoint& endpoint, int backlog,
-              ListenFlags flags, std::string unixPath) {
-    if (acceptor_ && acceptor_->is_open())
-      throw std::logic_error("evnet: listen() called on a server that is already listening");
-    self_ = std::move(self);
-    closing_ = false;
-    std::error_code ec = open(endpoint, backlog, flags);
-    if (ec && flags.dualStack && ec == std::errc::address_family_not_supported)  // no IPv6 here
-      ec = open(
-          Protocol::endpoint(asio::ip::tcp::endpoint(asio::ip::tcp::v4(), endpointPort(endpoint))),
-          backlog, {});
-    if (!ec && flags.unixMode != 0) ec = addMode(unixPath, flags.unixMode);
-    ++pendingOps_;
-    if (ec) {
-      acceptor_.reset();
-      asio::post(executor_, [this, ec] {
-        --pendingOps_;
-        auto keep = std::move(self_);  // no "close" follows a listen error (Node)
-        this->template emit<"error">(systemError(ec));
-      });
-      return;
-    }
-    unixPath_ = std::move(unixPath);
-    const Protocol::endpoint bound = acceptor_->local_endpoint();
-    address_ = toAddressInfo(bound);
-    acceptedLocal_.reset();
-    if (boundToOneAddress(bound)) acceptedLocal_ = bound;
-    asio::post(executor_, [this] {
-      --pendingOps_;
-      if (acceptor_) this->template emit<"listening">();
-    });
-    accept();
-    if (unref_) hide();
-  }
+              ListenFlags flags, std::string unixPath);
 
   // Node's server.unref() / ref(): a listening server has its accept (or its retry timer)
   // pending at all times, and hides that one unit of work from the loop while unreferenced
@@ -145,54 +99,19 @@ class ServerImpl final : public Traits::Emitter,
     show();
   }
 
-  void close(std::function<void(std::error_code)> callback) {
-    if (!loopAlive()) return;  // the loop is gone: nothing is open, nothing can run
-    const bool running = acceptor_.has_value();
-    if (callback) {
-      this->template once<"close">([callback = std::move(callback), running] {
-        callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
-      });
-    }
-    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
-    if (running) {
-      queued = takeQueued();
-      stopAccepting();
-    }
-#if EVNET_HAS_STOP_TOKEN
-    stop_.reset();
-#endif
-    if (closing_) return;
-    closing_ = true;
-    if (!self_) self_ = weakSelf_.lock();
-    for (auto& [socket, peer] : queued) accepted(std::move(socket), peer);
-    emitCloseIfDrained();
-  }
+  void close(std::function<void(std::error_code)> callback);
 
   // Node's signal option of listen: a stop request, from any thread, closes the server on its
   // loop. close() lets go of the request.
 #if EVNET_HAS_STOP_TOKEN
-  void closeOn(std::stop_token signal) {
-    stop_.reset();
-    if (signal.stop_possible()) stop_.emplace(std::move(signal), OnStop{weakSelf_, executor_});
-  }
+  void closeOn(std::stop_token signal);
 #endif
 
   // Beyond Node's net (its http.Server has it): destroys every open connection.
-  void closeAllConnections() {
-    // destroy() unlinks nothing now ("close" comes in a later turn), so the walk is safe.
-    for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->destroy();
-  }
+  void closeAllConnections();
 
   // A listen that failed before reaching the kernel (a host name that does not resolve).
-  void listenFailed(std::shared_ptr<ServerImpl> self, std::error_code ec) {
-    self_ = std::move(self);
-    ++pendingOps_;
-    asio::post(executor_, [this, ec] {
-      --pendingOps_;
-      auto keep = std::move(self_);
-      this->template emit<"error">(systemError(ec));
-    });
-  }
+  void listenFailed(std::shared_ptr<ServerImpl> self, std::error_code ec);
 
   const asio::any_io_executor& executor() const noexcept { return executor_; }
   AddressInfo address() const { return acceptor_ ? address_ : AddressInfo{}; }
@@ -522,6 +441,119 @@ class ServerImpl final : public Traits::Emitter,
   bool unref_ = false;   // unref() was called
   bool hidden_ = false;  // the pending accept is hidden from the loop's work count
 };
+
+template <class Traits>
+EVNET_DECL ServerImpl<Traits>::ServerImpl(const asio::any_io_executor& executor, Options options)
+    : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
+#if EVNET_HAS_IO_URING
+  ring_ = loop_.ring();
+  acceptOp_.server = this;
+  acceptOp_.complete = [](UringOp* op, std::uint16_t tag, int res, unsigned flags) {
+    static_cast<AcceptOp*>(op)->server->onRingAccept(tag, res, flags);
+  };
+#endif
+  loop_.add(*this);
+}
+
+template <class Traits>
+EVNET_DECL ServerImpl<Traits>::~ServerImpl() {
+  if (loopAlive()) loop_.remove(*this);
+}
+
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::listen(std::shared_ptr<ServerImpl> self,
+                                           const Protocol::endpoint& endpoint, int backlog,
+                                           bool dualStack, std::string unixPath) {
+  listen(std::move(self), endpoint, backlog, ListenFlags{.dualStack = dualStack},
+         std::move(unixPath));
+}
+
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::listen(std::shared_ptr<ServerImpl> self,
+                                           const Protocol::endpoint& endpoint, int backlog,
+                                           ListenFlags flags, std::string unixPath) {
+  if (acceptor_ && acceptor_->is_open())
+    throw std::logic_error("evnet: listen() called on a server that is already listening");
+  self_ = std::move(self);
+  closing_ = false;
+  std::error_code ec = open(endpoint, backlog, flags);
+  if (ec && flags.dualStack && ec == std::errc::address_family_not_supported)  // no IPv6 here
+    ec = open(
+        Protocol::endpoint(asio::ip::tcp::endpoint(asio::ip::tcp::v4(), endpointPort(endpoint))),
+        backlog, {});
+  if (!ec && flags.unixMode != 0) ec = addMode(unixPath, flags.unixMode);
+  ++pendingOps_;
+  if (ec) {
+    acceptor_.reset();
+    asio::post(executor_, [this, ec] {
+      --pendingOps_;
+      auto keep = std::move(self_);  // no "close" follows a listen error (Node)
+      this->template emit<"error">(systemError(ec));
+    });
+    return;
+  }
+  unixPath_ = std::move(unixPath);
+  const Protocol::endpoint bound = acceptor_->local_endpoint();
+  address_ = toAddressInfo(bound);
+  acceptedLocal_.reset();
+  if (boundToOneAddress(bound)) acceptedLocal_ = bound;
+  asio::post(executor_, [this] {
+    --pendingOps_;
+    if (acceptor_) this->template emit<"listening">();
+  });
+  accept();
+  if (unref_) hide();
+}
+
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::close(std::function<void(std::error_code)> callback) {
+  if (!loopAlive()) return;  // the loop is gone: nothing is open, nothing can run
+  const bool running = acceptor_.has_value();
+  if (callback) {
+    this->template once<"close">([callback = std::move(callback), running] {
+      callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
+    });
+  }
+  std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+  if (running) {
+    queued = takeQueued();
+    stopAccepting();
+  }
+#if EVNET_HAS_STOP_TOKEN
+  stop_.reset();
+#endif
+  if (closing_) return;
+  closing_ = true;
+  if (!self_) self_ = weakSelf_.lock();
+  for (auto& [socket, peer] : queued) accepted(std::move(socket), peer);
+  emitCloseIfDrained();
+}
+
+#if EVNET_HAS_STOP_TOKEN
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::closeOn(std::stop_token signal) {
+  stop_.reset();
+  if (signal.stop_possible()) stop_.emplace(std::move(signal), OnStop{weakSelf_, executor_});
+}
+#endif
+
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::closeAllConnections() {
+  // destroy() unlinks nothing now ("close" comes in a later turn), so the walk is safe.
+  for (Connection* s = connections_; s != nullptr; s = s->nextConnection) s->destroy();
+}
+
+template <class Traits>
+EVNET_DECL void ServerImpl<Traits>::listenFailed(std::shared_ptr<ServerImpl> self,
+                                                 std::error_code ec) {
+  self_ = std::move(self);
+  ++pendingOps_;
+  asio::post(executor_, [this, ec] {
+    --pendingOps_;
+    auto keep = std::move(self_);
+    this->template emit<"error">(systemError(ec));
+  });
+}
 
 }  // namespace evnet::detail
 

@@ -4,6 +4,7 @@
 
 #include "evnet/buffer.hpp"
 #include "evnet/detail/address.hpp"
+#include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/detail/stop_token.hpp"
 #include "evnet/detail/system_error.hpp"
@@ -127,41 +128,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       : SocketImpl(executor, LoopService::of(executor), options) {}
   // With the executor's LoopService already at hand (a server's accepted sockets): finding it
   // takes asio's service registry lock.
-  SocketImpl(const asio::any_io_executor& executor, LoopService& loop, const SocketOptions& options)
-      : executor_(executor), loop_(loop), options_(options) {
-#if EVNET_HAS_IO_URING
-    if constexpr (!Layer::secure) ring_ = loop.ring();  // TLS sockets stay on epoll for now
-    recvOp_.socket = this;
-    if constexpr (!Layer::secure) {
-      if (ring_ != nullptr) queue_.keepAddresses();
-    }
-#endif
-    idle_.owner = this;
-    rearm_.owner = this;
-    rearm_.run = [](Deferred* entry) {
-      auto* socket = static_cast<SocketImpl*>(entry->owner);
-      --socket->pendingOps_;
-      if (socket->closeQueued_) [[unlikely]]
-        return socket->emitQueuedClose();
-      if (socket->destroyed_) return socket->release();
-      try {
-        socket->armRead();
-      } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
-        socket->destroy(std::make_error_code(std::errc::not_enough_memory));
-      }
-    };
-    idle_.onTimeout = [](IdleEntry* entry) {
-      static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();
-    };
-    loop_.add(*this);
-  }
+  SocketImpl(const asio::any_io_executor& executor, LoopService& loop,
+             const SocketOptions& options);
   SocketImpl(const SocketImpl&) = delete;
   SocketImpl& operator=(const SocketImpl&) = delete;
-  ~SocketImpl() {
-    if (!loopAlive()) return;  // a handle outlived the loop: nothing of the loop is left
-    loop_.unenroll(idle_);
-    loop_.remove(*this);
-  }
+  ~SocketImpl();
 
   // --- opening ---------------------------------------------------------------------------
 
@@ -170,98 +141,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // getsockname(); null to ask the kernel.
   void adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
              const Protocol::endpoint& peer, Owner* owner,
-             const Protocol::endpoint* local = nullptr) {
-    self_ = std::move(self);
-    owner_ = owner;
-    socket_.emplace(std::move(socket));
-    family_ = peer.data()->sa_family;
-    remote_.set(peer);
-    if (local != nullptr) local_.set(*local);
-    opened();
-  }
+             const Protocol::endpoint* local = nullptr);
 
-  void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port) {
-    net::ConnectOptions options;
-    options.host = std::move(host);
-    options.port = port;
-    connect(std::move(self), std::move(options));
-  }
-  void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path) {
-    net::ConnectOptions options;
-    options.path = path;
-    connect(std::move(self), std::move(options));
-  }
+  void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port);
+  void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path);
 
   // Node's socket.connect(options): resolves the host (Node: 'lookup'), then tries its
   // addresses as Node 20 does (see attempt()). Throws std::invalid_argument for a family other
   // than 0, 4 and 6 or a localAddress that is not an IP address, as Node throws.
-  void connect(std::shared_ptr<SocketImpl> self, net::ConnectOptions options) {
-    if (options.family != 0 && options.family != 4 && options.family != 6)
-      throw std::invalid_argument(
-          "evnet: The property 'options.family' must be one of: 0, 4, 6. "
-          "Received " +
-          std::to_string(options.family));
-    std::error_code ec;
-    if (!options.localAddress.empty() && (asio::ip::make_address(options.localAddress, ec), ec))
-      throw std::invalid_argument("evnet: Invalid IP address: " + options.localAddress);
-    self_ = std::move(self);
-    connecting_ = true;
-    unconnected_ = false;
-    writableEnded_ = false;
-    if (options.timeout != 0) setTimeout(options.timeout);
-    connector_ = std::make_unique<Connector>(executor_, std::move(options));
-    Connector& c = *connector_;
-#if EVNET_HAS_STOP_TOKEN
-    if (c.options.signal.stop_possible())
-      c.stop.emplace(c.options.signal, OnStop{self_, executor_, generation_});
-#endif
-    if (!c.options.path.empty()) {
-      const asio::local::stream_protocol::endpoint local(c.options.path);
-      return startConnect(Protocol::endpoint(local.data(), local.size(), 0), nullptr,
-                          [this](auto error) { destroy(error); });
-    }
-    const asio::ip::address address = asio::ip::make_address(c.options.host, ec);
-    if (!ec) {  // an IP address: no lookup (Node: test-net-dns-lookup-skip.js), and the
-      c.addresses.emplace_back(address, c.options.port);  // attempt in a later turn, as Node's
-      ++pendingOps_;
-      asio::post(executor_, [this, gen = generation_] {
-        if (current(gen)) attempt();
-      });
-      return;
-    }
-    ++pendingOps_;
-    auto done = [this, gen = generation_, called = std::make_shared<bool>(false)](
-                    std::error_code error, std::vector<asio::ip::tcp::endpoint> endpoints) {
-      if (std::exchange(*called, true) || !current(gen)) return;
-      resolved(systemError(error), std::move(endpoints));
-    };
-    if (c.options.lookup) {
-      return c.options.lookup(
-          c.options.host, c.options.family,
-          [done, port = c.options.port](std::error_code error,
-                                        std::vector<net::LookupAddress> addresses) mutable {
-            std::vector<asio::ip::tcp::endpoint> endpoints;
-            for (const net::LookupAddress& entry : addresses) {
-              std::error_code invalid;
-              const asio::ip::address ip = asio::ip::make_address(entry.address, invalid);
-              if (!invalid) endpoints.emplace_back(ip, port);
-            }
-            done(error, std::move(endpoints));
-          });
-    }
-    auto onResolve = [done](std::error_code error,
-                            asio::ip::tcp::resolver::results_type results) mutable {
-      std::vector<asio::ip::tcp::endpoint> endpoints;
-      for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-      done(error, std::move(endpoints));
-    };
-    const std::string service = std::to_string(c.options.port);
-    if (c.options.family == 0)
-      c.resolver.async_resolve(c.options.host, service, std::move(onResolve));
-    else
-      c.resolver.async_resolve(c.options.family == 4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
-                               c.options.host, service, std::move(onResolve));
-  }
+  void connect(std::shared_ptr<SocketImpl> self, net::ConnectOptions options);
 
   // Node: socket.autoSelectFamilyAttemptedAddresses, "address:port" for each address tried.
   const std::vector<std::string>& attemptedAddresses() const noexcept {
@@ -271,35 +159,16 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   // A socket made unconnected (Node: new net.Socket()) until its first connect(): a write fails
   // with ERR_SOCKET_CLOSED, as in Node.
-  void makeUnconnected() noexcept { unconnected_ = writableEnded_ = true; }
+  void makeUnconnected() noexcept;
   bool unconnected() const noexcept { return unconnected_; }
   // Before destroy() of a socket that never connected: it lives until its "close".
-  void holdUntilClosed(const std::shared_ptr<SocketImpl>& self) {
-    if (!self_ && !closeEmitted_) self_ = self;
-  }
+  void holdUntilClosed(const std::shared_ptr<SocketImpl>& self);
 
   // Makes a closed socket new again for connect() (Node: socket.connect after "close",
   // test-net-reconnect.js): the byte counters, addresses and stream states start over; the
   // idle timeout carries over. Operations of the old connection still in asio's queues belong
   // to an older generation and complete as no-ops.
-  void reopen() {
-    if (unconnected_ && !destroyed_) return;  // its first connect
-    if (!closeEmitted_ || !loopAlive())
-      throw std::logic_error("evnet: connect() on a socket that is not closed");
-    connector_.reset();
-    ++generation_;
-    readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = corkHolds_ = false;
-    corked_ = 0;
-    paused_ = readableEnded_ = writableEnded_ = finished_ = endHeld_ = false;
-    destroyed_ = hadError_ = closeEmitted_ = false;
-    bytesRead_ = bytesSent_ = totalQueued_ = 0;
-    unheard_.clear();
-    remote_.reset();
-    local_.reset();
-    family_ = AF_UNSPEC;
-    if constexpr (Layer::secure) layer_.reset();
-    if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
-  }
+  void reopen();
 
   // --- reading ----------------------------------------------------------------------------
 
@@ -490,13 +359,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
   // The data: emitted, or kept for resume() while paused, and behind bytes kept before (an
   // io_uring receive completes between resume() and its postRead()).
-  void plaintext(const char* data, std::size_t n) {
-    if constexpr (Layer::secure) bytesRead_ += n;
-    if (paused_ || !unheard_.empty()) [[unlikely]]
-      unheard_.append(data, n);
-    else
-      deliver(Buffer(data, n));
-  }
+  void plaintext(const char* data, std::size_t n);
 
   // Emits "data"; writes made by the listeners go out together right after, in one call. With
   // no "data" listener the bytes are kept and reading pauses until one is added (Node: a
@@ -533,37 +396,25 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   // The end of the stream: "end", then our own end unless allowHalfOpen.
-  void onEnd() {
-    readableEnded_ = true;
-    emitOrDestroy<"end">();
-    if (destroyed_) return;
-    if (!options_.allowHalfOpen) end();
-    if (finished_) destroy();
+  void onEnd();
+
+  // The peer's close_notify, read with data before it: while that data waits for a "data"
+  // listener or resume(), so does "end" (postRead), as in Node, where 'end' follows the data.
+  void secureEnded() {
+    if (paused_ || !unheard_.empty()) {
+      endHeld_ = true;
+      return;
+    }
+    onEnd();
   }
 
   // Stops emitting "data" (Node: socket.pause()). An io_uring receive is cancelled: what it
   // already read is kept for resume().
-  void pause() noexcept {
-    paused_ = true;
-#if EVNET_HAS_IO_URING
-    if (ring_ != nullptr && readArmed_ && readPaused()) {
-      try {
-        cancelRingRead();
-      } catch (const std::system_error&) {  // a full submission queue: cancelled at its data
-      }
-    }
-#endif
-  }
+  void pause() noexcept;
 
-  void resume() {
-    if (!paused_ || destroyed_) return;
-    paused_ = false;
-    if (!connecting_) postRead();
-  }
+  void resume();
 
-  void dataListenerAdded() {
-    if (!unheard_.empty()) resume();
-  }
+  void dataListenerAdded();
 
   // Reads in a later turn: after resume(), or when a read burst filled the buffer each time.
   // Held data is delivered then even while a read is armed (an io_uring receive whose
@@ -576,11 +427,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (!current(gen)) return;
       readPosted_ = false;
       if (!unheard_.empty() && !paused_) deliverHeld();
-#if EVNET_HAS_IO_URING
       if (endHeld_ && !paused_ && unheard_.empty() && !destroyed_) {
         endHeld_ = false;
         return peerEnded();
       }
+#if EVNET_HAS_IO_URING
       if (ring_ != nullptr) return armRead();
 #endif
       // A read armed since (a read burst ended in EAGAIN) may hold newer bytes already: reading
@@ -619,29 +470,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // --- writing ----------------------------------------------------------------------------
 
   // The callback by reference: the public write() made it, and moving it on costs per message.
-  bool write(std::string_view bytes, std::function<void(std::error_code)>&& callback) {
-    if (!writable(callback)) return false;
-    queue_.copy(bytes.data(), bytes.size());
-    return queued(bytes.size(), std::move(callback));
-  }
-  bool write(WriteQueue::Owned&& bytes, std::function<void(std::error_code)>&& callback) {
-    if (!writable(callback)) return false;
-    const std::size_t size = std::visit([](const auto& b) { return b.size(); }, bytes);
-    queue_.own(std::move(bytes));
-    return queued(size, std::move(callback));
-  }
+  bool write(std::string_view bytes, std::function<void(std::error_code)>&& callback);
+  bool write(WriteQueue::Owned&& bytes, std::function<void(std::error_code)>&& callback);
 
-  void end(std::function<void()> callback = {}) {
-    if (callback) this->template once<"finish">(std::move(callback));
-    if (writableEnded_ || destroyed_) return;
-    if (corked_ != 0) {  // Node: end() uncorks
-      corked_ = 1;
-      uncork();
-    }
-    writableEnded_ = true;
-    if (!connecting_ && queue_.empty() && !writeArmed_) return finish();
-    scheduleFlush();
-  }
+  void end(std::function<void()> callback = {});
 
   // Holds writes in the queue until as many uncork() calls (Node: writable.cork). It costs the
   // write path nothing: a corked socket looks to flush() as one waiting to be writable. Should
@@ -650,11 +482,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (corked_++ == 0 && !writeArmed_) corkHolds_ = writeArmed_ = true;
   }
   // Node: writable.uncork; the held writes go out at the end of the turn.
-  void uncork() {
-    if (corked_ == 0 || --corked_ != 0 || !corkHolds_) return;
-    corkHolds_ = writeArmed_ = false;
-    if (!queue_.empty() || (writableEnded_ && !finished_)) scheduleFlush();
-  }
+  void uncork();
   unsigned corked() const noexcept { return corked_; }
 
   // Buffers per system call: Linux's IOV_MAX, so that many small owned buffers (a subscriber's
@@ -669,28 +497,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // the kernel takes it all (an echo of large chunks would otherwise see write() return false
   // for every second chunk, while the first waits for the turn's end). A lone write (see
   // Ring::sendDirectly) goes at once too: one client's request and its answer, as at c=1.
-  void flush(bool now = false) {
-    if (destroyed_ || connecting_ || writeArmed_) return;
-    if constexpr (Layer::secure) {
-      const bool sent = sendSecure();
-      completeWrites({});
-      if (!sent) return;
-    } else {
-#if EVNET_HAS_IO_URING
-      if (ring_ != nullptr && !now && !queue_.empty() && writableLength_ < kRingDirect &&
-          !ring_->sendDirectly())
-        return ringSend();
-#endif
-      sendPlain();
-      completeWrites({});
-    }
-    if (!queue_.empty() || destroyed_) return;
-    if (needDrain_) {
-      needDrain_ = false;
-      emitOrDestroy<"drain">();
-    }
-    if (writableEnded_ && !finished_ && queue_.empty() && !destroyed_) finish();
-  }
+  void flush(bool now = false);
 
  private:
   void sendPlain() {
@@ -818,7 +625,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   // Sends the layer's records, encrypting queued writes as the kernel takes the records before
   // them (so that at most one batch waits encrypted); false if the socket failed or waits to be
-  // writable. The plaintext counts as written once its records are out.
+  // writable. The plaintext counts as written once its records are out. A template, so that an
+  // explicit instantiation of a plain socket (<evnet/impl/src.hpp>) leaves it out.
+  template <class = void>
   bool sendSecure() {
     const int fd = socket_->native_handle();
     for (;;) {
@@ -849,46 +658,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // --- closing ----------------------------------------------------------------------------
 
   // Closes now, dropping queued writes; "error" (if err) then "close" follow in a later turn.
-  void destroy(std::error_code err = {}) {
-    if (destroyed_) return;
-    destroyed_ = true;
-    hadError_ = static_cast<bool>(err);
-    err = systemError(err);
-    loop_.unenroll(idle_);
-    if constexpr (Layer::secure) layer_.destroyed(*this);
-    const bool wasConnecting = std::exchange(connecting_, false);  // "closed", not "opening"
-    closeDescriptor();
-#if EVNET_HAS_IO_URING
-    if (sending_) retireRingSend();
-#endif
-    queue_.clear();
-    writableLength_ = 0;
-    completeWrites(make_error_code(wasConnecting ? Errc::socketClosedBeforeConnection
-                                                 : Errc::socketDestroyed));
-    // "close" comes from the loop's list of deferred work (one post for all its entries), in
-    // the entry that re-arms reads: a closed socket reads no more.
-    closeError_ = err;
-    closeQueued_ = true;
-    if (rearm_.queued) return;
-    ++pendingOps_;
-    loop_.later(rearm_, executor_);
-  }
+  void destroy(std::error_code err = {});
 
   // Ends our side, then destroys once the FIN is out (Node: destroySoon).
-  void destroySoon() {
-    if (writableEnded_ && finished_) return destroy();
-    this->template once<"finish">([this] { destroy(); });
-    end();
-  }
+  void destroySoon();
 
   // Closes with a TCP RST instead of a FIN (Node: resetAndDestroy).
-  void resetAndDestroy() {
-    if (socket_ && socket_->is_open()) {
-      const linger option{1, 0};
-      ::setsockopt(socket_->native_handle(), SOL_SOCKET, SO_LINGER, &option, sizeof option);
-    }
-    destroy();
-  }
+  void resetAndDestroy();
 
   // --- ref / unref ------------------------------------------------------------------------
 
@@ -908,27 +684,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   // --- options and state ------------------------------------------------------------------
 
-  void setTimeout(unsigned ms) {
-    timeoutMs_ = ms;
-    if (ms == 0 || destroyed_) return loop_.unenroll(idle_);
-    loop_.enroll(idle_, ms, executor_);
-  }
-  void setNoDelay(bool enable) {
-    options_.noDelay = enable;
-    const int on = enable ? 1 : 0;
-    if (isTcp()) ::setsockopt(fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  }
-  void setKeepAlive(bool enable, unsigned initialDelayMs) {
-    options_.keepAlive = enable;
-    options_.keepAliveInitialDelayMs = initialDelayMs;
-    if (!isTcp()) return;
-    int on = enable ? 1 : 0;
-    ::setsockopt(fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-    if (enable && initialDelayMs >= 1000) {
-      int seconds = static_cast<int>(initialDelayMs / 1000);
-      ::setsockopt(fd(), IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds);
-    }
-  }
+  void setTimeout(unsigned ms);
+  void setNoDelay(bool enable);
+  void setKeepAlive(bool enable, unsigned initialDelayMs);
   std::optional<TcpInfo> tcpInfo() const {
     if (!isTcp()) return std::nullopt;
     tcp_info raw{};
@@ -971,11 +729,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   const std::shared_ptr<SocketImpl>& self() const noexcept { return self_; }
 
   // Starts reading and applies options; called once the connection exists.
-  void start() {
-    if constexpr (Layer::secure) layer_.accept(*this);
-    if (!readPaused()) armRead();
-  }
-  void startPaused() { paused_ = true; }
+  void start();
+  void startPaused();
   void detachOwner() noexcept { owner_ = nullptr; }
 
  private:
@@ -1410,8 +1165,364 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool readCancelling_ = false;  // io_uring: the armed receive is being cancelled
   bool sending_ = false;         // io_uring: a send is in flight
   bool readThrottled_ = false;   // io_uring: its receive was cancelled for the turn's budget
-  bool endHeld_ = false;         // io_uring: the peer's end, read while paused
+  bool endHeld_ = false;         // the peer's end, read while data waits (postRead)
 };
+
+template <class Layer>
+EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::any_io_executor& executor, LoopService& loop,
+                                         const SocketOptions& options)
+    : executor_(executor), loop_(loop), options_(options) {
+#if EVNET_HAS_IO_URING
+  if constexpr (!Layer::secure) ring_ = loop.ring();  // TLS sockets stay on epoll for now
+  recvOp_.socket = this;
+  if constexpr (!Layer::secure) {
+    if (ring_ != nullptr) queue_.keepAddresses();
+  }
+#endif
+  idle_.owner = this;
+  rearm_.owner = this;
+  rearm_.run = [](Deferred* entry) {
+    auto* socket = static_cast<SocketImpl*>(entry->owner);
+    --socket->pendingOps_;
+    if (socket->closeQueued_) [[unlikely]]
+      return socket->emitQueuedClose();
+    if (socket->destroyed_) return socket->release();
+    try {
+      socket->armRead();
+    } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
+      socket->destroy(std::make_error_code(std::errc::not_enough_memory));
+    }
+  };
+  idle_.onTimeout = [](IdleEntry* entry) {
+    static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();
+  };
+  loop_.add(*this);
+}
+
+template <class Layer>
+EVNET_DECL SocketImpl<Layer>::~SocketImpl() {
+  if (!loopAlive()) return;  // a handle outlived the loop: nothing of the loop is left
+  loop_.unenroll(idle_);
+  loop_.remove(*this);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
+                                         const Protocol::endpoint& peer, Owner* owner,
+                                         const Protocol::endpoint* local) {
+  self_ = std::move(self);
+  owner_ = owner;
+  socket_.emplace(std::move(socket));
+  family_ = peer.data()->sa_family;
+  remote_.set(peer);
+  if (local != nullptr) local_.set(*local);
+  opened();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::connect(std::shared_ptr<SocketImpl> self, std::string host,
+                                           unsigned short port) {
+  net::ConnectOptions options;
+  options.host = std::move(host);
+  options.port = port;
+  connect(std::move(self), std::move(options));
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::connectPath(std::shared_ptr<SocketImpl> self,
+                                               const std::string& path) {
+  net::ConnectOptions options;
+  options.path = path;
+  connect(std::move(self), std::move(options));
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::connect(std::shared_ptr<SocketImpl> self,
+                                           net::ConnectOptions options) {
+  if (options.family != 0 && options.family != 4 && options.family != 6)
+    throw std::invalid_argument(
+        "evnet: The property 'options.family' must be one of: 0, 4, 6. "
+        "Received " +
+        std::to_string(options.family));
+  std::error_code ec;
+  if (!options.localAddress.empty() && (asio::ip::make_address(options.localAddress, ec), ec))
+    throw std::invalid_argument("evnet: Invalid IP address: " + options.localAddress);
+  self_ = std::move(self);
+  connecting_ = true;
+  unconnected_ = false;
+  writableEnded_ = false;
+  if (options.timeout != 0) setTimeout(options.timeout);
+  connector_ = std::make_unique<Connector>(executor_, std::move(options));
+  Connector& c = *connector_;
+#if EVNET_HAS_STOP_TOKEN
+  if (c.options.signal.stop_possible())
+    c.stop.emplace(c.options.signal, OnStop{self_, executor_, generation_});
+#endif
+  if (!c.options.path.empty()) {
+    const asio::local::stream_protocol::endpoint local(c.options.path);
+    return startConnect(Protocol::endpoint(local.data(), local.size(), 0), nullptr,
+                        [this](auto error) { destroy(error); });
+  }
+  const asio::ip::address address = asio::ip::make_address(c.options.host, ec);
+  if (!ec) {  // an IP address: no lookup (Node: test-net-dns-lookup-skip.js), and the
+    c.addresses.emplace_back(address, c.options.port);  // attempt in a later turn, as Node's
+    ++pendingOps_;
+    asio::post(executor_, [this, gen = generation_] {
+      if (current(gen)) attempt();
+    });
+    return;
+  }
+  ++pendingOps_;
+  auto done = [this, gen = generation_, called = std::make_shared<bool>(false)](
+                  std::error_code error, std::vector<asio::ip::tcp::endpoint> endpoints) {
+    if (std::exchange(*called, true) || !current(gen)) return;
+    resolved(systemError(error), std::move(endpoints));
+  };
+  if (c.options.lookup) {
+    return c.options.lookup(
+        c.options.host, c.options.family,
+        [done, port = c.options.port](std::error_code error,
+                                      std::vector<net::LookupAddress> addresses) mutable {
+          std::vector<asio::ip::tcp::endpoint> endpoints;
+          for (const net::LookupAddress& entry : addresses) {
+            std::error_code invalid;
+            const asio::ip::address ip = asio::ip::make_address(entry.address, invalid);
+            if (!invalid) endpoints.emplace_back(ip, port);
+          }
+          done(error, std::move(endpoints));
+        });
+  }
+  auto onResolve = [done](std::error_code error,
+                          asio::ip::tcp::resolver::results_type results) mutable {
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+    done(error, std::move(endpoints));
+  };
+  const std::string service = std::to_string(c.options.port);
+  if (c.options.family == 0)
+    c.resolver.async_resolve(c.options.host, service, std::move(onResolve));
+  else
+    c.resolver.async_resolve(c.options.family == 4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
+                             c.options.host, service, std::move(onResolve));
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::makeUnconnected() noexcept {
+  unconnected_ = writableEnded_ = true;
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::holdUntilClosed(const std::shared_ptr<SocketImpl>& self) {
+  if (!self_ && !closeEmitted_) self_ = self;
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::reopen() {
+  if (unconnected_ && !destroyed_) return;  // its first connect
+  if (!closeEmitted_ || !loopAlive())
+    throw std::logic_error("evnet: connect() on a socket that is not closed");
+  connector_.reset();
+  ++generation_;
+  readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = corkHolds_ = false;
+  corked_ = 0;
+  paused_ = readableEnded_ = writableEnded_ = finished_ = endHeld_ = false;
+  destroyed_ = hadError_ = closeEmitted_ = false;
+  bytesRead_ = bytesSent_ = totalQueued_ = 0;
+  unheard_.clear();
+  remote_.reset();
+  local_.reset();
+  family_ = AF_UNSPEC;
+  if constexpr (Layer::secure) layer_.reset();
+  if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::plaintext(const char* data, std::size_t n) {
+  if constexpr (Layer::secure) bytesRead_ += n;
+  if (paused_ || !unheard_.empty()) [[unlikely]]
+    unheard_.append(data, n);
+  else
+    deliver(Buffer(data, n));
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::onEnd() {
+  readableEnded_ = true;
+  emitOrDestroy<"end">();
+  if (destroyed_) return;
+  if (!options_.allowHalfOpen) end();
+  if (finished_) destroy();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::pause() noexcept {
+  paused_ = true;
+#if EVNET_HAS_IO_URING
+  if (ring_ != nullptr && readArmed_ && readPaused()) {
+    try {
+      cancelRingRead();
+    } catch (const std::system_error&) {  // a full submission queue: cancelled at its data
+    }
+  }
+#endif
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::resume() {
+  if (!paused_ || destroyed_) return;
+  paused_ = false;
+  if (!connecting_) postRead();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::dataListenerAdded() {
+  if (!unheard_.empty()) resume();
+}
+
+template <class Layer>
+EVNET_DECL bool SocketImpl<Layer>::write(std::string_view bytes,
+                                         std::function<void(std::error_code)>&& callback) {
+  if (!writable(callback)) return false;
+  queue_.copy(bytes.data(), bytes.size());
+  return queued(bytes.size(), std::move(callback));
+}
+
+template <class Layer>
+EVNET_DECL bool SocketImpl<Layer>::write(WriteQueue::Owned&& bytes,
+                                         std::function<void(std::error_code)>&& callback) {
+  if (!writable(callback)) return false;
+  const std::size_t size = std::visit([](const auto& b) { return b.size(); }, bytes);
+  queue_.own(std::move(bytes));
+  return queued(size, std::move(callback));
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::end(std::function<void()> callback) {
+  if (callback) this->template once<"finish">(std::move(callback));
+  if (writableEnded_ || destroyed_) return;
+  if (corked_ != 0) {  // Node: end() uncorks
+    corked_ = 1;
+    uncork();
+  }
+  writableEnded_ = true;
+  if (!connecting_ && queue_.empty() && !writeArmed_) return finish();
+  scheduleFlush();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::uncork() {
+  if (corked_ == 0 || --corked_ != 0 || !corkHolds_) return;
+  corkHolds_ = writeArmed_ = false;
+  if (!queue_.empty() || (writableEnded_ && !finished_)) scheduleFlush();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::flush(bool now) {
+  if (destroyed_ || connecting_ || writeArmed_) return;
+  if constexpr (Layer::secure) {
+    const bool sent = sendSecure();
+    completeWrites({});
+    if (!sent) return;
+  } else {
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr && !now && !queue_.empty() && writableLength_ < kRingDirect &&
+        !ring_->sendDirectly())
+      return ringSend();
+#endif
+    sendPlain();
+    completeWrites({});
+  }
+  if (!queue_.empty() || destroyed_) return;
+  if (needDrain_) {
+    needDrain_ = false;
+    emitOrDestroy<"drain">();
+  }
+  if (writableEnded_ && !finished_ && queue_.empty() && !destroyed_) finish();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::destroy(std::error_code err) {
+  if (destroyed_) return;
+  destroyed_ = true;
+  hadError_ = static_cast<bool>(err);
+  err = systemError(err);
+  loop_.unenroll(idle_);
+  if constexpr (Layer::secure) layer_.destroyed(*this);
+  const bool wasConnecting = std::exchange(connecting_, false);  // "closed", not "opening"
+  closeDescriptor();
+#if EVNET_HAS_IO_URING
+  if (sending_) retireRingSend();
+#endif
+  queue_.clear();
+  writableLength_ = 0;
+  completeWrites(
+      make_error_code(wasConnecting ? Errc::socketClosedBeforeConnection : Errc::socketDestroyed));
+  // "close" comes from the loop's list of deferred work (one post for all its entries), in
+  // the entry that re-arms reads: a closed socket reads no more.
+  closeError_ = err;
+  closeQueued_ = true;
+  if (rearm_.queued) return;
+  ++pendingOps_;
+  loop_.later(rearm_, executor_);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::destroySoon() {
+  if (writableEnded_ && finished_) return destroy();
+  this->template once<"finish">([this] { destroy(); });
+  end();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::resetAndDestroy() {
+  if (socket_ && socket_->is_open()) {
+    const linger option{1, 0};
+    ::setsockopt(socket_->native_handle(), SOL_SOCKET, SO_LINGER, &option, sizeof option);
+  }
+  destroy();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::setTimeout(unsigned ms) {
+  timeoutMs_ = ms;
+  if (ms == 0 || destroyed_) return loop_.unenroll(idle_);
+  loop_.enroll(idle_, ms, executor_);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::setNoDelay(bool enable) {
+  options_.noDelay = enable;
+  const int on = enable ? 1 : 0;
+  if (isTcp()) ::setsockopt(fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::setKeepAlive(bool enable, unsigned initialDelayMs) {
+  options_.keepAlive = enable;
+  options_.keepAliveInitialDelayMs = initialDelayMs;
+  if (!isTcp()) return;
+  int on = enable ? 1 : 0;
+  ::setsockopt(fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  if (enable && initialDelayMs >= 1000) {
+    int seconds = static_cast<int>(initialDelayMs / 1000);
+    ::setsockopt(fd(), IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds);
+  }
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::start() {
+  if constexpr (Layer::secure) layer_.accept(*this);
+  if (!readPaused()) armRead();
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::startPaused() {
+  paused_ = true;
+}
+
+#ifdef EVNET_SEPARATE_COMPILATION
+extern template class SocketImpl<PlainLayer>;  // compiled by <evnet/impl/src.hpp>
+#endif
 
 }  // namespace evnet::detail
 

@@ -24,6 +24,15 @@ struct ServerTraits {
   using Emitter = evnet::detail::BasicServerEmitter<Socket>;
 };
 }  // namespace detail
+}  // namespace evnet::net
+
+#ifdef EVNET_SEPARATE_COMPILATION
+namespace evnet::detail {
+extern template class ServerImpl<net::detail::ServerTraits>;  // compiled by <evnet/impl/src.hpp>
+}  // namespace evnet::detail
+#endif
+
+namespace evnet::net {
 
 /// A TCP or Unix domain server: a copyable handle to an EventEmitter with the events listening,
 /// connection(Socket), close, error(std::error_code) and drop(const DropInfo&) (Node:

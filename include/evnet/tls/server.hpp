@@ -26,6 +26,16 @@ struct ServerTraits {
                                         Event<"tlsClientError", void(std::error_code, Socket)>>;
 };
 }  // namespace detail
+}  // namespace evnet::tls
+
+#ifdef EVNET_SEPARATE_COMPILATION
+namespace evnet::detail {
+// Compiled by <evnet/impl/tls_src.hpp>.
+extern template class ServerImpl<tls::detail::ServerTraits>;
+}  // namespace evnet::detail
+#endif
+
+namespace evnet::tls {
 
 /// A TLS server: everything a net::Server has, plus the events secureConnection(tls::Socket),
 /// after a client's handshake, and tlsClientError(std::error_code, tls::Socket), when one fails

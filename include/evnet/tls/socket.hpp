@@ -25,6 +25,9 @@
 
 namespace evnet::detail {
 using TlsSocketImpl = SocketImpl<TlsLayer>;
+#ifdef EVNET_SEPARATE_COMPILATION
+extern template class SocketImpl<TlsLayer>;  // compiled by <evnet/impl/tls_src.hpp>
+#endif
 
 // OpenSSL's text for what it prints into a memory BIO.
 template <class Print>

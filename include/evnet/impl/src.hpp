@@ -1,0 +1,18 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_IMPL_SRC_HPP
+#define EVNET_IMPL_SRC_HPP
+
+// With EVNET_SEPARATE_COMPILATION, exactly one source file of the program includes this header:
+// it compiles net's sockets and servers for every other file (see evnet/detail/config.hpp).
+#ifndef EVNET_SEPARATE_COMPILATION
+#error "<evnet/impl/src.hpp> is for programs built with EVNET_SEPARATE_COMPILATION defined"
+#endif
+
+#include "evnet/net.hpp"
+
+namespace evnet::detail {
+template class SocketImpl<PlainLayer>;
+template class ServerImpl<net::detail::ServerTraits>;
+}  // namespace evnet::detail
+
+#endif  // EVNET_IMPL_SRC_HPP
