@@ -313,13 +313,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (res > 0) {
       ringReceived(res, flags);
     } else if (res == 0) {
-      // The end of the stream comes after the data: while data read before pause() waits for
-      // resume(), so does the end (postRead).
-      if (paused_ || !unheard_.empty()) {
-        endHeld_ = true;
-        return;
-      }
-      return peerEnded();
+      return endBehindHeld();
     } else if (res != -ENOBUFS && res != -ECANCELED) {  // no buffer free: read again
       return destroy(std::error_code(-res, std::system_category()));
     }
@@ -398,14 +392,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // The end of the stream: "end", then our own end unless allowHalfOpen.
   void onEnd();
 
-  // The peer's close_notify, read with data before it: while that data waits for a "data"
-  // listener or resume(), so does "end" (postRead), as in Node, where 'end' follows the data.
-  void secureEnded() {
+  // The peer's end read while data before it waits for a "data" listener or resume() (an
+  // io_uring receive, a TLS close_notify in the same read): the end waits too (postRead), as in
+  // Node, where 'end' follows the data.
+  void endBehindHeld() {
     if (paused_ || !unheard_.empty()) {
       endHeld_ = true;
       return;
     }
-    onEnd();
+    peerEnded();
   }
 
   // Stops emitting "data" (Node: socket.pause()). An io_uring receive is cancelled: what it

@@ -195,7 +195,7 @@ class TlsLayer {
       }
       if (!handOn(socket, plain.data(), filled)) return;
       if (error == SSL_ERROR_WANT_READ) break;
-      if (error == SSL_ERROR_ZERO_RETURN) return socket.secureEnded();  // the peer's close_notify
+      if (error == SSL_ERROR_ZERO_RETURN) return socket.endBehindHeld();  // the peer's close_notify
       return socket.destroy(failed);
     }
     if (!output_.empty()) socket.flush();  // e.g. the answer to a key update
