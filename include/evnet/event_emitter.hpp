@@ -575,39 +575,72 @@ class EventEmitter {
     (std::make_index_sequence<kCount>{});
   }
 
+  // The signature that every event F fits has, or void if F fits events of different ones.
+  template <class F>
+  static constexpr auto commonFit() {
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+      constexpr std::size_t first =
+          std::min({(detail::listenerFits<SignatureAt<I>, F> ? I : kCount)...});
+      if constexpr (first == kCount) {
+        return std::type_identity<void>{};
+      } else {
+        using Signature = SignatureAt<first>;
+        if constexpr (((!detail::listenerFits<SignatureAt<I>, F> ||
+                        std::is_same_v<SignatureAt<I>, Signature>)&&...))
+          return std::type_identity<Signature>{};
+        else
+          return std::type_identity<void>{};
+      }
+    }
+    (std::make_index_sequence<kCount>{});
+  }
+
+  // Adds f to the event at index, which ListenerName checked f fits. The node's type depends on
+  // the event's signature only, so events of one signature share one instantiation, and when
+  // every event F fits has the same signature, no dispatch on the index is compiled at all.
   template <class F>
   ListenerId add(std::size_t index, F&& f, Placement placement, bool once) {
-    return visit(index, [&]<std::size_t I>() {
-      if constexpr (detail::listenerFits<SignatureAt<I>, F>)
-        return addAt<I>(std::forward<F>(f), placement, once);
-      else
-        return ListenerId{};  // not reached: ListenerName did not compile
-    });
+    using Common = typename decltype(commonFit<F>())::type;
+    if constexpr (!std::is_void_v<Common>) {
+      return addWith(std::type_identity<Common>{}, index, std::forward<F>(f), placement, once);
+    } else {
+      return visit(index, [&]<std::size_t I>() {
+        if constexpr (detail::listenerFits<SignatureAt<I>, F>)
+          return addWith(std::type_identity<SignatureAt<I>>{}, I, std::forward<F>(f), placement,
+                         once);
+        else
+          return ListenerId{};  // not reached: ListenerName did not compile
+      });
+    }
   }
 
   template <std::size_t I, class F>
   ListenerId addAt(F&& f, Placement placement, bool once) {
-    return [&]<class... Params>(std::type_identity<void(Params...)>) {
-      emitAt<kNewListener>(kNames[I]);  // before the listener is added, as in Node
-      auto node =
-          std::make_unique<detail::ListenerNodeFor<std::decay_t<F>, Params...>>(std::forward<F>(f));
-      node->id = ++sequence_;
-      node->once = once;
-      node->plain = !once;
-      detail::ListenerList*& list = lists_[I];
-      if (list == nullptr) list = new detail::ListenerList;
-      if (placement == Placement::front) {
-        list->nodes.pushFront(node.get());
-        ++list->prepended;
-      } else {
-        list->nodes.pushBack(node.get());
-      }
-      const ListenerId id(node.release()->id);
-      if (list->live++ == 0) list->firstAdded = id.value();
-      list->refreshSingle();
-      warnIfTooMany(I, *list);
-      return id;
-    }(std::type_identity<SignatureAt<I>>{});
+    return addWith(std::type_identity<SignatureAt<I>>{}, I, std::forward<F>(f), placement, once);
+  }
+
+  template <class F, class... Params>
+  ListenerId addWith(std::type_identity<void(Params...)>, std::size_t index, F&& f,
+                     Placement placement, bool once) {
+    emitAt<kNewListener>(kNames[index]);  // before the listener is added, as in Node
+    auto node =
+        std::make_unique<detail::ListenerNodeFor<std::decay_t<F>, Params...>>(std::forward<F>(f));
+    node->id = ++sequence_;
+    node->once = once;
+    node->plain = !once;
+    detail::ListenerList*& list = lists_[index];
+    if (list == nullptr) list = new detail::ListenerList;
+    if (placement == Placement::front) {
+      list->nodes.pushFront(node.get());
+      ++list->prepended;
+    } else {
+      list->nodes.pushBack(node.get());
+    }
+    const ListenerId id(node.release()->id);
+    if (list->live++ == 0) list->firstAdded = id.value();
+    list->refreshSingle();
+    warnIfTooMany(index, *list);
+    return id;
   }
 
   void warnIfTooMany(std::size_t index, detail::ListenerList& list) {

@@ -13,6 +13,7 @@
 namespace evnet::detail {
 template class SocketImpl<PlainLayer>;
 template class ServerImpl<net::detail::ServerTraits>;
+template class ServerHandle<net::Server, ServerImpl<net::detail::ServerTraits>>;
 }  // namespace evnet::detail
 
 #endif  // EVNET_IMPL_SRC_HPP

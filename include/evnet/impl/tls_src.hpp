@@ -13,6 +13,7 @@
 namespace evnet::detail {
 template class SocketImpl<TlsLayer>;
 template class ServerImpl<tls::detail::ServerTraits>;
+template class ServerHandle<tls::Server, ServerImpl<tls::detail::ServerTraits>>;
 }  // namespace evnet::detail
 
 #endif  // EVNET_IMPL_TLS_SRC_HPP

@@ -28,7 +28,9 @@ struct ServerTraits {
 
 #ifdef EVNET_SEPARATE_COMPILATION
 namespace evnet::detail {
-extern template class ServerImpl<net::detail::ServerTraits>;  // compiled by <evnet/impl/src.hpp>
+// compiled by <evnet/impl/src.hpp>
+extern template class ServerImpl<net::detail::ServerTraits>;
+extern template class ServerHandle<net::Server, ServerImpl<net::detail::ServerTraits>>;
 }  // namespace evnet::detail
 #endif
 

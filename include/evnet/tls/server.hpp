@@ -16,6 +16,8 @@
 
 namespace evnet::tls {
 
+class Server;
+
 namespace detail {
 struct ServerTraits {
   using Layer = evnet::detail::TlsLayer;
@@ -32,6 +34,7 @@ struct ServerTraits {
 namespace evnet::detail {
 // Compiled by <evnet/impl/tls_src.hpp>.
 extern template class ServerImpl<tls::detail::ServerTraits>;
+extern template class ServerHandle<tls::Server, ServerImpl<tls::detail::ServerTraits>>;
 }  // namespace evnet::detail
 #endif
 
