@@ -2,6 +2,7 @@
 #ifndef EVNET_LOOP_HPP
 #define EVNET_LOOP_HPP
 
+#include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/transport.hpp"
 
@@ -32,9 +33,9 @@ inline void run() {
 class LoopRef {
  public:
   /// The default loop.
-  LoopRef() : executor_(defaultLoop().get_executor()) {}
+  LoopRef();
   /// The loop of an io_context, or of an executor of one.
-  LoopRef(asio::io_context& loop) : executor_(loop.get_executor()) {}
+  LoopRef(asio::io_context& loop);
   LoopRef(asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
   /// The executor that the object's handlers run on.
@@ -59,5 +60,9 @@ inline Transport transport(LoopRef loop = {}) {
 }
 
 }  // namespace evnet
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/loop.ipp"
+#endif
 
 #endif  // EVNET_LOOP_HPP

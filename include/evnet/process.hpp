@@ -2,6 +2,7 @@
 #ifndef EVNET_PROCESS_HPP
 #define EVNET_PROCESS_HPP
 
+#include "evnet/detail/config.hpp"
 #include "evnet/detail/emitter_handle.hpp"
 #include "evnet/event_emitter.hpp"
 #include "evnet/loop.hpp"
@@ -62,24 +63,7 @@ class ProcessImpl final : public ProcessEmitter {
   }
 
   // Makes the signal set and the pending wait match the listeners.
-  void update() {
-    if (gone_) return;
-    const std::array<bool, 3> wanted{listenerCount("SIGINT") > 0, listenerCount("SIGTERM") > 0,
-                                     listenerCount("SIGHUP") > 0};
-    for (std::size_t k = 0; k < wanted.size(); ++k) {
-      if (wanted[k] == added_[k]) continue;
-      if (!signals_) signals_.emplace(loop_);
-      std::error_code ignored;  // only an invalid signal number fails
-      if (wanted[k])
-        signals_->add(kSignals[k], ignored);
-      else
-        signals_->remove(kSignals[k], ignored);
-      added_[k] = wanted[k];
-    }
-    const bool any = wanted[0] || wanted[1] || wanted[2];
-    if (any && !waiting_) wait();
-    if (!any && waiting_) signals_->cancel();
-  }
+  void update();
 
   // The loop is being destroyed: the signal set goes (restoring the signals' default actions)
   // and so do the listeners; handles that outlive the loop find an inert emitter.
@@ -92,23 +76,7 @@ class ProcessImpl final : public ProcessEmitter {
  private:
   static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
 
-  void wait() {
-    waiting_ = true;
-    signals_->async_wait([this](std::error_code ec, int number) {
-      unrefCompletion();
-      waiting_ = false;
-      if (!ec) {
-        update();  // waits again first, so that a throwing listener does not stop the signals
-        if (number == SIGINT) emit<"SIGINT">();
-        if (number == SIGTERM) emit<"SIGTERM">();
-        if (number == SIGHUP) emit<"SIGHUP">();
-      }
-      update();  // once listeners are gone now
-    });
-#if !defined(ASIO_NO_TS_EXECUTORS)
-    loop_.on_work_finished();  // the pending wait is not the loop's work (Node: unref)
-#endif
-  }
+  void wait();
 
   // The scheduler counts one unit of work off after every completion; the wait's unit was
   // already taken off when it started, so this puts one back.
@@ -167,23 +135,12 @@ class Process : public evnet::detail::EmitterHandle<Process, detail::ProcessImpl
 /// The process emitter of the loop: an asio::io_context, or a strand of one; call it on the
 /// loop's thread (Node: the global process object). Throws std::invalid_argument for an
 /// executor of another kind.
-inline Process process(LoopRef loop = {}) {
-  using Plain = asio::io_context::executor_type;
-  using Strand = asio::strand<Plain>;
-  asio::io_context* context = nullptr;
-  const asio::any_io_executor& executor = loop.executor();  // asio 1.22's target() checks no type
-  if (executor.target_type() == typeid(Plain))
-    context = &asio::query(*executor.target<Plain>(), asio::execution::context);
-  else if (executor.target_type() == typeid(Strand))
-    context =
-        &asio::query(executor.target<Strand>()->get_inner_executor(), asio::execution::context);
-  if (context == nullptr)
-    throw std::invalid_argument("evnet: process() needs an asio::io_context or a strand of one");
-  auto& service = asio::use_service<detail::ProcessService>(*context);
-  if (!service.impl) service.impl = std::make_shared<detail::ProcessImpl>(*context);
-  return Process(service.impl);
-}
+Process process(LoopRef loop = {});
 
 }  // namespace evnet
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/process.ipp"
+#endif
 
 #endif  // EVNET_PROCESS_HPP

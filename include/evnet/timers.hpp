@@ -2,6 +2,7 @@
 #ifndef EVNET_TIMERS_HPP
 #define EVNET_TIMERS_HPP
 
+#include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/loop.hpp"
 
@@ -21,24 +22,8 @@ struct TimerState : std::enable_shared_from_this<TimerState> {
              std::chrono::milliseconds delay, bool repeat)
       : timer(executor), callback(std::move(callback)), delay(delay), repeat(repeat) {}
 
-  void start() {
-    timer.expires_after(delay);
-    timer.async_wait([self = shared_from_this()](std::error_code ec) { self->fire(ec); });
-    ++pending;
-    if (!referenced) hide();
-  }
-  void fire(std::error_code ec) {
-    if (--pending == 0) show();  // before the handler ends: see detail::hideWork
-    if (ec || !callback) return;
-    if (repeat) {
-      start();
-      callback();  // may clear this interval
-    } else {
-      std::function<void()> once = std::move(callback);
-      callback = nullptr;
-      once();
-    }
-  }
+  void start();
+  void fire(std::error_code ec);
   void clear() {
     callback = nullptr;  // also releases what the callback captured
     timer.cancel();
@@ -145,5 +130,9 @@ inline void clearTimeout(Timeout timeout) { timeout.clear(); }
 inline void clearInterval(Timeout interval) { interval.clear(); }
 
 }  // namespace evnet
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/timers.ipp"
+#endif
 
 #endif  // EVNET_TIMERS_HPP

@@ -7,6 +7,9 @@
 // <evnet/impl/src.hpp> (and <evnet/impl/tls_src.hpp> for evnet::tls), instead of in every file
 // that uses them. The headers then declare them `extern template`, and their member functions
 // defined after the class (EVNET_DECL) are not inline, so that no other file instantiates them.
+// The functions of classes that are not templates (the loop's service, the write queue, timers,
+// the process emitter) live in evnet/detail/impl/*.ipp, as asio's do: a header includes its .ipp
+// only when header-only; in compiled mode src.hpp alone includes them.
 #ifdef EVNET_SEPARATE_COMPILATION
 #define EVNET_DECL
 #else

@@ -2,6 +2,7 @@
 #ifndef EVNET_DETAIL_LOOP_SERVICE_HPP
 #define EVNET_DETAIL_LOOP_SERVICE_HPP
 
+#include "evnet/detail/config.hpp"
 #include "evnet/transport.hpp"
 
 #include <asio/any_io_executor.hpp>
@@ -167,9 +168,7 @@ class LoopService final : public asio::execution_context::service {
   using key_type = LoopService;
   static inline asio::execution_context::id id;
 
-  explicit LoopService(asio::execution_context& context)
-      : asio::execution_context::service(context),
-        executor_(static_cast<asio::io_context&>(context).get_executor()) {}
+  explicit LoopService(asio::execution_context& context);
 
   static LoopService& of(const asio::any_io_executor& executor) {
     return asio::use_service<LoopService>(asio::query(executor, asio::execution::context));
@@ -178,11 +177,7 @@ class LoopService final : public asio::execution_context::service {
   // The transport asked for: by setTransport(), else by the environment variable
   // EVNET_TRANSPORT (epoll or io_uring), else automatic. Fixed by the loop's first socket or
   // server.
-  void requestTransport(Transport transport) {
-    if (transportChosen_)
-      throw std::logic_error("evnet: setTransport() after the loop's first socket or server");
-    requested_ = transport;
-  }
+  void requestTransport(Transport transport);
   // The transport in use, chosen now if it was not yet. io_uring asked for explicitly and not
   // available throws std::system_error with the reason.
   Transport transport() {
@@ -234,16 +229,7 @@ class LoopService final : public asio::execution_context::service {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
   }
 
-  void enroll(IdleEntry& entry, std::int64_t ms, const asio::any_io_executor& executor) {
-    unenroll(entry);
-    auto& slot = idleLists_[ms];
-    if (!slot) slot = std::make_unique<IdleList>(executor, ms);
-    IdleList& list = *slot;
-    entry.list = &list;
-    entry.lastActive = nowMs();
-    link(list, entry);
-    if (!list.armed) arm(list, ms);
-  }
+  void enroll(IdleEntry& entry, std::int64_t ms, const asio::any_io_executor& executor);
 
   // Activity: the entry goes to the tail of its list. The hot path of every read and write.
   void touch(IdleEntry& entry) noexcept {
@@ -257,18 +243,7 @@ class LoopService final : public asio::execution_context::service {
   // Runs entry once the completions that are ready now have run, in one posted handler for all
   // the entries deferred meanwhile. A socket re-arms its read this way after replying: by then
   // its peer has often answered, and the read completes at once instead of failing with EAGAIN.
-  void later(Deferred& entry, const asio::any_io_executor& executor) {
-    if (entry.queued) return;
-    entry.queued = true;
-    entry.next = nullptr;
-    if (deferredTail_ != nullptr) {
-      deferredTail_->next = &entry;
-    } else {
-      deferredHead_ = &entry;
-      asio::post(executor, [this] { runDeferred(); });
-    }
-    deferredTail_ = &entry;
-  }
+  void later(Deferred& entry, const asio::any_io_executor& executor);
 
   // Leaves the list; the list's timer stops with its last entry, so that a loop with no
   // timed socket left can finish (run() returns).
@@ -280,68 +255,11 @@ class LoopService final : public asio::execution_context::service {
   }
 
  private:
-  void chooseTransport() {
-    Transport wanted = requested_;
-    if (wanted == Transport::automatic) {
-      const char* env = std::getenv("EVNET_TRANSPORT");
-      const std::string_view name = env != nullptr ? env : "";
-      if (name == "epoll") wanted = Transport::epoll;
-      if (name == "io_uring") wanted = Transport::ioUring;
-    }
-#if EVNET_HAS_IO_URING
-    // Automatic is epoll while the io_uring transport is young (README "Transports").
-    if (wanted == Transport::ioUring) ring_ = std::make_unique<Ring>(executor_);
-#else
-    if (wanted == Transport::ioUring)
-      throw std::system_error(std::make_error_code(std::errc::function_not_supported),
-                              "evnet: io_uring asked for, but evnet was built without it "
-                              "(EVNET_HAS_IO_URING)");
-#endif
-    transportChosen_ = true;
-  }
-
-  void runDeferred() {
-    Deferred* entry = std::exchange(deferredHead_, nullptr);
-    deferredTail_ = nullptr;
-    while (entry != nullptr) {
-      Deferred* next = std::exchange(entry->next, nullptr);
-      entry->queued = false;
-      try {
-        entry->run(entry);
-      } catch (...) {  // the exception leaves run(); the entries after it run in the next batch
-        if (next != nullptr) requeue(next);
-        throw;
-      }
-      entry = next;
-    }
-  }
-
+  void chooseTransport();
+  void runDeferred();
   // Puts a chain of entries, still marked queued, back at the front of the list.
-  void requeue(Deferred* chain) {
-    Deferred* last = chain;
-    while (last->next != nullptr) last = last->next;
-    if (deferredHead_ == nullptr) {
-      deferredTail_ = last;
-      asio::post(static_cast<asio::io_context&>(context()), [this] { runDeferred(); });
-    } else {
-      last->next = deferredHead_;
-    }
-    deferredHead_ = chain;
-  }
-
-  void shutdown() override {
-    while (LoopMember* member = members_) {
-      remove(*member);
-      member->loopGone_ = true;
-      member->onLoopShutdown();
-    }
-    pipes_.clear();  // the handles they hold go while the loop's service is whole
-    idleLists_.clear();
-#if EVNET_HAS_IO_URING
-    if (ring_) ring_->shutdown();
-    ring_.reset();  // its eventfd leaves asio's reactor while that is whole
-#endif
-  }
+  void requeue(Deferred* chain);
+  void shutdown() override;
 
   static void link(IdleList& list, IdleEntry& entry) noexcept {
     entry.prev = list.tail;
@@ -355,34 +273,12 @@ class LoopService final : public asio::execution_context::service {
     entry.prev = entry.next = nullptr;
   }
 
-  void arm(IdleList& list, std::int64_t delayMs) {
-    list.armed = true;
-    list.timer.expires_after(std::chrono::milliseconds(delayMs));
-    list.timer.async_wait([this, &list](std::error_code ec) {
-      list.armed = false;
-      if (!ec) return expire(list);
-      rearm(list, nowMs());  // cancelled when the list emptied; entries may have come since
-    });
-  }
-
+  void arm(IdleList& list, std::int64_t delayMs);
   // Fires "timeout" for every entry idle for the list's duration; each fires once per idle
   // period (it leaves the list until its next activity), then the timer waits for the new head.
   // A throwing "timeout" listener leaves run(); the timer is re-armed first, so that the other
   // entries still time out.
-  void expire(IdleList& list) {
-    const std::int64_t now = nowMs();
-    try {
-      while (list.head != nullptr && list.head->lastActive + list.ms <= now) {
-        IdleEntry& entry = *list.head;
-        unenroll(entry);
-        entry.onTimeout(&entry);
-      }
-    } catch (...) {
-      rearm(list, now);
-      throw;
-    }
-    rearm(list, now);
-  }
+  void expire(IdleList& list);
   void rearm(IdleList& list, std::int64_t now) {
     if (list.head != nullptr && !list.armed) arm(list, list.head->lastActive + list.ms - now);
   }
@@ -405,5 +301,9 @@ class LoopService final : public asio::execution_context::service {
 };
 
 }  // namespace evnet::detail
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/loop_service.ipp"
+#endif
 
 #endif  // EVNET_DETAIL_LOOP_SERVICE_HPP

@@ -2,6 +2,8 @@
 #ifndef EVNET_DETAIL_WRITE_QUEUE_HPP
 #define EVNET_DETAIL_WRITE_QUEUE_HPP
 
+#include "evnet/detail/config.hpp"
+
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -31,65 +33,13 @@ class WriteQueue {
   // chunks_ would move them.
   void keepAddresses() noexcept { stable_ = true; }
 
-// GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when copy() or own() is
-// inlined into some callers (a false positive of its std::variant analysis); a user's -Werror build
-// would fail on it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
   // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
-  void copy(const char* data, std::size_t size) {
-    if (size == 0) return;
-    if (empty() && !chunks_.empty())
-      head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
-    std::string* tail =
-        empty() || !chunks_.back().copy ? nullptr : &std::get<std::string>(chunks_.back().bytes);
-    if (tail == nullptr || tail->capacity() - tail->size() < size) {
-      std::string next;
-      next.reserve(
-          std::max({size, stable_ ? kMinStable : std::size_t{0},
-                    tail == nullptr ? std::size_t{0} : std::min(2 * tail->capacity(), kChunk)}));
-      chunks_.push_back(Chunk{std::move(next), true});
-      tail = &std::get<std::string>(chunks_.back().bytes);
-    }
-    tail->append(data, size);
-  }
-  void own(Owned&& bytes) {
-    if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
-    if (const auto* text = std::get_if<std::string>(&bytes);
-        stable_ && text != nullptr && text->capacity() < kMinStable)
-      return copy(text->data(), text->size());  // maybe held inside the string object
-    chunks_.push_back(Chunk{std::move(bytes), false});
-  }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+  void copy(const char* data, std::size_t size);
+  void own(Owned&& bytes);
 
   // Fills iov with the unsent bytes, at most max entries; returns how many.
-  int gather(iovec* iov, int max) const noexcept {
-    int n = 0;
-    for (std::size_t i = head_; i < chunks_.size() && n < max; ++i) {
-      const std::span<const char> bytes = chunks_[i].view();
-      const std::size_t skip = i == head_ ? offset_ : 0;
-      iov[n++] = {const_cast<char*>(bytes.data() + skip), bytes.size() - skip};
-    }
-    return n;
-  }
-
-  void consume(std::size_t n) noexcept {
-    while (n > 0) {
-      const std::size_t left = chunks_[head_].view().size() - offset_;
-      if (n < left) {
-        offset_ += n;
-        return;
-      }
-      n -= left;
-      offset_ = 0;
-      ++head_;
-    }
-    if (empty()) reset();
-  }
+  int gather(iovec* iov, int max) const noexcept;
+  void consume(std::size_t n) noexcept;
 
   void clear() noexcept {
     chunks_.clear();
@@ -100,34 +50,12 @@ class WriteQueue {
   struct Chunk {
     Owned bytes;
     bool copy;
-    std::span<const char> view() const noexcept {
-      if (const auto* text = std::get_if<std::string>(&bytes)) return {text->data(), text->size()};
-      return std::visit(
-          [](const auto& b) {
-            return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
-          },
-          bytes);
-    }
+    std::span<const char> view() const noexcept;
   };
 
   // Everything is sent: keep one copy buffer (unless it grew large) so the steady state of a
   // connection does not allocate.
-  void reset() noexcept {
-    const bool keep =
-        chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kChunk;
-    if (keep) {
-      if (chunks_.size() > 1) {
-        std::swap(chunks_.front(), chunks_.back());
-        chunks_.resize(1);
-      }
-      std::get<std::string>(chunks_.front().bytes).clear();
-      head_ = 1;
-    } else {
-      chunks_.clear();
-      head_ = 0;
-    }
-    offset_ = 0;
-  }
+  void reset() noexcept;
 
   static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy buffer grown to, or kept
   static constexpr std::size_t kMinStable = 64;     // above any std::string's inline capacity
@@ -139,5 +67,9 @@ class WriteQueue {
 };
 
 }  // namespace evnet::detail
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/write_queue.ipp"
+#endif
 
 #endif  // EVNET_DETAIL_WRITE_QUEUE_HPP

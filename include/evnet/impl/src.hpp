@@ -10,6 +10,13 @@
 
 #include "evnet/net.hpp"
 
+// The functions of evnet's classes that are not templates, defined here only.
+#include "evnet/detail/impl/loop.ipp"
+#include "evnet/detail/impl/loop_service.ipp"
+#include "evnet/detail/impl/process.ipp"
+#include "evnet/detail/impl/timers.ipp"
+#include "evnet/detail/impl/write_queue.ipp"
+
 namespace evnet::detail {
 template class SocketImpl<PlainLayer>;
 template class ServerImpl<net::detail::ServerTraits>;
