@@ -11,6 +11,7 @@
 #include "evnet/net.hpp"
 
 // The functions of evnet's classes that are not templates, defined here only.
+#include "evnet/detail/impl/block_list.ipp"
 #include "evnet/detail/impl/loop.ipp"
 #include "evnet/detail/impl/loop_service.ipp"
 #include "evnet/detail/impl/process.ipp"

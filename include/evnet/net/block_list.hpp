@@ -2,6 +2,7 @@
 #ifndef EVNET_NET_BLOCK_LIST_HPP
 #define EVNET_NET_BLOCK_LIST_HPP
 
+#include "evnet/detail/config.hpp"
 #include "evnet/net/socket_address.hpp"
 
 #include <netinet/in.h>
@@ -75,6 +76,8 @@ constexpr bool inSubnet(const IpBytes& address, const IpBytes& network, int pref
          samePrefix(address.bytes.data() + 12, network.bytes.data(), prefix);
 }
 
+// Whether the list blocks a connection's peer; only IP peers are checked (a Unix socket's never
+// is), as in Node.
 bool blocksPeer(const BlockList& list, const sockaddr* peer) noexcept;
 
 }  // namespace detail
@@ -85,9 +88,7 @@ bool blocksPeer(const BlockList& list, const sockaddr* peer) noexcept;
 class BlockList {
  public:
   /// Blocks one address (Node: blockList.addAddress(address)).
-  void addAddress(const SocketAddress& address) {
-    rules_.push_back({Kind::address, address.ip_, {}, 0, "Address: " + label(address)});
-  }
+  void addAddress(const SocketAddress& address);
   /// Blocks one address given as text; family "ipv4" or "ipv6". Throws std::invalid_argument
   /// for an address that is not one of that family (Node: addAddress(address, family)).
   void addAddress(std::string_view address, std::string_view family = "ipv4") {
@@ -96,13 +97,7 @@ class BlockList {
 
   /// Blocks start to end, both included. Throws std::invalid_argument if start comes after end
   /// (Node: blockList.addRange(start, end)).
-  void addRange(const SocketAddress& start, const SocketAddress& end) {
-    if (detail::compareIp(start.ip_, end.ip_) == 1)
-      throw std::invalid_argument("evnet: The argument 'start' must come before end. Received " +
-                                  start.address());
-    rules_.push_back(
-        {Kind::range, start.ip_, end.ip_, 0, "Range: " + label(start) + "-" + end.address()});
-  }
+  void addRange(const SocketAddress& start, const SocketAddress& end);
   /// addRange with addresses as text (Node: addRange(start, end, family)).
   void addRange(std::string_view start, std::string_view end, std::string_view family = "ipv4") {
     addRange(make(start, family), make(end, family));
@@ -110,19 +105,7 @@ class BlockList {
 
   /// Blocks the addresses whose first prefix bits are network's. Throws std::out_of_range for a
   /// prefix outside 0-32 (IPv4) or 0-128 (IPv6) (Node: blockList.addSubnet(net, prefix)).
-  void addSubnet(const SocketAddress& network, int prefix) {
-    const int max = network.ip_.v6 ? 128 : 32;
-    if (prefix < 0 || prefix > max)
-      throw std::out_of_range(
-          "evnet: The value of \"prefix\" is out of range. It must be >= 0 "
-          "&& <= " +
-          std::to_string(max) + ". Received " + std::to_string(prefix));
-    rules_.push_back({Kind::subnet,
-                      network.ip_,
-                      {},
-                      prefix,
-                      "Subnet: " + label(network) + "/" + std::to_string(prefix)});
-  }
+  void addSubnet(const SocketAddress& network, int prefix);
   /// addSubnet with the network as text (Node: addSubnet(net, prefix, family)).
   void addSubnet(std::string_view network, int prefix, std::string_view family = "ipv4") {
     addSubnet(make(network, family), prefix);
@@ -132,22 +115,12 @@ class BlockList {
   bool check(const SocketAddress& address) const noexcept { return check(address.ip_); }
   /// Whether a rule blocks the address given as text; false for text that is not an address
   /// of the family, or an unknown family (Node: check(address, family)).
-  bool check(std::string_view address, std::string_view family = "ipv4") const noexcept {
-    const std::optional<bool> v6 = detail::isIPv6Family(family);
-    if (!v6) return false;
-    const auto ip = detail::toIpBytes(address, *v6);
-    return ip && check(*ip);
-  }
+  bool check(std::string_view address, std::string_view family = "ipv4") const noexcept;
 
   /// The rules, newest first, as Node prints them: "Address: IPv4 1.2.3.4", "Range: IPv4
   /// 10.0.0.1-10.0.0.10", "Subnet: IPv6 8592:757c:efae:4e45::/64". A rule added twice is
   /// listed twice, as in Node 20 (Node: blockList.rules).
-  std::vector<std::string> rules() const {
-    std::vector<std::string> texts;
-    texts.reserve(rules_.size());
-    for (auto rule = rules_.rbegin(); rule != rules_.rend(); ++rule) texts.push_back(rule->text);
-    return texts;
-  }
+  std::vector<std::string> rules() const;
 
  private:
   friend bool detail::blocksPeer(const BlockList&, const sockaddr*) noexcept;
@@ -164,49 +137,17 @@ class BlockList {
   static SocketAddress make(std::string_view address, std::string_view family) {
     return SocketAddress({.address = std::string(address), .family = std::string(family)});
   }
-  static std::string label(const SocketAddress& address) {
-    return (address.ip_.v6 ? "IPv6 " : "IPv4 ") + address.address();
-  }
+  static std::string label(const SocketAddress& address);
 
-  bool check(const detail::IpBytes& ip) const noexcept {
-    return std::any_of(rules_.begin(), rules_.end(), [&ip](const Rule& rule) {
-      switch (rule.kind) {
-        case Kind::address:
-          return detail::compareIp(ip, rule.first) == 0;
-        case Kind::range: {
-          const auto low = detail::compareIp(ip, rule.first);
-          const auto high = detail::compareIp(ip, rule.last);
-          return low && high && *low >= 0 && *high <= 0;
-        }
-        case Kind::subnet:
-          return detail::inSubnet(ip, rule.first, rule.prefix);
-      }
-      return false;
-    });
-  }
+  bool check(const detail::IpBytes& ip) const noexcept;
 
   std::vector<Rule> rules_;  // oldest first
 };
 
-namespace detail {
-
-// Whether the list blocks a connection's peer; only IP peers are checked (a Unix socket's never
-// is), as in Node.
-inline bool blocksPeer(const BlockList& list, const sockaddr* peer) noexcept {
-  IpBytes ip;
-  if (peer->sa_family == AF_INET) {
-    std::memcpy(ip.bytes.data(), &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr, 4);
-  } else if (peer->sa_family == AF_INET6) {
-    ip.v6 = true;
-    std::memcpy(ip.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr, 16);
-  } else {
-    return false;
-  }
-  return list.check(ip);
-}
-
-}  // namespace detail
-
 }  // namespace evnet::net
+
+#ifndef EVNET_SEPARATE_COMPILATION
+#include "evnet/detail/impl/block_list.ipp"
+#endif
 
 #endif  // EVNET_NET_BLOCK_LIST_HPP
