@@ -835,6 +835,36 @@ TEST_CASE(
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
+// Node emits 'end' while paused when nothing is buffered; evnet, which stops reading while paused,
+// holds an end read then, so that the outcome does not depend on when the peer's FIN came.
+TEST_CASE("a peer's end read while paused waits for resume() (N13)") {
+  asio::io_context loop;
+  Log log;
+  std::optional<net::Socket> peer;
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) {
+    peer = socket;
+    socket.on("data", [&](evnet::Buffer) { log.push_back("data"); });
+    socket.on("end", [&] { log.push_back("end"); });
+    socket.on("close", [&](bool) { log.push_back("close"); });
+  });
+  const unsigned short port = listenLocal(loop, server);
+
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  REQUIRE(runUntil(loop, [&] { return peer.has_value(); }));
+  runFor(loop, 10ms);  // the server's read is armed by now, and pause() leaves it armed (epoll)
+  peer->pause();
+  client.end();
+  REQUIRE(runUntil(loop, [&] { return client.writableFinished(); }));
+  runFor(loop, 30ms);
+  CHECK(log.empty());
+
+  peer->resume();
+  REQUIRE(runUntil(loop, [&] { return !log.empty() && log.back() == "close"; }));
+  CHECK(log == Log{"end", "close"});
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
 TEST_CASE(
     "data that arrives with no 'data' listener is held, and 'end' waits, until a listener "
     "is added (N3)") {
@@ -845,6 +875,20 @@ TEST_CASE(
 
   auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
   expectHeldUntilListened(loop, client, "held bytes");
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+// 256 bytes fill the socket's first read exactly: the end is read right behind them, in the same
+// turn, and must wait behind them as well.
+TEST_CASE("data that fills the first read exactly is held with the end behind it (N3)") {
+  asio::io_context loop;
+  const std::string sent(256, 'h');
+  net::Server server({}, loop);
+  server.on("connection", [&](net::Socket socket) { socket.end(sent); });
+  const unsigned short port = listenLocal(loop, server);
+
+  auto client = net::connect(port, "127.0.0.1", {}, {}, loop);
+  expectHeldUntilListened(loop, client, sent);
   CHECK(closeAndRunToCompletion(loop, server));
 }
 

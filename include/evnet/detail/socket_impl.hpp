@@ -201,7 +201,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // short again. A full large buffer is delivered, and reading continues into the loop's buffer.
   void onRead(std::error_code ec, std::size_t n) {
     readArmed_ = false;
-    if (ec == asio::error::eof) return peerEnded();
+    if (ec == asio::error::eof) return endBehindHeld();  // a read armed before pause()
     if (ec) return destroy(ec);
     if constexpr (!Layer::secure) bytesRead_ += n;  // a secure socket counts plaintext
     touch();
@@ -256,7 +256,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (n < 0 && errno == EINTR) continue;
       if (carried != 0) received(buffer.data(), std::exchange(carried, 0));
       if (destroyed_) return;
-      if (n == 0) return peerEnded();
+      if (n == 0) return endBehindHeld();  // the listener may have paused at the carried bytes
       if (errno == EAGAIN || errno == EWOULDBLOCK) return armRead();
       return destroy(lastError());
     }
@@ -392,9 +392,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // The end of the stream: "end", then our own end unless allowHalfOpen.
   void onEnd();
 
-  // The peer's end read while data before it waits for a "data" listener or resume() (an
-  // io_uring receive, a TLS close_notify in the same read): the end waits too (postRead), as in
-  // Node, where 'end' follows the data.
+  // The peer's end, read while the socket is paused or data before it waits for a "data"
+  // listener (a read armed before pause(), an io_uring receive, a TLS close_notify in the same
+  // read): the end waits too (postRead), as in Node, where 'end' follows the data and comes only
+  // while flowing.
   void endBehindHeld() {
     if (paused_ || !unheard_.empty()) {
       endHeld_ = true;
