@@ -278,6 +278,30 @@ TEST_CASE_FIXTURE(TlsEchoFixture, "plaintext sent to the TLS port closes that co
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
+// pauseOnConnect pauses the socket before its handshake, which reads on: an end read then is
+// the handshake's failure, not an end held for resume().
+TEST_CASE("a client that ends during the handshake is reported, also with pauseOnConnect") {
+  for (const bool pauseOnConnect : {false, true}) {
+    CAPTURE(pauseOnConnect);
+    asio::io_context loop;
+    tls::ServerOptions options = serverOptions();
+    options.pauseOnConnect = pauseOnConnect;
+    tls::Server server = tls::createServer(
+        options, [](tls::Socket) {}, loop);
+    const unsigned short port = listenLocal(loop, server);
+    std::vector<std::error_code> clientErrors;
+    server.on("tlsClientError",
+              [&](std::error_code ec, tls::Socket) { clientErrors.push_back(ec); });
+    Received silent;
+    net::Socket plain = net::connect(port, "127.0.0.1", {}, {}, loop);
+    collect(plain, silent);
+    plain.end(std::string("\x16\x03\x01", 3));  // the start of a record, then the end
+    REQUIRE(runUntil(loop, [&] { return silent.closed && server.getConnections() == 0; }));
+    CHECK(clientErrors.size() == 1);
+    CHECK(closeAndRunToCompletion(loop, server));
+  }
+}
+
 TEST_CASE("a client that does not finish its handshake is cut at handshakeTimeout") {
   asio::io_context loop;
   tls::ServerOptions options = serverOptions();

@@ -394,10 +394,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
   // The peer's end, read while the socket is paused or data before it waits for a "data"
   // listener (a read armed before pause(), an io_uring receive, a TLS close_notify in the same
-  // read): the end waits too (postRead), as in Node, where 'end' follows the data and comes only
-  // while flowing.
+  // read): the end waits too (postRead), as in Node, where 'end' follows the data (Node emits an
+  // end with nothing before it while paused: see the README on pause()).
   void endBehindHeld() {
-    if (paused_ || !unheard_.empty()) {
+    if (readPaused() || !unheard_.empty()) {  // a handshake reads on, and must see the end
       endHeld_ = true;
       return;
     }
