@@ -14,6 +14,7 @@ foreach(kind HEADER_ONLY COMPILED)
     message(FATAL_ERROR "${NM} failed on ${${kind}}")
   endif()
 endforeach()
+set(seen 0)
 foreach(class IN LISTS classes)
   # Only the name's text is matched: escape what a regular expression reads otherwise.
   string(REGEX REPLACE "([][+.*?()^$<>|\\\\])" "\\\\\\1" escaped "${class}")
@@ -22,13 +23,16 @@ foreach(class IN LISTS classes)
     string(REGEX MATCHALL "${pattern}[^\n]*" defined "${symbols_${kind}}")
     list(LENGTH defined count_${kind})
   endforeach()
-  if(count_HEADER_ONLY EQUAL 0)
-    message(FATAL_ERROR "the header-only object defines no function of ${class}: "
-                        "the check sees nothing")
-  endif()
+  math(EXPR seen "${seen} + ${count_HEADER_ONLY}")
   if(NOT count_COMPILED EQUAL 0)
     message(FATAL_ERROR "the compiled-mode object defines ${count_COMPILED} functions of ${class} "
                         "(header-only: ${count_HEADER_ONLY}): they are not extern")
   endif()
   message(STATUS "${class}: functions defined header-only ${count_HEADER_ONLY}, compiled mode 0")
 endforeach()
+# An optimised build may inline every function of one class into its callers (ServerHandle's, at
+# -O3); all of them inlined would mean the pattern matches nothing.
+if(seen EQUAL 0)
+  message(FATAL_ERROR "the header-only object defines no function of these classes: "
+                      "the check sees nothing")
+endif()
