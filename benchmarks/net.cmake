@@ -18,3 +18,13 @@ endforeach()
 # EVNET_WARNINGS_AS_ERRORS).
 add_executable(evnet_echo_server evnet_echo_server.cpp)
 target_link_libraries(evnet_echo_server PRIVATE evnet::evnet evnet_project_options)
+
+# The io_uring ceiling: a hand-written echo server on liburing alone (what issue #16 measures
+# evnet's io_uring transport against), where liburing is found.
+if(EVNET_IO_URING)
+  add_executable(uring_echo_server uring_echo_server.cpp)
+  target_link_libraries(uring_echo_server PRIVATE liburing::liburing)
+  target_compile_features(uring_echo_server PRIVATE cxx_std_20)
+  target_compile_options(uring_echo_server PRIVATE -Wall -Wextra -Wpedantic
+                                                   $<$<BOOL:${EVNET_WARNINGS_AS_ERRORS}>:-Werror>)
+endif()

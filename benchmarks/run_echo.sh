@@ -16,7 +16,8 @@
 # --host 127.0.0.1 and print "listening on <host>:<port>"), pinned to CPU 0 while loadgen runs
 # on CPU 1 when there are two CPUs: raw asio, "control" (a second process of the raw asio
 # server, unless --no-control), evnet with the epoll transport ("evnet"), evnet with io_uring
-# ("uring", unless --no-uring) and Node. Then runs the scenarios
+# ("uring", unless --no-uring), the hand-written liburing server ("liburing": the ceiling of
+# io_uring, where the build has it; not with --no-uring) and Node. Then runs the scenarios
 #   echo c=1, echo c=50, pipeline c=50 d=16 (64-byte messages), stream c=4 (16 KiB), connect
 # for every server in turn, rotating the order of the servers from round to round, --rounds
 # rounds (5; 1 with --quick) of 0.5 s warm-up + 1.5 s. Prints the median of each figure, the
@@ -79,6 +80,8 @@ run_started=$SECONDS
 # Build
 
 build_or_reuse loadgen asio_echo_server evnet_echo_server
+# The hand-written liburing server exists only where the build found liburing.
+((uring == 0 || no_build)) || build uring_echo_server >/dev/null 2>&1 || true
 loadgen=$(find_bin loadgen)
 asio_bin=$(find_bin asio_echo_server)
 [[ -n $loadgen ]] || die "no loadgen in $build_dir"
@@ -111,6 +114,13 @@ if [[ -n $evnet_bin ]]; then
   fi
 else
   echo "$script: no evnet echo server in $build_dir; evnet is left out" >&2
+fi
+# "liburing": the io_uring ceiling, a hand-written server on liburing alone (uring_echo_server).
+liburing_bin=
+((uring == 0)) || liburing_bin=$(find_bin uring_echo_server)
+if [[ -n $liburing_bin ]]; then
+  servers+=(liburing)
+  server_cmd[liburing]=$liburing_bin
 fi
 if command -v node >/dev/null; then
   servers+=(node)
