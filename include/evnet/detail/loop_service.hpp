@@ -56,6 +56,13 @@ inline void hideWork(const asio::any_io_executor& executor) noexcept {
 inline void showWork(const asio::any_io_executor& executor) noexcept {
   ioContextOf(executor).get_executor().on_work_started();
 }
+// The same without asio's type erasure, for what keeps its loop's own executor (sockets).
+inline void hideWork(const asio::io_context::executor_type& executor) noexcept {
+  executor.on_work_finished();
+}
+inline void showWork(const asio::io_context::executor_type& executor) noexcept {
+  executor.on_work_started();
+}
 
 // An object that must let go of its asio objects when its loop is destroyed while it is still
 // alive (a socket or server that user handles keep).
@@ -152,7 +159,8 @@ struct Deferred {
 };
 
 struct IdleList {
-  IdleList(const asio::any_io_executor& executor, std::int64_t ms) : ms(ms), timer(executor) {}
+  IdleList(const asio::io_context::executor_type& executor, std::int64_t ms)
+      : ms(ms), timer(executor) {}
   std::int64_t ms;
   IdleEntry* head = nullptr;
   IdleEntry* tail = nullptr;
@@ -229,7 +237,7 @@ class LoopService final : public asio::execution_context::service {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
   }
 
-  void enroll(IdleEntry& entry, std::int64_t ms, const asio::any_io_executor& executor);
+  void enroll(IdleEntry& entry, std::int64_t ms, const asio::io_context::executor_type& executor);
 
   // Activity: the entry goes to the tail of its list. The hot path of every read and write.
   void touch(IdleEntry& entry) noexcept {
@@ -243,7 +251,7 @@ class LoopService final : public asio::execution_context::service {
   // Runs entry once the completions that are ready now have run, in one posted handler for all
   // the entries deferred meanwhile. A socket re-arms its read this way after replying: by then
   // its peer has often answered, and the read completes at once instead of failing with EAGAIN.
-  void later(Deferred& entry, const asio::any_io_executor& executor);
+  void later(Deferred& entry, const asio::io_context::executor_type& executor);
 
   // Leaves the list; the list's timer stops with its last entry, so that a loop with no
   // timed socket left can finish (run() returns).

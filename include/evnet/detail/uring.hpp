@@ -57,7 +57,8 @@ class Ring {
 
   // Throws std::system_error with the kernel's reason when io_uring cannot be set up (an old
   // kernel, or a sandbox that forbids it).
-  explicit Ring(const asio::any_io_executor& executor) : executor_(executor), wake_(executor) {
+  explicit Ring(const asio::any_io_executor& executor)
+      : executor_(ioContextOf(executor).get_executor()), wake_(executor) {
     io_uring_params params{};
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
                    IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
@@ -322,20 +323,20 @@ class Ring {
     waiting_ = true;
     wake_.async_read_some(asio::buffer(&wakeCount_, sizeof wakeCount_),
                           [this](std::error_code ec, std::size_t) {
-                            ioContextOf(executor_).get_executor().on_work_started();
+                            executor_.on_work_started();
                             waiting_ = false;
                             if (ec || shutdown_) return;
                             woken_ = true;
                             turn();
                           });
-    ioContextOf(executor_).get_executor().on_work_finished();
+    executor_.on_work_finished();
   }
 
   static asio::io_context& ioContextOf(const asio::any_io_executor& executor) noexcept {
     return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
   }
 
-  asio::any_io_executor executor_;
+  asio::io_context::executor_type executor_;  // not type-erased: posted to once per turn
   io_uring ring_{};
   asio::posix::stream_descriptor wake_;
   io_uring_buf_ring* bufferRing_ = nullptr;

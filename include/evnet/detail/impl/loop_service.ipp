@@ -19,7 +19,7 @@ EVNET_DECL void LoopService::requestTransport(Transport transport) {
 }
 
 EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms,
-                                    const asio::any_io_executor& executor) {
+                                    const asio::io_context::executor_type& executor) {
   unenroll(entry);
   auto& slot = idleLists_[ms];
   if (!slot) slot = std::make_unique<IdleList>(executor, ms);
@@ -30,7 +30,8 @@ EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms,
   if (!list.armed) arm(list, ms);
 }
 
-EVNET_DECL void LoopService::later(Deferred& entry, const asio::any_io_executor& executor) {
+EVNET_DECL void LoopService::later(Deferred& entry,
+                                   const asio::io_context::executor_type& executor) {
   if (entry.queued) return;
   entry.queued = true;
   entry.next = nullptr;
