@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstdint>
 #include <span>
 #include <string>
 #include <utility>
@@ -62,8 +61,8 @@ class WriteQueue {
   static constexpr std::size_t kMinStable = 64;     // above any std::string's inline capacity
 
   std::vector<Chunk> chunks_;
+  std::size_t head_ = 0;    // first chunk with unsent bytes
   std::size_t offset_ = 0;  // bytes of chunks_[head_] already sent
-  std::uint32_t head_ = 0;  // first chunk with unsent bytes
   bool stable_ = false;     // see keepAddresses()
 };
 

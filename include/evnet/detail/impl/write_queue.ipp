@@ -17,8 +17,8 @@ namespace evnet::detail {
 #endif
 EVNET_DECL void WriteQueue::copy(const char* data, std::size_t size) {
   if (size == 0) return;
-  // An empty queue holds only the kept copy buffer: reuse it.
-  if (empty() && !chunks_.empty()) head_ = static_cast<std::uint32_t>(chunks_.size() - 1);
+  if (empty() && !chunks_.empty())
+    head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
   std::string* tail =
       empty() || !chunks_.back().copy ? nullptr : &std::get<std::string>(chunks_.back().bytes);
   if (tail == nullptr || tail->capacity() - tail->size() < size) {
