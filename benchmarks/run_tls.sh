@@ -4,7 +4,7 @@
 # and resident memory per idle TLS connection.
 #
 #   benchmarks/run_tls.sh [--quick] [--rounds N] [--build-dir DIR] [--no-build] [--results DIR]
-#                         [--no-control] [--no-echo] [--no-proxy] [--no-cost] [--no-idle]
+#                         [--no-control] [--no-uring] [--no-echo] [--no-proxy] [--no-cost] [--no-idle]
 #                         [--only echo|proxy|cost|idle]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON) and builds loadgen,
@@ -15,7 +15,8 @@
 # Echo servers (each started afresh in every round, pinned to CPU 0, loadgen on CPU 1, as in
 # run_echo.sh): asio = benchmarks/asio_tls_echo_server.cpp (asio's SSL example), control (a
 # second process of it, unless --no-control: its ratio to asio is the machine's noise), evnet =
-# examples/tls_echo_server.cpp, node = benchmarks/node_tls_echo_server.js. Scenarios, TLS 1.3
+# examples/tls_echo_server.cpp on epoll, uring = the same on io_uring (unless --no-uring), node =
+# benchmarks/node_tls_echo_server.js. Scenarios, TLS 1.3
 # with every server's default cipher (TLS_AES_256_GCM_SHA384): echo c=50 and pipeline c=50
 # d=16 (64-byte messages), stream c=4 (16 KiB chunks), full handshakes c=50 (connect, one
 # 64-byte echo, close_notify, close) and resumed handshakes c=50 (the same, each connection
@@ -42,17 +43,18 @@ script=run_tls.sh
 # shellcheck source=benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-control=1 echo=1 proxy=1 cost=1 idle=1
+control=1 echo=1 proxy=1 cost=1 idle=1 uring=1
 
 usage() {
-  echo "usage: $0 $common_usage [--no-control] [--no-echo] [--no-proxy] [--no-cost]" \
-    "[--no-idle] [--only echo|proxy|cost|idle]" >&2
+  echo "usage: $0 $common_usage [--no-control] [--no-uring] [--no-echo] [--no-proxy]" \
+    "[--no-cost] [--no-idle] [--only echo|proxy|cost|idle]" >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
     --no-control) control=0 ;;
+    --no-uring) uring=0 ;;
     --no-echo) echo=0 ;;
     --no-proxy) proxy=0 ;;
     --no-cost) cost=0 ;;
@@ -68,6 +70,7 @@ while (($#)); do
   shift
 done
 absolute build_dir results_dir
+export EVNET_TRANSPORT=epoll  # every evnet program, unless said otherwise ("uring")
 
 if ((quick)); then
   rounds=${rounds:-1} warmup=0.3 duration=1.2 short=2000 long=8000 idle_hold=0.5
@@ -158,6 +161,12 @@ if ((control)); then
 fi
 servers+=(evnet)
 server_cmd[evnet]="${bin[tls_echo_server]} $credentials"
+# "uring": evnet's TLS echo server on the io_uring transport (--no-uring where the build or the
+# kernel has none); "evnet" and everything else run on epoll (EVNET_TRANSPORT, exported above).
+if ((uring)); then
+  servers+=(uring)
+  server_cmd[uring]="env EVNET_TRANSPORT=io_uring ${server_cmd[evnet]}"
+fi
 has_node=0
 if command -v node >/dev/null; then
   has_node=1
