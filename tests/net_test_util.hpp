@@ -14,8 +14,11 @@
 #include <asio/posix/stream_descriptor.hpp>
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -250,6 +254,35 @@ inline unsigned short closedPort() {
 /// Reports a skipped case (a missing tool or facility); the caller returns right after it:
 /// `if (!available) return skipTest("why");`.
 inline void skipTest(std::string_view why) { MESSAGE("skipped: ", std::string(why)); }
+
+/// Runs body in a child process in which the given system calls fail with EPERM (a seccomp
+/// filter, as container runtimes install; a child, since a filter cannot be lifted). Returns the
+/// child's exit status: body's result, 100 if the filter could not be set, 101 if body threw.
+inline int inChildForbidding(std::initializer_list<int> calls, const std::function<int()>& body) {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::vector<sock_filter> filter{BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
+    for (const int call : calls) {
+      filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(call), 0, 1));
+      filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
+    }
+    filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+    const sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+      ::_exit(100);
+    try {
+      ::_exit(body());
+    } catch (...) {  // a failed REQUIRE too: the child must not go on running tests
+      ::_exit(101);
+    }
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
 
 /// Whether ::1 can be bound here (IPv6 tests skip otherwise).
 inline bool hasIPv6Loopback() {

@@ -14,6 +14,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <sys/syscall.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -528,6 +530,31 @@ TEST_CASE("records split into 1-byte TCP writes are reassembled, both ways") {
   server.close();
   CHECK(closeAndRunToCompletion(loop, relay));
 }
+
+#if EVNET_HAS_IO_URING
+TEST_CASE("on io_uring, TLS sockets receive from the ring: no recv system call") {
+  // As for plain sockets (net_transport_test): recvfrom and recvmsg fail with EPERM in a child
+  // process, so the handshakes and the echo work on io_uring only, and fail on epoll.
+  const tls::ServerOptions options = serverOptions();  // the test PKI is made before the fork
+  const std::string message = pattern(100 * 1024);
+  const auto echoForbiddingRecv = [&](evnet::Transport transport) {
+    return inChildForbidding({__NR_recvfrom, __NR_recvmsg}, [&] {
+      asio::io_context loop;
+      evnet::setTransport(loop, transport);
+      tls::Server server = tls::createServer(
+          options, [](tls::Socket socket) { socket.pipe(socket); }, loop);
+      server.on("tlsClientError", [](std::error_code, tls::Socket) {});
+      tls::Socket client = tls::connect(clientOptions(listenLocal(loop, server)), {}, loop);
+      client.on("error", [](std::error_code) {});
+      const bool echoed = endAndReadReply(loop, client, message) == message;
+      server.close();
+      return echoed && client.authorized() ? 0 : 1;
+    });
+  };
+  CHECK(echoForbiddingRecv(evnet::Transport::ioUring) == 0);
+  CHECK(echoForbiddingRecv(evnet::Transport::epoll) != 0);
+}
+#endif
 
 TEST_CASE("pipe joins a TLS socket and a plain one: TLS termination in front of TCP") {
   EchoServerFixture plain;

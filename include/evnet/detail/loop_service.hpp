@@ -239,7 +239,7 @@ class LoopService final : public asio::execution_context::service {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
   }
 
-  void enroll(IdleEntry& entry, std::int64_t ms, const asio::io_context::executor_type& executor);
+  void enroll(IdleEntry& entry, std::int64_t ms);
 
   // Activity: the entry goes to the tail of its list. The hot path of every read and write.
   void touch(IdleEntry& entry) noexcept {
@@ -253,7 +253,7 @@ class LoopService final : public asio::execution_context::service {
   // Runs entry once the completions that are ready now have run, in one posted handler for all
   // the entries deferred meanwhile. A socket re-arms its read this way after replying: by then
   // its peer has often answered, and the read completes at once instead of failing with EAGAIN.
-  void later(Deferred& entry, const asio::io_context::executor_type& executor);
+  void later(Deferred& entry);
 
   // Leaves the list; the list's timer stops with its last entry, so that a loop with no
   // timed socket left can finish (run() returns).
@@ -294,7 +294,7 @@ class LoopService final : public asio::execution_context::service {
   }
 
   OperationPool operationPool_;  // first: destroyed last
-  asio::any_io_executor executor_;
+  asio::io_context::executor_type executor_;
   std::unordered_multimap<const void*, std::shared_ptr<Pipe>> pipes_;
   std::unique_ptr<char[]> readBuffer_;
   std::map<std::int64_t, std::unique_ptr<IdleList>> idleLists_;

@@ -232,7 +232,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void armReadLater() {
     if (rearm_.queued) return;
     ++pendingOps_;
-    loop_.later(rearm_, executor_);
+    loop_.later(rearm_);
   }
 
   // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
@@ -1052,7 +1052,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // the timer on activity, so "timeout" fires again after the next idle period).
   void touch() {
     if (idle_.list != nullptr) return loop_.touch(idle_);
-    if (timeoutMs_ != 0 && !destroyed_) loop_.enroll(idle_, timeoutMs_, executor_);
+    if (timeoutMs_ != 0 && !destroyed_) loop_.enroll(idle_, timeoutMs_);
   }
   int fd() const noexcept { return socket_ ? socket_->native_handle() : -1; }
   // Reading stops while paused, but a secure socket reads its handshake regardless.
@@ -1341,7 +1341,7 @@ EVNET_DECL void SocketImpl<Layer>::reopen() {
   local_.reset();
   family_ = AF_UNSPEC;
   if constexpr (Layer::secure) layer_.reset();
-  if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_, executor_);
+  if (timeoutMs_ != 0) loop_.enroll(idle_, timeoutMs_);
 }
 
 template <class Layer>
@@ -1471,7 +1471,7 @@ EVNET_DECL void SocketImpl<Layer>::destroy(std::error_code err) {
   closeQueued_ = true;
   if (rearm_.queued) return;
   ++pendingOps_;
-  loop_.later(rearm_, executor_);
+  loop_.later(rearm_);
 }
 
 template <class Layer>
@@ -1494,7 +1494,7 @@ template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::setTimeout(unsigned ms) {
   timeoutMs_ = ms;
   if (ms == 0 || destroyed_) return loop_.unenroll(idle_);
-  loop_.enroll(idle_, ms, executor_);
+  loop_.enroll(idle_, ms);
 }
 
 template <class Layer>

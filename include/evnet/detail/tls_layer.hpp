@@ -368,7 +368,7 @@ class TlsLayer {
       auto& timedOut = *static_cast<Socket*>(entry->owner);
       timedOut.layer().fail(timedOut, tls::make_error_code(tls::Errc::handshakeTimeout));
     };
-    socket.loop().enroll(timer_, ms, socket.executor());
+    socket.loop().enroll(timer_, ms);
   }
 
  public:

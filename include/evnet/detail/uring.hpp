@@ -5,7 +5,6 @@
 // The io_uring transport's ring (Linux, liburing): built when EVNET_HAS_IO_URING is 1, which the
 // CMake target sets when liburing was found (option EVNET_IO_URING).
 
-#include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -57,8 +56,8 @@ class Ring {
 
   // Throws std::system_error with the kernel's reason when io_uring cannot be set up (an old
   // kernel, or a sandbox that forbids it).
-  explicit Ring(const asio::any_io_executor& executor)
-      : executor_(ioContextOf(executor).get_executor()), wake_(executor) {
+  explicit Ring(const asio::io_context::executor_type& executor)
+      : executor_(executor), wake_(executor) {
     io_uring_params params{};
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
                    IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
@@ -330,10 +329,6 @@ class Ring {
                             turn();
                           });
     executor_.on_work_finished();
-  }
-
-  static asio::io_context& ioContextOf(const asio::any_io_executor& executor) noexcept {
-    return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
   }
 
   asio::io_context::executor_type executor_;  // not type-erased: posted to once per turn

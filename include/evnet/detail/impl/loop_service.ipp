@@ -18,11 +18,10 @@ EVNET_DECL void LoopService::requestTransport(Transport transport) {
   requested_ = transport;
 }
 
-EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms,
-                                    const asio::io_context::executor_type& executor) {
+EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms) {
   unenroll(entry);
   auto& slot = idleLists_[ms];
-  if (!slot) slot = std::make_unique<IdleList>(executor, ms);
+  if (!slot) slot = std::make_unique<IdleList>(executor_, ms);
   IdleList& list = *slot;
   entry.list = &list;
   entry.lastActive = nowMs();
@@ -30,8 +29,7 @@ EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms,
   if (!list.armed) arm(list, ms);
 }
 
-EVNET_DECL void LoopService::later(Deferred& entry,
-                                   const asio::io_context::executor_type& executor) {
+EVNET_DECL void LoopService::later(Deferred& entry) {
   if (entry.queued) return;
   entry.queued = true;
   entry.next = nullptr;
@@ -39,7 +37,7 @@ EVNET_DECL void LoopService::later(Deferred& entry,
     deferredTail_->next = &entry;
   } else {
     deferredHead_ = &entry;
-    asio::post(executor, [this] { runDeferred(); });
+    asio::post(executor_, [this] { runDeferred(); });
   }
   deferredTail_ = &entry;
 }
