@@ -41,6 +41,9 @@
 # when the machine is shared; the hub/redis ratio (req/s: the median of the ratios within single
 # rounds; CPU: the ratio of the medians), and the range of the hub/redis req/s ratio within single rounds (the two servers back to back), which shows the noise.
 #
+# The hub runs on its loop's default transport (epoll); EVNET_TRANSPORT=io_uring in the
+# environment runs it on io_uring (results/hub_io_uring.md).
+#
 # Prints a markdown table and writes it to DIR/hub.md (DIR: --results, default
 # benchmarks/results). Full run ~3 minutes, --quick ~30 seconds (after the build).
 set -euo pipefail

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "counting_new.hpp"
 
 namespace {
 using Emitter = evnet::EventEmitter<evnet::Event<"data", void(int, std::string_view)>,
                                     evnet::Event<"error", void(std::exception_ptr)>>;
+using Log = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("the allocation counter sees allocations") {
@@ -49,4 +51,43 @@ TEST_CASE("once listeners and removal during emit allocate nothing once register
           emitter.emit("data", 2, "y");
         }) == 0);
   CHECK(calls == 3);
+}
+
+TEST_CASE("a name's first listener costs one allocation: its list and node share it") {
+  Emitter emitter;
+  Log log;
+  evnet::ListenerId first;
+  CHECK(allocationsDuring([&] {
+          first = emitter.on("data", [&](int, std::string_view) { log.push_back("first"); });
+        }) == 1);
+  // The second: its node, and room for more nodes than the one the list holds in place.
+  evnet::ListenerId second;
+  CHECK(allocationsDuring([&] {
+          second = emitter.on("data", [&](int, std::string_view) { log.push_back("second"); });
+        }) == 2);
+  // The first, whose node lives in the list's block, goes while the second stays; the list goes
+  // with the second; the next first listener makes a new list.
+  emitter.off("data", first);
+  emitter.emit("data", 1, "x");
+  emitter.off("data", second);
+  CHECK(emitter.listenerCount("data") == 0);
+  CHECK(allocationsDuring([&] {
+          emitter.once("data", [&](int, std::string_view) { log.push_back("once"); });
+        }) == 1);
+  emitter.emit("data", 2, "y");
+  emitter.emit("data", 3, "z");
+  CHECK(log == Log{"second", "once"});
+}
+
+TEST_CASE("an over-aligned listener gets a block of its own, and is called and destroyed") {
+  struct alignas(64) Wide {
+    int* calls;
+    void operator()(int, std::string_view) const { ++*calls; }
+  };
+  Emitter emitter;
+  int calls = 0;
+  emitter.on("data", Wide{&calls});
+  emitter.on("data", Wide{&calls});
+  emitter.emit("data", 1, "x");
+  CHECK(calls == 2);
 }

@@ -1782,6 +1782,34 @@ TEST_CASE(
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
+TEST_CASE("a write queue sends copies and owned buffers in order, across partial sends") {
+  evnet::detail::WriteQueue queue;
+  queue.copy("ab", 2);
+  queue.own(std::string("cd"));  // short: its bytes live inside the string, moved into the queue
+  queue.own(std::vector<char>{'e', 'f', 'g'});
+  queue.copy("hi", 2);
+  queue.own(std::string());  // nothing: an empty write queues nothing
+  std::string sent;
+  for (const std::size_t step : {1, 2, 3, 3}) {  // what a kernel takes each time
+    std::array<iovec, 8> iov{};
+    const int count = queue.gather(iov.data(), static_cast<int>(iov.size()));
+    std::string pending;
+    for (int i = 0; i < count; ++i) {
+      const iovec& part = iov[static_cast<std::size_t>(i)];
+      pending.append(static_cast<const char*>(part.iov_base), part.iov_len);
+    }
+    CHECK(pending == std::string("abcdefghi").substr(sent.size()));
+    sent += pending.substr(0, step);
+    queue.consume(step);
+  }
+  CHECK(sent == "abcdefghi");
+  CHECK(queue.empty());
+  queue.copy("j", 1);  // into the kept block
+  std::array<iovec, 2> iov{};
+  REQUIRE(queue.gather(iov.data(), 2) == 1);
+  CHECK(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len) == "j");
+}
+
 TEST_CASE("a queued byte is never copied again while the queue grows (issue 17)") {
   evnet::detail::WriteQueue queue;
   const std::string piece(1000, 'q');

@@ -405,7 +405,7 @@ class EventEmitter {
   EventEmitter(const EventEmitter&) = delete;
   EventEmitter& operator=(const EventEmitter&) = delete;
   ~EventEmitter() {
-    for (detail::ListenerList* list : lists_) delete list;
+    for (detail::ListenerList* list : lists_) detail::ListenerList::release(list);
   }
 
   /// Adds a listener called on every emit of the event, after the present ones (Node: on).
@@ -489,7 +489,7 @@ class EventEmitter {
       // Nobody hears the removals, so their order does not show: every list goes at once,
       // taken out before its nodes are destroyed (a listener's destructor may add listeners).
       const auto lists = std::exchange(lists_, {});
-      for (detail::ListenerList* list : lists) delete list;
+      for (detail::ListenerList* list : lists) detail::ListenerList::release(list);
       return *this;
     }
     for (std::size_t index : namesInOrder())
@@ -623,20 +623,27 @@ class EventEmitter {
   ListenerId addWith(std::type_identity<void(Params...)>, std::size_t index, F&& f,
                      Placement placement, bool once) {
     emitAt<kNewListener>(kNames[index]);  // before the listener is added, as in Node
-    auto node =
-        std::make_unique<detail::ListenerNodeFor<std::decay_t<F>, Params...>>(std::forward<F>(f));
+    using Node = detail::ListenerNodeFor<std::decay_t<F>, Params...>;
+    detail::ListenerList*& list = lists_[index];
+    std::unique_ptr<Node> owned;  // until the list holds it
+    Node* node = nullptr;
+    if (list == nullptr) {
+      std::tie(list, node) = detail::ListenerList::makeWith<Node>(std::forward<F>(f));
+    } else {
+      owned = std::make_unique<Node>(std::forward<F>(f));
+      node = owned.get();
+    }
     node->id = ++sequence_;
     node->once = once;
     node->plain = !once;
-    detail::ListenerList*& list = lists_[index];
-    if (list == nullptr) list = new detail::ListenerList;
     if (placement == Placement::front) {
-      list->nodes.pushFront(node.get());
+      list->nodes.pushFront(node);
       ++list->prepended;
     } else {
-      list->nodes.pushBack(node.get());
+      list->nodes.pushBack(node);
     }
-    const ListenerId id(node.release()->id);
+    static_cast<void>(owned.release());
+    const ListenerId id(node->id);
     if (list->live++ == 0) list->firstAdded = id.value();
     list->refreshSingle();
     warnIfTooMany(index, *list);
@@ -748,8 +755,7 @@ class EventEmitter {
     if (--list.live == 0) {
       list.warned = false;
       if (depth_ == 0) {
-        delete lists_[index];
-        lists_[index] = nullptr;
+        detail::ListenerList::release(std::exchange(lists_[index], nullptr));
       }
     }
     emitAt<kRemoveListener>(kNames[index]);
@@ -761,8 +767,7 @@ class EventEmitter {
       if (list == nullptr || !list->hasRemoved) continue;
       list->sweep();
       if (list->nodes.empty()) {
-        delete list;
-        list = nullptr;
+        detail::ListenerList::release(std::exchange(list, nullptr));
       }
     }
   }

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -107,7 +109,8 @@ class NodeList {
 
 // The listeners of one event name, in call order. Exists only while the name has listeners (or
 // removed ones waiting for the end of an emit), so an emitter with no listeners for a name holds
-// a null pointer for it.
+// a null pointer for it. Made by makeWith() together with its first node, in one allocation
+// (most names only ever have one listener); destroyed by release(), never by delete.
 struct ListenerList {
   NodeList nodes;
   ListenerNode* single = nullptr;  // the only node, when it is plain: emit's fast path
@@ -122,6 +125,36 @@ struct ListenerList {
   ListenerList& operator=(const ListenerList&) = delete;
   ~ListenerList() {
     for (ListenerNode* node : nodes) node->destroy(node);
+  }
+
+  // A new list and its first node, constructed from g. The node lives after the list in the
+  // same block; its destroy() runs its destructor only, and the block goes with the list.
+  template <class Node, class G>
+  static std::pair<ListenerList*, Node*> makeWith(G&& g) {
+    constexpr std::size_t offset =
+        (sizeof(ListenerList) + alignof(Node) - 1) & ~(alignof(Node) - 1);
+    if constexpr (alignof(Node) > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      auto node = std::make_unique<Node>(std::forward<G>(g));  // over-aligned: a block of its own
+      return {new (::operator new(sizeof(ListenerList))) ListenerList, node.release()};
+    } else {
+      void* block = ::operator new(offset + sizeof(Node));
+      Node* node = nullptr;
+      try {
+        node = new (static_cast<char*>(block) + offset) Node(std::forward<G>(g));
+      } catch (...) {
+        ::operator delete(block);
+        throw;
+      }
+      node->destroy = [](ListenerNode* self) noexcept { static_cast<Node*>(self)->~Node(); };
+      return {new (block) ListenerList, node};
+    }
+  }
+
+  // Destroys the list, its nodes and the block they share. A null list is nothing to do.
+  static void release(ListenerList* list) noexcept {
+    if (list == nullptr) return;
+    list->~ListenerList();
+    ::operator delete(list);
   }
 
   // Physically drops removed nodes; only while no emit runs.

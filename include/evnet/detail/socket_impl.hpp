@@ -533,7 +533,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // With io_uring, the queue goes out in one send operation at a time, submitted with the
   // turn's other operations; its completion consumes what the kernel took and flushes again.
   // While it is in flight the socket counts as waiting to be writable (writeArmed_), and the
-  // queued bytes stay where they are (WriteQueue::keepAddresses). Its state (600 bytes) is
+  // queued bytes stay where they are (WriteQueue never moves them). Its state (600 bytes) is
   // taken for a send and given back once none is in flight, to a few kept per thread: an idle
   // connection holds none (it cost an echo server's idle connections 1.1 KiB each), and a send
   // allocates nothing once the loop is warm.
@@ -604,7 +604,6 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     std::unique_ptr<RingSend> send = std::move(ringSend_);
     send->retired = std::make_unique<WriteQueue>(std::move(queue_));
     queue_ = WriteQueue();
-    queue_.keepAddresses();
     sending_ = false;
     send->older = std::move(retired_);
     retired_ = std::move(send);
@@ -1183,9 +1182,6 @@ EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::any_io_executor& executor, 
   // it waits for room to write as on epoll.
   ring_ = loop.ring();
   recvOp_.socket = this;
-  if constexpr (!Layer::secure) {
-    if (ring_ != nullptr) queue_.keepAddresses();
-  }
 #endif
   idle_.owner = this;
   rearm_.owner = this;

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <new>
 #include <span>
 #include <string>
 #include <utility>
@@ -16,24 +18,39 @@
 
 namespace evnet::detail {
 
-// Bytes waiting to be written: evnet's own copies (small writes coalesce into one buffer that
-// is kept for reuse) and buffers moved in by the caller, sent in order with gather writes.
-// A queued byte is never copied again: a copy buffer that is full is not grown (which would
-// move everything in it, on the loop thread, for a peer that does not read) but followed by a
-// new one, twice as large up to 64 KiB.
+// Bytes waiting to be written, sent in order with gather writes: evnet's own copies (small
+// writes coalesce into one block) and buffers moved in by the caller. A singly linked list of
+// blocks, each allocated once with its header, that never move: a queued byte is never copied
+// again, and keeps its address until sent (io_uring sends it from there while more is queued).
+// A full copy block is not grown but followed by a new one, twice as large up to 64 KiB. When
+// everything is sent, one copy block is kept for the next write: the steady state of a
+// connection does not allocate, and its first write allocates once.
 class WriteQueue {
  public:
   using Owned = std::variant<std::string, std::vector<char>, std::vector<unsigned char>,
                              std::vector<std::byte>>;
 
-  bool empty() const noexcept { return head_ == chunks_.size(); }
+  WriteQueue() noexcept = default;
+  WriteQueue(WriteQueue&& other) noexcept
+      : head_(std::exchange(other.head_, nullptr)),
+        tail_(std::exchange(other.tail_, nullptr)),
+        spare_(std::exchange(other.spare_, nullptr)),
+        offset_(std::exchange(other.offset_, 0)) {}
+  WriteQueue& operator=(WriteQueue&& other) noexcept {
+    if (this != &other) {
+      clear();
+      head_ = std::exchange(other.head_, nullptr);
+      tail_ = std::exchange(other.tail_, nullptr);
+      spare_ = std::exchange(other.spare_, nullptr);
+      offset_ = std::exchange(other.offset_, 0);
+    }
+    return *this;
+  }
+  ~WriteQueue() { clear(); }
 
-  // Queued bytes keep their address until sent (io_uring sends them from there while more is
-  // queued): no chunk keeps its bytes inside itself (a short std::string does), where growing
-  // chunks_ would move them.
-  void keepAddresses() noexcept { stable_ = true; }
+  bool empty() const noexcept { return head_ == nullptr; }
 
-  // Empty writes queue nothing: an empty chunk would make flush() send zero bytes forever.
+  // Empty writes queue nothing: an empty block would make flush() send zero bytes forever.
   void copy(const char* data, std::size_t size);
   void own(Owned&& bytes);
 
@@ -41,29 +58,41 @@ class WriteQueue {
   int gather(iovec* iov, int max) const noexcept;
   void consume(std::size_t n) noexcept;
 
-  void clear() noexcept {
-    chunks_.clear();
-    head_ = offset_ = 0;
-  }
+  // Drops everything, the kept block too.
+  void clear() noexcept;
 
  private:
-  struct Chunk {
+  // A block's header. A copy block's bytes follow it (capacity of them); an owned block is an
+  // OwnedBlock (capacity 0), whose bytes are those of the buffer it holds.
+  struct Block {
+    Block* next = nullptr;
+    const char* data = nullptr;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+    char* room() noexcept { return reinterpret_cast<char*>(this + 1); }
+  };
+  struct OwnedBlock : Block {
+    explicit OwnedBlock(Owned&& b) noexcept : bytes(std::move(b)) {}
     Owned bytes;
-    bool copy;
-    std::span<const char> view() const noexcept;
   };
 
-  // Everything is sent: keep one copy buffer (unless it grew large) so the steady state of a
-  // connection does not allocate.
-  void reset() noexcept;
+  static Block* makeCopyBlock(std::size_t capacity);
+  static void destroy(Block* block) noexcept;
+  void append(Block* block) noexcept {
+    (tail_ != nullptr ? tail_->next : head_) = block;
+    tail_ = block;
+  }
+  // A sent block: kept for the next copy if it is a copy block and none is kept yet.
+  void retire(Block* block) noexcept;
 
-  static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy buffer grown to, or kept
-  static constexpr std::size_t kMinStable = 64;     // above any std::string's inline capacity
+  static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy block grown to, or kept
+  // The smallest copy block, its header included: 128 bytes from malloc.
+  static constexpr std::size_t kMinCopy = 128 - sizeof(Block) - 8;
 
-  std::vector<Chunk> chunks_;
-  std::size_t head_ = 0;    // first chunk with unsent bytes
-  std::size_t offset_ = 0;  // bytes of chunks_[head_] already sent
-  bool stable_ = false;     // see keepAddresses()
+  Block* head_ = nullptr;  // null when empty
+  Block* tail_ = nullptr;
+  Block* spare_ = nullptr;  // a kept copy block, empty
+  std::size_t offset_ = 0;  // bytes of head_ already sent
 };
 
 }  // namespace evnet::detail

@@ -8,89 +8,100 @@
 
 namespace evnet::detail {
 
-// GCC 12 at -O3 warns that the moved variant "may be used uninitialized" when copy() or own() is
-// inlined into some callers (a false positive of its std::variant analysis); a user's -Werror build
-// would fail on it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 EVNET_DECL void WriteQueue::copy(const char* data, std::size_t size) {
   if (size == 0) return;
-  if (empty() && !chunks_.empty())
-    head_ = chunks_.size() - 1;  // an empty queue holds only the kept copy buffer: reuse it
-  std::string* tail =
-      empty() || !chunks_.back().copy ? nullptr : &std::get<std::string>(chunks_.back().bytes);
-  if (tail == nullptr || tail->capacity() - tail->size() < size) {
-    std::string next;
-    next.reserve(
-        std::max({size, stable_ ? kMinStable : std::size_t{0},
-                  tail == nullptr ? std::size_t{0} : std::min(2 * tail->capacity(), kChunk)}));
-    chunks_.push_back(Chunk{std::move(next), true});
-    tail = &std::get<std::string>(chunks_.back().bytes);
+  Block* tail = tail_;
+  if (tail == nullptr || tail->capacity == 0 || tail->capacity - tail->size < size) {
+    const std::size_t grown =
+        tail == nullptr || tail->capacity == 0 ? kMinCopy : std::min(2 * tail->capacity, kChunk);
+    if (spare_ != nullptr && spare_->capacity >= size) {
+      tail = std::exchange(spare_, nullptr);
+    } else {
+      tail = makeCopyBlock(std::max(size, grown));
+    }
+    append(tail);
   }
-  tail->append(data, size);
+  std::memcpy(tail->room() + tail->size, data, size);
+  tail->size += size;
 }
 
 EVNET_DECL void WriteQueue::own(Owned&& bytes) {
-  if (std::visit([](const auto& b) { return b.empty(); }, bytes)) return;
-  if (const auto* text = std::get_if<std::string>(&bytes);
-      stable_ && text != nullptr && text->capacity() < kMinStable)
-    return copy(text->data(), text->size());  // maybe held inside the string object
-  chunks_.push_back(Chunk{std::move(bytes), false});
+  const std::span<const char> view = std::visit(
+      [](const auto& b) {
+        return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
+      },
+      bytes);
+  if (view.empty()) return;
+  auto* block = new OwnedBlock(std::move(bytes));
+  // The buffer moved into the block: its bytes are where they were, except those of a short
+  // std::string, which are inside it.
+  const std::span<const char> moved = std::visit(
+      [](const auto& b) {
+        return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
+      },
+      block->bytes);
+  block->data = moved.data();
+  block->size = moved.size();
+  append(block);
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 EVNET_DECL int WriteQueue::gather(iovec* iov, int max) const noexcept {
   int n = 0;
-  for (std::size_t i = head_; i < chunks_.size() && n < max; ++i) {
-    const std::span<const char> bytes = chunks_[i].view();
-    const std::size_t skip = i == head_ ? offset_ : 0;
-    iov[n++] = {const_cast<char*>(bytes.data() + skip), bytes.size() - skip};
+  std::size_t skip = offset_;
+  for (const Block* block = head_; block != nullptr && n < max; block = block->next) {
+    iov[n++] = {const_cast<char*>(block->data + skip), block->size - skip};
+    skip = 0;
   }
   return n;
 }
 
 EVNET_DECL void WriteQueue::consume(std::size_t n) noexcept {
   while (n > 0) {
-    const std::size_t left = chunks_[head_].view().size() - offset_;
+    Block* head = head_;
+    const std::size_t left = head->size - offset_;
     if (n < left) {
       offset_ += n;
       return;
     }
     n -= left;
     offset_ = 0;
-    ++head_;
+    head_ = head->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    retire(head);
   }
-  if (empty()) reset();
 }
 
-EVNET_DECL std::span<const char> WriteQueue::Chunk::view() const noexcept {
-  if (const auto* text = std::get_if<std::string>(&bytes)) return {text->data(), text->size()};
-  return std::visit(
-      [](const auto& b) {
-        return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
-      },
-      bytes);
-}
-
-EVNET_DECL void WriteQueue::reset() noexcept {
-  const bool keep =
-      chunks_.back().copy && std::get<std::string>(chunks_.back().bytes).capacity() <= kChunk;
-  if (keep) {
-    if (chunks_.size() > 1) {
-      std::swap(chunks_.front(), chunks_.back());
-      chunks_.resize(1);
-    }
-    std::get<std::string>(chunks_.front().bytes).clear();
-    head_ = 1;
-  } else {
-    chunks_.clear();
-    head_ = 0;
-  }
+EVNET_DECL void WriteQueue::clear() noexcept {
+  while (head_ != nullptr) destroy(std::exchange(head_, head_->next));
+  tail_ = nullptr;
   offset_ = 0;
+  destroy(std::exchange(spare_, nullptr));
+}
+
+EVNET_DECL WriteQueue::Block* WriteQueue::makeCopyBlock(std::size_t capacity) {
+  auto* block = new (::operator new(sizeof(Block) + capacity)) Block;
+  block->data = block->room();
+  block->capacity = capacity;
+  return block;
+}
+
+EVNET_DECL void WriteQueue::destroy(Block* block) noexcept {
+  if (block == nullptr) return;
+  if (block->capacity == 0) {
+    delete static_cast<OwnedBlock*>(block);
+  } else {
+    ::operator delete(block);  // a Block is trivially destructible
+  }
+}
+
+EVNET_DECL void WriteQueue::retire(Block* block) noexcept {
+  if (spare_ == nullptr && block->capacity != 0 && block->capacity <= kChunk) {
+    block->next = nullptr;
+    block->size = 0;
+    spare_ = block;
+  } else {
+    destroy(block);
+  }
 }
 
 }  // namespace evnet::detail
