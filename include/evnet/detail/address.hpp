@@ -4,7 +4,10 @@
 
 #include "evnet/net/address.hpp"
 
+#include <asio/basic_socket_acceptor.hpp>
+#include <asio/basic_stream_socket.hpp>
 #include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +25,10 @@ namespace evnet::detail {
 using net::AddressInfo;
 // Every socket and listener, TCP or Unix, is a generic stream socket to asio.
 using Protocol = asio::generic::stream_protocol;
+// On its loop's own executor, not asio::any_io_executor: each asynchronous operation's work
+// tracking then goes without type erasure.
+using StreamSocket = asio::basic_stream_socket<Protocol, asio::io_context::executor_type>;
+using Acceptor = asio::basic_socket_acceptor<Protocol, asio::io_context::executor_type>;
 
 // Dotted decimal; inet_ntop goes through sprintf, which costs more than accepting a connection.
 inline std::string formatIPv4(const in_addr& address) {

@@ -137,7 +137,7 @@ class OperationPool {
   std::size_t freeCount_ = 0;
 };
 
-// The allocator asio uses for an operation whose handler is bound to it (asio::bind_allocator).
+// The allocator asio uses for an operation whose handler names it (a socket's read).
 template <class T>
 struct PoolAllocator {
   using value_type = T;

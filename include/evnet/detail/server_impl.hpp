@@ -113,7 +113,7 @@ class ServerImpl final : public Traits::Emitter,
   // A listen that failed before reaching the kernel (a host name that does not resolve).
   void listenFailed(std::shared_ptr<ServerImpl> self, std::error_code ec);
 
-  const asio::any_io_executor& executor() const noexcept { return executor_; }
+  const asio::io_context::executor_type& executor() const noexcept { return executor_; }
   AddressInfo address() const { return acceptor_ ? address_ : AddressInfo{}; }
   unsigned connections() const noexcept { return connectionCount_; }
   bool listening() const noexcept { return acceptor_.has_value(); }
@@ -150,8 +150,8 @@ class ServerImpl final : public Traits::Emitter,
   // them. libuv accepts them before close() runs, since it processes the listener's readiness
   // before a client's; asio may run a client's "connect" first (Node's
   // test-net-socket-reset-send.js closes the server from it).
-  std::vector<std::pair<Protocol::socket, Protocol::endpoint>> takeQueued() {
-    std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+  std::vector<std::pair<StreamSocket, Protocol::endpoint>> takeQueued() {
+    std::vector<std::pair<StreamSocket, Protocol::endpoint>> queued;
     const int listener = acceptor_->native_handle();
     const int protocol = address_.family == "Unix" ? 0 : IPPROTO_TCP;
     for (;;) {
@@ -167,8 +167,7 @@ class ServerImpl final : public Traits::Emitter,
   }
   // An accept that completed before close() and ran after it: the connection is the server's,
   // as one close() found queued.
-  void acceptedAfterClose(std::error_code ec, Protocol::socket socket,
-                          const Protocol::endpoint& peer) {
+  void acceptedAfterClose(std::error_code ec, StreamSocket socket, const Protocol::endpoint& peer) {
     if (!ec && closing_) accepted(std::move(socket), peer);
     release();
   }
@@ -188,7 +187,7 @@ class ServerImpl final : public Traits::Emitter,
     if (ring_ != nullptr) return armRingAccept();
 #endif
     ++pendingOps_;
-    acceptor_->async_accept(peer_, [this](std::error_code ec, Protocol::socket socket) {
+    acceptor_->async_accept(peer_, [this](std::error_code ec, StreamSocket socket) {
       --pendingOps_;
       if (!acceptor_) return acceptedAfterClose(ec, std::move(socket), peer_);
       ec = systemError(ec);  // asio's own category does not compare equal to std::errc
@@ -259,8 +258,8 @@ class ServerImpl final : public Traits::Emitter,
   }
 
   // A descriptor the kernel accepted, as a socket of this loop; closed if asio refuses it.
-  std::optional<Protocol::socket> adopt(int fd, const Protocol::endpoint& peer) {
-    Protocol::socket socket(executor_);
+  std::optional<StreamSocket> adopt(int fd, const Protocol::endpoint& peer) {
+    StreamSocket socket(executor_);
     std::error_code ec;
     socket.assign(peer.protocol(), fd, ec);
     if (!ec) return socket;
@@ -279,7 +278,7 @@ class ServerImpl final : public Traits::Emitter,
     });
   }
 
-  void accepted(Protocol::socket socket, const Protocol::endpoint& peer) {
+  void accepted(StreamSocket socket, const Protocol::endpoint& peer) {
     if ((maxConnections != 0 && connectionCount_ >= maxConnections) ||
         (options_.blockList && net::detail::blocksPeer(*options_.blockList, peer.data()))) {
       // The dropped connection's own addresses, as Node reports them (a dual-stack listener's
@@ -414,7 +413,7 @@ class ServerImpl final : public Traits::Emitter,
   };
 #endif
 
-  asio::any_io_executor executor_;
+  asio::io_context::executor_type executor_;
   LoopService& loop_;
 #if EVNET_HAS_IO_URING
   Ring* ring_ = nullptr;  // the loop's, with the io_uring transport
@@ -427,7 +426,7 @@ class ServerImpl final : public Traits::Emitter,
   std::optional<std::stop_callback<OnStop>> stop_;
 #endif
   std::shared_ptr<ServerImpl> self_;  // alive while listening or closing
-  std::optional<asio::basic_socket_acceptor<Protocol>> acceptor_;
+  std::optional<Acceptor> acceptor_;
   std::optional<asio::steady_timer> retry_;
   Protocol::endpoint peer_;
   AddressInfo address_;
@@ -444,7 +443,9 @@ class ServerImpl final : public Traits::Emitter,
 
 template <class Traits>
 EVNET_DECL ServerImpl<Traits>::ServerImpl(const asio::any_io_executor& executor, Options options)
-    : executor_(executor), loop_(LoopService::of(executor)), options_(options) {
+    : executor_(ioContextOf(executor).get_executor()),
+      loop_(LoopService::of(executor)),
+      options_(options) {
 #if EVNET_HAS_IO_URING
   ring_ = loop_.ring();
   acceptOp_.server = this;
@@ -514,7 +515,7 @@ EVNET_DECL void ServerImpl<Traits>::close(std::function<void(std::error_code)> c
       callback(running ? std::error_code() : make_error_code(Errc::serverNotRunning));
     });
   }
-  std::vector<std::pair<Protocol::socket, Protocol::endpoint>> queued;
+  std::vector<std::pair<StreamSocket, Protocol::endpoint>> queued;
   if (running) {
     queued = takeQueued();
     stopAccepting();

@@ -16,7 +16,6 @@
 #include "evnet/net/connect_options.hpp"
 #include "evnet/net/socket_options.hpp"
 
-#include <asio/bind_allocator.hpp>
 #include <asio/defer.hpp>
 #include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
@@ -139,9 +138,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // An accepted connection (the server calls this before emitting "connection"). `local` is
   // its address when the server knows it (a listener bound to one address), saving a
   // getsockname(); null to ask the kernel.
-  void adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
-             const Protocol::endpoint& peer, Owner* owner,
-             const Protocol::endpoint* local = nullptr);
+  void adopt(std::shared_ptr<SocketImpl> self, StreamSocket socket, const Protocol::endpoint& peer,
+             Owner* owner, const Protocol::endpoint* local = nullptr);
 
   void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port);
   void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path);
@@ -185,15 +183,27 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     ++pendingOps_;
     socket_->async_receive(
         asio::buffer(readSpace().data(), readSpace().size()),
-        asio::bind_allocator(PoolAllocator<void>(loop_.operationPool()),
-                             [this, gen = generation_](std::error_code ec, std::size_t n) {
-                               if (readHidden_) [[unlikely]]
-                                 showRead();
-                               if (current(gen)) onRead(ec, n);
-                             }));
+        ReadHandler{this, generation_, PoolAllocator<void>(loop_.operationPool())});
     if (unref_) [[unlikely]]
       hideRead();
   }
+
+  // The read's completion handler. Its memory comes from the loop's pool through its own
+  // allocator_type, not asio::bind_allocator: asio 1.22 tracks work for each operation whose
+  // handler specializes associated_executor (as the binder does) on an I/O object of
+  // io_context's executor type, and that work would keep run() going for an unref()'d socket.
+  struct ReadHandler {
+    using allocator_type = PoolAllocator<void>;
+    SocketImpl* socket;
+    unsigned generation;
+    allocator_type allocator;
+    allocator_type get_allocator() const noexcept { return allocator; }
+    void operator()(std::error_code ec, std::size_t n) const {
+      if (socket->readHidden_) [[unlikely]]
+        socket->showRead();
+      if (socket->current(generation)) socket->onRead(ec, n);
+    }
+  };
 
   // A message that leaves room in the read space is delivered from it. A full slot means more
   // is waiting: it is read into the loop's buffer after the slot's bytes, and the next reads go
@@ -922,13 +932,12 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void armWrite() {
     writeArmed_ = true;
     ++pendingOps_;
-    socket_->async_wait(Protocol::socket::wait_write,
-                        [this, gen = generation_](std::error_code ec) {
-                          if (!current(gen)) return;
-                          writeArmed_ = false;
-                          if (ec) return destroy(ec);
-                          flush();
-                        });
+    socket_->async_wait(StreamSocket::wait_write, [this, gen = generation_](std::error_code ec) {
+      if (!current(gen)) return;
+      writeArmed_ = false;
+      if (ec) return destroy(ec);
+      flush();
+    });
   }
 
   void completeWrites(std::error_code ec) {
@@ -1075,7 +1084,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 #endif
   SocketOptions options_;
   std::shared_ptr<SocketImpl> self_;
-  mutable std::optional<Protocol::socket> socket_;  // mutable: asio's native_handle()
+  mutable std::optional<StreamSocket> socket_;  // mutable: asio's native_handle()
   // A client's connect: its resolver, the addresses to try (Happy Eyeballs) and the attempt
   // timer, the stop token's callback. Kept after connecting for attemptedAddresses(); accepted
   // sockets have none.
@@ -1211,7 +1220,7 @@ EVNET_DECL SocketImpl<Layer>::~SocketImpl() {
 }
 
 template <class Layer>
-EVNET_DECL void SocketImpl<Layer>::adopt(std::shared_ptr<SocketImpl> self, Protocol::socket socket,
+EVNET_DECL void SocketImpl<Layer>::adopt(std::shared_ptr<SocketImpl> self, StreamSocket socket,
                                          const Protocol::endpoint& peer, Owner* owner,
                                          const Protocol::endpoint* local) {
   self_ = std::move(self);
