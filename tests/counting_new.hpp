@@ -18,6 +18,11 @@ inline std::atomic<long> allocations{0};
 }
 [[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
 [[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// The array forms too: under AddressSanitizer they would otherwise go to its own allocator,
+// uncounted (without it, the standard library's call the ones above).
+[[gnu::noinline]] void* operator new[](std::size_t size) { return ::operator new(size); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 // The number of allocations made while f runs.
 long allocationsDuring(auto&& f) {
