@@ -124,10 +124,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   static constexpr bool secure = Layer::secure;
 
   SocketImpl(const asio::any_io_executor& executor, const SocketOptions& options)
-      : SocketImpl(executor, LoopService::of(executor), options) {}
+      : SocketImpl(ioContextOf(executor).get_executor(), LoopService::of(executor), options) {}
   // With the executor's LoopService already at hand (a server's accepted sockets): finding it
   // takes asio's service registry lock.
-  SocketImpl(const asio::any_io_executor& executor, LoopService& loop,
+  SocketImpl(const asio::io_context::executor_type& executor, LoopService& loop,
              const SocketOptions& options);
   SocketImpl(const SocketImpl&) = delete;
   SocketImpl& operator=(const SocketImpl&) = delete;
@@ -612,8 +612,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // kernel has let go of them (in retired_, which the socket frees if the loop goes first).
   void retireRingSend() {
     std::unique_ptr<RingSend> send = std::move(ringSend_);
-    send->retired = std::make_unique<WriteQueue>(std::move(queue_));
-    queue_ = WriteQueue();
+    send->retired = std::make_unique<WriteQueue>(std::move(queue_));  // leaves queue_ empty
     sending_ = false;
     send->older = std::move(retired_);
     retired_ = std::move(send);
@@ -1183,9 +1182,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 };
 
 template <class Layer>
-EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::any_io_executor& executor, LoopService& loop,
-                                         const SocketOptions& options)
-    : executor_(ioContextOf(executor).get_executor()), loop_(loop), options_(options) {
+EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::io_context::executor_type& executor,
+                                         LoopService& loop, const SocketOptions& options)
+    : executor_(executor), loop_(loop), options_(options) {
 #if EVNET_HAS_IO_URING
   // A TLS socket receives from the ring too; its records go out with send() (sendSecure), and
   // it waits for room to write as on epoll.

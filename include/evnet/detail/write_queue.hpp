@@ -76,6 +76,7 @@ class WriteQueue {
     Owned bytes;
   };
 
+  static std::span<const char> viewOf(const Owned& bytes) noexcept;
   static Block* makeCopyBlock(std::size_t capacity);
   static void destroy(Block* block) noexcept;
   void append(Block* block) noexcept {

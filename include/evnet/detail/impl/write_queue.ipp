@@ -26,23 +26,21 @@ EVNET_DECL void WriteQueue::copy(const char* data, std::size_t size) {
 }
 
 EVNET_DECL void WriteQueue::own(Owned&& bytes) {
-  const std::span<const char> view = std::visit(
+  if (viewOf(bytes).empty()) return;
+  auto* block = new OwnedBlock(std::move(bytes));
+  // Viewed once moved: a short std::string's bytes are inside it, so in the block now.
+  const std::span<const char> view = viewOf(block->bytes);
+  block->data = view.data();
+  block->size = view.size();
+  append(block);
+}
+
+EVNET_DECL std::span<const char> WriteQueue::viewOf(const Owned& bytes) noexcept {
+  return std::visit(
       [](const auto& b) {
         return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
       },
       bytes);
-  if (view.empty()) return;
-  auto* block = new OwnedBlock(std::move(bytes));
-  // The buffer moved into the block: its bytes are where they were, except those of a short
-  // std::string, which are inside it.
-  const std::span<const char> moved = std::visit(
-      [](const auto& b) {
-        return std::span<const char>(reinterpret_cast<const char*>(b.data()), b.size());
-      },
-      block->bytes);
-  block->data = moved.data();
-  block->size = moved.size();
-  append(block);
 }
 
 EVNET_DECL int WriteQueue::gather(iovec* iov, int max) const noexcept {
