@@ -15,6 +15,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -387,6 +388,49 @@ TEST_CASE("removeAllListeners() with nobody hearing removals drops every listene
   CHECK(chat.listenerCount("leave") == 0);
   CHECK(chat.eventNames() == std::vector<std::string_view>{"message"});
   CHECK_FALSE(chat.emit("tick"));
+}
+
+namespace {
+// An emitter with 40 names, "e00" to "e39": more than the 32 that one word of the set of names
+// with listeners holds.
+template <std::size_t I>
+struct ManyName {
+  static constexpr char value[4] = {'e', static_cast<char>('0' + I / 10),
+                                    static_cast<char>('0' + I % 10), '\0'};
+};
+template <std::size_t... I>
+auto manyEvents(std::index_sequence<I...>)
+    -> evnet::EventEmitter<evnet::Event<evnet::FixedString<4>(ManyName<I>::value), void()>...>;
+using Many = decltype(manyEvents(std::make_index_sequence<40>{}));
+}  // namespace
+
+TEST_CASE("an emitter of more than 32 names drops the listeners of every one of them") {
+  auto alive = std::make_shared<int>(0);
+  {
+    Many many;
+    int calls = 0;
+    const auto counter = [&] { return [alive, &calls] { ++calls; }; };
+    many.on("e00", counter());
+    many.on("e31", counter());
+    many.on("e32", counter());
+    many.on("e39", counter());
+    CHECK(many.eventNames() == std::vector<std::string_view>{"e00", "e31", "e32", "e39"});
+    // A listener removed while an emit runs waits for its end, then goes.
+    many.on("e35", [&many, alive] { many.removeAllListeners("e35"); });
+    CHECK(many.emit("e35"));
+    CHECK(many.listenerCount("e35") == 0);
+    CHECK(alive.use_count() == 5);
+    CHECK(many.emit("e32"));
+    CHECK(calls == 1);
+    many.removeAllListeners();
+    CHECK(alive.use_count() == 1);
+    CHECK(many.eventNames().empty());
+    CHECK_FALSE(many.emit("e39"));
+    many.on("e33", [alive] {});
+    many.on("e38", [alive] {});
+    CHECK(alive.use_count() == 3);
+  }
+  CHECK(alive.use_count() == 1);  // the destructor released e33 and e38
 }
 
 TEST_CASE("eventNames lists names with listeners in order of first registration") {

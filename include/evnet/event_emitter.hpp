@@ -405,7 +405,7 @@ class EventEmitter {
   EventEmitter(const EventEmitter&) = delete;
   EventEmitter& operator=(const EventEmitter&) = delete;
   ~EventEmitter() {
-    for (detail::ListenerList* list : lists_) detail::ListenerList::release(list);
+    present_.forEach([this](std::size_t i) { detail::ListenerList::release(lists_[i]); });
   }
 
   /// Adds a listener called on every emit of the event, after the present ones (Node: on).
@@ -488,8 +488,12 @@ class EventEmitter {
     if (depth_ == 0 && (watchers == nullptr || watchers->live == 0)) {
       // Nobody hears the removals, so their order does not show: every list goes at once,
       // taken out before its nodes are destroyed (a listener's destructor may add listeners).
-      const auto lists = std::exchange(lists_, {});
-      for (detail::ListenerList* list : lists) detail::ListenerList::release(list);
+      std::array<detail::ListenerList*, kCount> taken;  // the first `count` are set
+      std::size_t count = 0;
+      std::exchange(present_, {}).forEach([&](std::size_t i) {
+        taken[count++] = std::exchange(lists_[i], nullptr);
+      });
+      for (std::size_t i = 0; i < count; ++i) detail::ListenerList::release(taken[i]);
       return *this;
     }
     for (std::size_t index : namesInOrder())
@@ -629,6 +633,7 @@ class EventEmitter {
     Node* node = nullptr;
     if (list == nullptr) {
       std::tie(list, node) = detail::ListenerList::makeWith<Node>(std::forward<F>(f));
+      present_.insert(index);
     } else {
       owned = std::make_unique<Node>(std::forward<F>(f));
       node = owned.get();
@@ -756,6 +761,7 @@ class EventEmitter {
       list.warned = false;
       if (depth_ == 0) {
         detail::ListenerList::release(std::exchange(lists_[index], nullptr));
+        present_.erase(index);
       }
     }
     emitAt<kRemoveListener>(kNames[index]);
@@ -763,13 +769,15 @@ class EventEmitter {
 
   void sweep() noexcept {
     sweepPending_ = false;
-    for (detail::ListenerList*& list : lists_) {
-      if (list == nullptr || !list->hasRemoved) continue;
+    present_.forEach([this](std::size_t i) {
+      detail::ListenerList*& list = lists_[i];
+      if (list == nullptr || !list->hasRemoved) return;  // null: a destructor above released it
       list->sweep();
       if (list->nodes.empty()) {
         detail::ListenerList::release(std::exchange(list, nullptr));
+        present_.erase(i);
       }
-    }
+    });
   }
 
   std::vector<std::size_t> namesInOrder() const {
@@ -787,6 +795,7 @@ class EventEmitter {
   std::uint64_t clock_ = 0;     // advances at every emit that checks removal times
   unsigned depth_ = 0;          // emits running on this emitter
   unsigned maxListeners_ = 0;
+  detail::IndexSet<kCount> present_;  // the names whose list is not null
   bool hasOwnMax_ = false;
   bool sweepPending_ = false;
 };

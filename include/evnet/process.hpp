@@ -124,7 +124,7 @@ class Process : public evnet::detail::EmitterHandle<Process, detail::ProcessImpl
 
  private:
   friend class evnet::detail::EmitterHandle<Process, detail::ProcessImpl>;
-  ListenerId listenerAdded(std::string_view, ListenerId id) {
+  ListenerId listenerAdded(detail::ProcessImpl::EventName, ListenerId id) {
     impl_->update();
     return id;
   }

@@ -76,7 +76,9 @@ class LazyAddress {
     reset();
     const sockaddr* sa = endpoint.data();
     if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && endpoint.size() <= sizeof raw_) {
-      std::memcpy(&raw_, sa, endpoint.size());
+      // A fixed size compiles to a few moves; the endpoint's storage (capacity(): a
+      // sockaddr_storage) is larger than raw_.
+      std::memcpy(&raw_, sa, sizeof raw_);
       size_ = static_cast<std::uint8_t>(endpoint.size());
     } else {
       info_ = std::make_unique<AddressInfo>(toAddressInfo(endpoint));  // a path: no formatting

@@ -28,7 +28,7 @@ class EmitterHandle {
 
   template <class F>
   ListenerId on(std::type_identity_t<ListenerName<F>> name, F&& f) {
-    return handle().listenerAdded(name.view(), emitter().on(name, std::forward<F>(f)));
+    return handle().listenerAdded(name, emitter().on(name, std::forward<F>(f)));
   }
   template <class F>
   ListenerId addListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
@@ -36,24 +36,25 @@ class EmitterHandle {
   }
   template <class F>
   ListenerId once(std::type_identity_t<ListenerName<F>> name, F&& f) {
-    return handle().listenerAdded(name.view(), emitter().once(name, std::forward<F>(f)));
+    return handle().listenerAdded(name, emitter().once(name, std::forward<F>(f)));
   }
   template <class F>
   ListenerId prependListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
-    return handle().listenerAdded(name.view(), emitter().prependListener(name, std::forward<F>(f)));
+    return handle().listenerAdded(name, emitter().prependListener(name, std::forward<F>(f)));
   }
   template <class F>
   ListenerId prependOnceListener(std::type_identity_t<ListenerName<F>> name, F&& f) {
-    return handle().listenerAdded(name.view(),
-                                  emitter().prependOnceListener(name, std::forward<F>(f)));
+    return handle().listenerAdded(name, emitter().prependOnceListener(name, std::forward<F>(f)));
   }
   template <FixedString Name, class F>
   ListenerId on(F&& f) {
-    return handle().listenerAdded(Name.view(), emitter().template on<Name>(std::forward<F>(f)));
+    return handle().listenerAdded(EventName(Name.view()),
+                                  emitter().template on<Name>(std::forward<F>(f)));
   }
   template <FixedString Name, class F>
   ListenerId once(F&& f) {
-    return handle().listenerAdded(Name.view(), emitter().template once<Name>(std::forward<F>(f)));
+    return handle().listenerAdded(EventName(Name.view()),
+                                  emitter().template once<Name>(std::forward<F>(f)));
   }
   template <class F>
   [[nodiscard]] Subscription subscribe(std::type_identity_t<ListenerName<F>> name, F&& f) {

@@ -3,6 +3,8 @@
 #define EVNET_DETAIL_LISTENER_LIST_HPP
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -171,6 +173,29 @@ struct ListenerList {
   void refreshSingle() noexcept {
     single = nodes.size() == 1 && nodes.front()->plain ? nodes.front() : nullptr;
   }
+};
+
+// A set of indices below N: which event names of an emitter have a list, so that
+// removeAllListeners() and the destructor visit those alone (a socket declares some twenty
+// names and has listeners for two or three). Up to 32 names it fits in an emitter's padding.
+template <std::size_t N>
+class IndexSet {
+ public:
+  void insert(std::size_t i) noexcept { words_[i / 32] |= bit(i); }
+  void erase(std::size_t i) noexcept { words_[i / 32] &= ~bit(i); }
+  // Calls f(i) for every index, in increasing order; f may change the set, not this walk.
+  template <class F>
+  void forEach(F f) const {
+    for (std::size_t w = 0; w < words_.size(); ++w)
+      for (std::uint32_t word = words_[w]; word != 0; word &= word - 1)
+        f(w * 32 + static_cast<std::size_t>(std::countr_zero(word)));
+  }
+
+ private:
+  static constexpr std::uint32_t bit(std::size_t i) noexcept {
+    return std::uint32_t{1} << (i % 32);
+  }
+  std::array<std::uint32_t, (N + 31) / 32> words_{};
 };
 
 }  // namespace evnet::detail

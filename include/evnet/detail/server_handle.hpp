@@ -109,7 +109,7 @@ class ServerHandle : public EmitterHandle<Handle, Impl> {
 
  private:
   friend class EmitterHandle<Handle, Impl>;
-  ListenerId listenerAdded(std::string_view, ListenerId id) { return id; }
+  ListenerId listenerAdded(typename Impl::EventName, ListenerId id) { return id; }
 
   Handle& listenOn(const asio::ip::tcp::endpoint& endpoint, int backlog, bool dualStack);
   Handle& listenOn(const asio::ip::tcp::endpoint& endpoint, int backlog,

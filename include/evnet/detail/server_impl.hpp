@@ -187,13 +187,17 @@ class ServerImpl final : public Traits::Emitter,
     if (ring_ != nullptr) return armRingAccept();
 #endif
     ++pendingOps_;
-    acceptor_->async_accept(peer_, [this](std::error_code ec, StreamSocket socket) {
+    if (!spare_) spare_.emplace(executor_);
+    acceptor_->async_accept(*spare_, peer_, [this](std::error_code ec) {
       --pendingOps_;
+      // Moved out, spare_ stays a closed socket of the same service for the next accept:
+      // asio's accept that makes the socket looks its service up, under a lock, each time.
+      StreamSocket socket(std::move(*spare_));
       if (!acceptor_) return acceptedAfterClose(ec, std::move(socket), peer_);
       ec = systemError(ec);  // asio's own category does not compare equal to std::errc
       if (outOfResources(ec)) return backOff();
       // The next accept first, so that a throwing "connection" listener does not end the loop;
-      // it may complete into peer_ at once, hence the copy.
+      // it may complete into peer_ and spare_ at once, hence the copy (the socket is out already).
       const Protocol::endpoint peer = peer_;
       accept();
       if (!ec) accepted(std::move(socket), peer);
@@ -389,6 +393,7 @@ class ServerImpl final : public Traits::Emitter,
     connections_ = nullptr;
     connectionCount_ = 0;
     acceptor_.reset();
+    spare_.reset();
     retry_.reset();
     if (!unixPath_.empty()) ::unlink(unixPath_.c_str());  // no close() came: no stale path left
     unixPath_.clear();
@@ -427,6 +432,7 @@ class ServerImpl final : public Traits::Emitter,
 #endif
   std::shared_ptr<ServerImpl> self_;  // alive while listening or closing
   std::optional<Acceptor> acceptor_;
+  std::optional<StreamSocket> spare_;  // what the accept in flight accepts into
   std::optional<asio::steady_timer> retry_;
   Protocol::endpoint peer_;
   AddressInfo address_;

@@ -378,8 +378,8 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
   }
 
   friend class EmitterHandle<Handle, Impl>;
-  ListenerId listenerAdded(std::string_view name, ListenerId id) {
-    if (name == "data") impl_->dataListenerAdded();
+  ListenerId listenerAdded(typename Impl::EventName name, ListenerId id) {
+    if (name.index() == typename Impl::EventName("data").index()) impl_->dataListenerAdded();
     return id;
   }
 };
