@@ -8,6 +8,15 @@
 #include <new>
 
 inline std::atomic<long> allocations{0};
+// operator delete counts the times it frees `watched` in `watchedFrees`.
+inline std::atomic<const void*> watched{nullptr};
+inline std::atomic<int> watchedFrees{0};
+
+[[gnu::noinline]] inline void countedFree(void* p) noexcept {
+  if (p != nullptr && p == watched.load(std::memory_order_relaxed))
+    watchedFrees.fetch_add(1, std::memory_order_relaxed);
+  std::free(p);
+}
 
 // Not inlined: where GCC sees both malloc() and operator delete, or operator new and free(), it
 // takes them for a mismatch (-Wmismatched-new-delete, in Release builds).
@@ -16,13 +25,13 @@ inline std::atomic<long> allocations{0};
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { countedFree(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { countedFree(p); }
 // The array forms too: under AddressSanitizer they would otherwise go to its own allocator,
 // uncounted (without it, the standard library's call the ones above).
 [[gnu::noinline]] void* operator new[](std::size_t size) { return ::operator new(size); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { countedFree(p); }
+[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { countedFree(p); }
 
 // The number of allocations made while f runs.
 long allocationsDuring(auto&& f) {

@@ -57,17 +57,7 @@ extern "C" __attribute__((weak)) void __ubsan_handle_dynamic_type_cache_miss(voi
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderASan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderASan = true;
-#else
-constexpr bool kUnderASan = false;
-#endif
-#else
-constexpr bool kUnderASan = false;
-#endif
+constexpr bool kUnderASan = evnet::detail::kAddressSanitized;
 
 bool underUBSan() { return &__ubsan_handle_dynamic_type_cache_miss != nullptr; }
 

@@ -3,6 +3,7 @@
 #define EVNET_DETAIL_SERVER_IMPL_HPP
 
 #include "evnet/detail/address.hpp"
+#include "evnet/detail/block_cache.hpp"
 #include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/detail/socket_impl.hpp"
@@ -294,7 +295,8 @@ class ServerImpl final : public Traits::Emitter,
       this->template emit<"drop">(drop);
       return;
     }
-    auto impl = std::make_shared<Connection>(executor_, loop_, options_);
+    auto impl = std::allocate_shared<Connection>(CachingAllocator<Connection>{}, executor_, loop_,
+                                                 options_);
     impl->adopt(impl, std::move(socket), peer, this, acceptedLocal_ ? &*acceptedLocal_ : nullptr);
     link(*impl);
     if (options_.pauseOnConnect) impl->startPaused();

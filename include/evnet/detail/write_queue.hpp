@@ -2,6 +2,7 @@
 #ifndef EVNET_DETAIL_WRITE_QUEUE_HPP
 #define EVNET_DETAIL_WRITE_QUEUE_HPP
 
+#include "evnet/detail/block_cache.hpp"
 #include "evnet/detail/config.hpp"
 
 #include <sys/uio.h>
@@ -89,6 +90,7 @@ class WriteQueue {
   static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy block grown to, or kept
   // The smallest copy block, its header included: 128 bytes from malloc.
   static constexpr std::size_t kMinCopy = 128 - sizeof(Block) - 8;
+  using SmallBlocks = BlockCache<sizeof(Block) + kMinCopy>;
 
   Block* head_ = nullptr;  // null when empty
   Block* tail_ = nullptr;

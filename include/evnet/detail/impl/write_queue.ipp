@@ -77,7 +77,9 @@ EVNET_DECL void WriteQueue::clear() noexcept {
 }
 
 EVNET_DECL WriteQueue::Block* WriteQueue::makeCopyBlock(std::size_t capacity) {
-  auto* block = new (::operator new(sizeof(Block) + capacity)) Block;
+  void* memory = capacity == kMinCopy ? SmallBlocks::allocate()  // each connection's first
+                                      : ::operator new(sizeof(Block) + capacity);
+  auto* block = new (memory) Block;
   block->data = block->room();
   block->capacity = capacity;
   return block;
@@ -87,8 +89,10 @@ EVNET_DECL void WriteQueue::destroy(Block* block) noexcept {
   if (block == nullptr) return;
   if (block->capacity == 0) {
     delete static_cast<OwnedBlock*>(block);
+  } else if (block->capacity == kMinCopy) {  // a Block is trivially destructible
+    SmallBlocks::deallocate(block);
   } else {
-    ::operator delete(block);  // a Block is trivially destructible
+    ::operator delete(block);
   }
 }
 

@@ -1,0 +1,102 @@
+// evnet — Node.js events and net for C++20. Distributed under the Boost Software License 1.0.
+#ifndef EVNET_DETAIL_BLOCK_CACHE_HPP
+#define EVNET_DETAIL_BLOCK_CACHE_HPP
+
+#include <cstddef>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EVNET_DETAIL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVNET_DETAIL_SANITIZED 1
+#endif
+#endif
+
+namespace evnet::detail {
+
+#ifdef EVNET_DETAIL_SANITIZED
+inline constexpr bool kAddressSanitized = true;  // built with AddressSanitizer
+#else
+inline constexpr bool kAddressSanitized = false;
+#endif
+
+// Blocks of Size bytes kept per thread for reuse, at most Count of them. Every accepted
+// connection allocates its socket and its first write's block, and frees both when it closes;
+// when tens of connections close at once, glibc's per-thread cache (7 blocks per size) is full
+// and the rest goes the long way through free() and malloc(). A thread's blocks are freed when
+// it exits; blocks freed after that go to operator delete. Under AddressSanitizer nothing is
+// kept, so that a use after free is still caught.
+template <std::size_t Size, std::size_t Count = 64>
+class BlockCache {
+ public:
+  static void* allocate() {
+    if constexpr (!kAddressSanitized) {
+      State& state = local();
+      if (state.count != 0) return state.blocks[--state.count];
+    }
+    return ::operator new(Size);
+  }
+
+  static void deallocate(void* block) noexcept {
+    if constexpr (!kAddressSanitized) {
+      State& state = local();
+      if (state.count < Count && !state.closed) {
+        state.blocks[state.count++] = block;
+        return;
+      }
+    }
+    ::operator delete(block);
+  }
+
+ private:
+  struct State {  // trivially destructible: usable until the thread's very end
+    void* blocks[Count];
+    std::size_t count;
+    bool closed;
+  };
+  struct Drain {
+    State& state;
+    ~Drain() {
+      while (state.count != 0) ::operator delete(state.blocks[--state.count]);
+      state.closed = true;
+    }
+  };
+
+  static State& local() noexcept {
+    thread_local State state{};
+    thread_local Drain drain{state};
+    return state;
+  }
+};
+
+// An allocator whose single objects come from a BlockCache (arrays, and over-aligned types, from
+// operator new): for std::allocate_shared of an object made per connection.
+template <class T>
+struct CachingAllocator {
+  using value_type = T;
+
+  CachingAllocator() noexcept = default;
+  template <class U>
+  CachingAllocator(const CachingAllocator<U>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (n == 1 && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+      return static_cast<T*>(BlockCache<sizeof(T)>::allocate());
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1 && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+      return BlockCache<sizeof(T)>::deallocate(p);
+    ::operator delete(p);
+  }
+
+  template <class U>
+  bool operator==(const CachingAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace evnet::detail
+
+#endif  // EVNET_DETAIL_BLOCK_CACHE_HPP
