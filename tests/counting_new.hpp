@@ -32,6 +32,18 @@ inline std::atomic<int> watchedFrees{0};
 [[gnu::noinline]] void* operator new[](std::size_t size) { return ::operator new(size); }
 [[gnu::noinline]] void operator delete[](void* p) noexcept { countedFree(p); }
 [[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { countedFree(p); }
+// And the over-aligned forms (for types with alignas beyond malloc's 16 bytes).
+[[gnu::noinline]] void* operator new(std::size_t size, std::align_val_t align) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  const auto alignment = static_cast<std::size_t>(align);
+  if (void* p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment))
+    return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { countedFree(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  countedFree(p);
+}
 
 // The number of allocations made while f runs.
 long allocationsDuring(auto&& f) {

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -80,14 +81,21 @@ TEST_CASE("a name's first listener costs one allocation: its list and node share
 }
 
 TEST_CASE("an over-aligned listener gets a block of its own, and is called and destroyed") {
-  struct alignas(64) Wide {
+  struct alignas(256) Wide {
     int* calls;
-    void operator()(int, std::string_view) const { ++*calls; }
+    int* misaligned;
+    void operator()(int, std::string_view) const {
+      ++*calls;
+      if (reinterpret_cast<std::uintptr_t>(this) % alignof(Wide) != 0) ++*misaligned;
+    }
   };
   Emitter emitter;
   int calls = 0;
-  emitter.on("data", Wide{&calls});
-  emitter.on("data", Wide{&calls});
+  int misaligned = 0;
+  // Its list and itself: two blocks, where a name's first listener otherwise takes one.
+  CHECK(allocationsDuring([&] { emitter.on("data", Wide{&calls, &misaligned}); }) == 2);
+  emitter.on("data", Wide{&calls, &misaligned});
   emitter.emit("data", 1, "x");
   CHECK(calls == 2);
+  CHECK(misaligned == 0);
 }

@@ -32,21 +32,12 @@ class WriteQueue {
                              std::vector<std::byte>>;
 
   WriteQueue() noexcept = default;
+  // Movable, not assignable: a destroyed socket's queue moves to its send in flight.
   WriteQueue(WriteQueue&& other) noexcept
       : head_(std::exchange(other.head_, nullptr)),
         tail_(std::exchange(other.tail_, nullptr)),
         spare_(std::exchange(other.spare_, nullptr)),
         offset_(std::exchange(other.offset_, 0)) {}
-  WriteQueue& operator=(WriteQueue&& other) noexcept {
-    if (this != &other) {
-      clear();
-      head_ = std::exchange(other.head_, nullptr);
-      tail_ = std::exchange(other.tail_, nullptr);
-      spare_ = std::exchange(other.spare_, nullptr);
-      offset_ = std::exchange(other.offset_, 0);
-    }
-    return *this;
-  }
   ~WriteQueue() { clear(); }
 
   bool empty() const noexcept { return head_ == nullptr; }
