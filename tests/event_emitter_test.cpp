@@ -433,6 +433,27 @@ TEST_CASE("an emitter of more than 32 names drops the listeners of every one of 
   CHECK(alive.use_count() == 1);  // the destructor released e33 and e38
 }
 
+TEST_CASE("listeners that a listener's destructor adds while the emitter goes are released") {
+  auto alive = std::make_shared<int>(0);
+  struct AddsOnDestroy {
+    Chat* chat;
+    std::shared_ptr<int> alive;
+    AddsOnDestroy(Chat* c, std::shared_ptr<int> a) : chat(c), alive(std::move(a)) {}
+    AddsOnDestroy(AddsOnDestroy&& other) noexcept
+        : chat(std::exchange(other.chat, nullptr)), alive(std::move(other.alive)) {}
+    ~AddsOnDestroy() {
+      if (chat != nullptr) chat->on("error", [kept = alive](std::exception_ptr) {});
+    }
+    void operator()(std::string_view, std::string_view) const {}
+  };
+  {
+    Chat chat;
+    chat.on("message", AddsOnDestroy(&chat, alive));  // adds to "error", a later name
+    CHECK(alive.use_count() == 2);
+  }
+  CHECK(alive.use_count() == 1);
+}
+
 TEST_CASE("eventNames lists names with listeners in order of first registration") {
   Chat chat;
   CHECK(chat.eventNames().empty());

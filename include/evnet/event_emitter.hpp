@@ -405,7 +405,12 @@ class EventEmitter {
   EventEmitter(const EventEmitter&) = delete;
   EventEmitter& operator=(const EventEmitter&) = delete;
   ~EventEmitter() {
-    present_.forEach([this](std::size_t i) { detail::ListenerList::release(lists_[i]); });
+    // A listener's destructor may add listeners: released too, in a further round.
+    for (auto present = std::exchange(present_, {}); !present.empty();
+         present = std::exchange(present_, {}))
+      present.forEach([this](std::size_t i) {
+        detail::ListenerList::release(std::exchange(lists_[i], nullptr));
+      });
   }
 
   /// Adds a listener called on every emit of the event, after the present ones (Node: on).

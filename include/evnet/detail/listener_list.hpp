@@ -183,6 +183,9 @@ class IndexSet {
  public:
   void insert(std::size_t i) noexcept { words_[i / 32] |= bit(i); }
   void erase(std::size_t i) noexcept { words_[i / 32] &= ~bit(i); }
+  bool empty() const noexcept {
+    return std::all_of(words_.begin(), words_.end(), [](std::uint32_t w) { return w == 0; });
+  }
   // Calls f(i) for every index, in increasing order; f may change the set, not this walk.
   template <class F>
   void forEach(F f) const {
