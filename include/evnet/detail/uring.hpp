@@ -38,10 +38,14 @@ struct UringOp {
 // the ring is entered once per loop turn, to submit what the turn prepared and to reap what
 // completed. Reads are multishot receives into a ring of provided buffers that every socket of
 // the loop shares (an idle socket holds none); a server has one accept armed. Set up with
-// SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1): completions are worked in only when the loop
-// thread enters the ring. The ring starts disabled and is enabled by the first turn that
-// enters it: the thread that runs the loop becomes its only submitter, even when the sockets
-// were made on another thread before run().
+// SINGLE_ISSUER and COOP_TASKRUN (Linux 6.0): completions are worked in on the loop's thread,
+// without an interrupt, when it next leaves the kernel (asio's epoll_wait, a send, entering the
+// ring); a loop asleep in epoll_wait is woken for them. Not DEFER_TASKRUN, which works them in
+// only when the thread enters the ring: with it, the eventfd told of a multishot receive's
+// data 13-30 ms late on Linux 6.18.44 (one request per 16 ms at echo c=1; a loop that waits in
+// io_uring_enter, as benchmarks/uring_echo_server does, is not affected). The ring starts
+// disabled and is enabled by the first turn that enters it: the thread that runs the loop
+// becomes its only submitter, even when the sockets were made on another thread before run().
 class Ring {
  public:
   static constexpr unsigned kEntries = 4096;
@@ -59,7 +63,7 @@ class Ring {
   explicit Ring(const asio::io_context::executor_type& executor)
       : executor_(executor), wake_(executor) {
     io_uring_params params{};
-    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
                    IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
                    IORING_SETUP_R_DISABLED;
     params.cq_entries = kCompletionEntries;
@@ -253,11 +257,10 @@ class Ring {
       dispatch();
     }
     io_uring_cq_eventfd_toggle(&ring_, true);
-    // The kernel sets IORING_SQ_TASKRUN, then reads whether the eventfd is on; this thread
-    // turns the eventfd on, then reads IORING_SQ_TASKRUN. Without a full fence between the
-    // store and the load (x86 reorders them) both can miss the other: the work is never
-    // signalled, and since the kernel signals only the first work of an empty list, the
-    // loop would sleep for good.
+    // Another CPU (an io-wq worker) posts a completion, then reads whether the eventfd is on;
+    // this thread turns the eventfd on, then reads the queue. Without a full fence between the
+    // store and the load (x86 reorders them) both can miss the other, and the loop would sleep
+    // with the completion unreaped.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     // Work that came while the eventfd was off, or more than four rounds' worth.
     resume.done =
