@@ -35,7 +35,10 @@ TEST_CASE("echoing messages allocates nothing per message once the connection is
       if (++echoed == kWarmup) before = allocations.load();
       if (echoed == kWarmup + kMeasured) {
         const long during = allocations.load() - before;
-        CHECK(during == 0);
+        // Under AddressSanitizer the per-thread block caches keep nothing (a use after free
+        // stays visible), and on io_uring each burst of sends then allocates its state.
+        if (!evnet::detail::kAddressSanitized || evnet::transport(loop) == evnet::Transport::epoll)
+          CHECK(during == 0);
         client.destroy();
         server.close();
         return;

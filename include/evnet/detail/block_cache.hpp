@@ -17,12 +17,14 @@ namespace evnet::detail {
 
 #ifdef EVNET_DETAIL_SANITIZED
 inline constexpr bool kAddressSanitized = true;  // built with AddressSanitizer
+#undef EVNET_DETAIL_SANITIZED
 #else
 inline constexpr bool kAddressSanitized = false;
 #endif
 
 // Blocks of Size bytes kept per thread for reuse, at most Count of them. Every accepted
-// connection allocates its socket and its first write's block, and frees both when it closes;
+// connection allocates its socket and its first write's block, and frees both when it closes
+// (on io_uring, a connection's send state too, for each burst of sends);
 // when tens of connections close at once, glibc's per-thread cache (7 blocks per size) is full
 // and the rest goes the long way through free() and malloc(). A thread's blocks are freed when
 // it exits; blocks freed after that go to operator delete. Under AddressSanitizer nothing is

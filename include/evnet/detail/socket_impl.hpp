@@ -4,6 +4,7 @@
 
 #include "evnet/buffer.hpp"
 #include "evnet/detail/address.hpp"
+#include "evnet/detail/block_cache.hpp"
 #include "evnet/detail/config.hpp"
 #include "evnet/detail/loop_service.hpp"
 #include "evnet/detail/stop_token.hpp"
@@ -544,33 +545,26 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // turn's other operations; its completion consumes what the kernel took and flushes again.
   // While it is in flight the socket counts as waiting to be writable (writeArmed_), and the
   // queued bytes stay where they are (WriteQueue never moves them). Its state (600 bytes) is
-  // taken for a send and given back once none is in flight, to a few kept per thread: an idle
-  // connection holds none (it cost an echo server's idle connections 1.1 KiB each), and a send
-  // allocates nothing once the loop is warm.
+  // made for a burst of sends and freed once none is in flight, into a per-thread BlockCache: an
+  // idle connection holds none (it cost an echo server's idle connections 1.1 KiB each), and a
+  // send allocates nothing once the loop is warm.
   static constexpr int kRingGather = 32;
-  static constexpr std::size_t kSpareSends = 64;
   struct RingSend : UringOp {
     SocketImpl* socket = nullptr;
     msghdr message{};
-    std::array<iovec, kRingGather> iov{};
+    std::array<iovec, kRingGather> iov;   // filled by gather() for each send, not before
     std::unique_ptr<WriteQueue> retired;  // destroy() while in flight: the bytes it sends
     std::unique_ptr<RingSend> older;      // the socket's other retired sends
-  };
 
-  static std::vector<std::unique_ptr<RingSend>>& spareSends() {
-    static thread_local std::vector<std::unique_ptr<RingSend>> spare;
-    return spare;
-  }
+    static void* operator new(std::size_t) { return BlockCache<sizeof(RingSend)>::allocate(); }
+    static void operator delete(void* block) noexcept {
+      BlockCache<sizeof(RingSend)>::deallocate(block);
+    }
+  };
 
   void ringSend() {
     if (!ringSend_) {
-      auto& spare = spareSends();
-      if (spare.empty()) {
-        ringSend_ = std::make_unique<RingSend>();
-      } else {
-        ringSend_ = std::move(spare.back());
-        spare.pop_back();
-      }
+      ringSend_.reset(new RingSend);  // not make_unique: its value-initialization zeroes iov
       ringSend_->socket = this;
       ringSend_->complete = [](UringOp* op, std::uint16_t, int res, unsigned) {
         auto* send = static_cast<RingSend*>(op);
@@ -602,10 +596,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     bytesSent_ += n;
     touch();
     flush();
-    if (sending_ || !ringSend_) return;
-    auto& spare = spareSends();
-    if (spare.size() < kSpareSends) spare.push_back(std::move(ringSend_));
-    ringSend_.reset();
+    if (!sending_) ringSend_.reset();
   }
 
   // destroy() with a send in flight: the send keeps its state and the queued bytes until the
