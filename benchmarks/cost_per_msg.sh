@@ -3,11 +3,12 @@
 # (valgrind --tool=callgrind) and system calls (strace -c -f), raw asio vs evnet side by side.
 #
 #   benchmarks/cost_per_msg.sh [--build-dir DIR] [--no-build] [--results DIR] [--echo-only]
-#                              [--node] [--short N] [--long N] [--keep]
+#                              [--node] [--no-uring] [--short N] [--long N] [--keep]
 #
-# Servers: asio (benchmarks/asio_echo_server.cpp), evnet (examples/echo_server.cpp) and
+# Servers: asio (benchmarks/asio_echo_server.cpp), evnet (examples/echo_server.cpp),
 # evnet+timeout (benchmarks/evnet_echo_server.cpp --timeout 30000: an idle timeout armed on
-# every socket); --node adds node_echo_server.js (slow under valgrind: ~2 minutes more, and
+# every socket) and evnet+uring (examples/echo_server.cpp with EVNET_TRANSPORT=io_uring; not
+# with --no-uring, where the build or the kernel has no io_uring); --node adds node_echo_server.js (slow under valgrind: ~2 minutes more, and
 # its JIT makes the count less repeatable).
 #
 # Scenarios: echo c=50 and pipeline c=50 d=16 (--echo-only: echo alone), 64-byte messages, and
@@ -42,11 +43,11 @@ build_dir=build/bench
 results_dir=benchmarks/results
 short=20000
 long=120000
-no_build=0 echo_only=0 with_node=0 keep=0
+no_build=0 echo_only=0 with_node=0 keep=0 uring=1
 
 usage() {
   echo "usage: $0 [--build-dir DIR] [--no-build] [--results DIR] [--echo-only] [--node]" \
-    "[--short N] [--long N] [--keep]" >&2
+    "[--no-uring] [--short N] [--long N] [--keep]" >&2
   exit 2
 }
 
@@ -59,6 +60,7 @@ while (($#)); do
     --no-build) no_build=1 ;;
     --echo-only) echo_only=1 ;;
     --node) with_node=1 ;;
+    --no-uring) uring=0 ;;
     --keep) keep=1 ;;
     -h | --help) usage ;;
     *) echo "$script: unknown argument '$1'" >&2; usage ;;
@@ -88,6 +90,13 @@ declare -A server_cmd=(
   [evnet]="$build_dir/examples/echo_server"
   [evnet+timeout]="$build_dir/benchmarks/evnet_echo_server --timeout 30000"
 )
+# Every server runs with EVNET_TRANSPORT set: epoll, or io_uring for evnet+uring.
+declare -A server_transport=()
+if ((uring)); then
+  servers+=(evnet+uring)
+  server_cmd[evnet+uring]=$build_dir/examples/echo_server
+  server_transport[evnet+uring]=io_uring
+fi
 if ((with_node)); then
   command -v node >/dev/null || die "node not found"
   servers+=(node)
@@ -119,12 +128,13 @@ measure() {
   case $tool in
     callgrind)
       # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
-      valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
+      env EVNET_TRANSPORT="${server_transport[$name]:-epoll}" valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
         ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$stdout" 2>"$stderr" &
       ;;
     strace)
       # shellcheck disable=SC2086
-      strace -f -c -o "$out" -- ${server_cmd[$name]} --port 0 --host 127.0.0.1 \
+      env EVNET_TRANSPORT="${server_transport[$name]:-epoll}" \
+        strace -f -c -o "$out" -- ${server_cmd[$name]} --port 0 --host 127.0.0.1 \
         >"$stdout" 2>"$stderr" &
       ;;
   esac
@@ -170,8 +180,8 @@ full_speed_syscalls() {
     return
   fi
   # shellcheck disable=SC2086
-  ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$work_dir/fast.stdout" \
-    2>"$work_dir/fast.stderr" &
+  env EVNET_TRANSPORT="${server_transport[$name]:-epoll}" ${server_cmd[$name]} --port 0 \
+    --host 127.0.0.1 >"$work_dir/fast.stdout" 2>"$work_dir/fast.stderr" &
   pid=$!
   started "$pid"
   port=$(listening_port "$pid" "$work_dir/fast.stdout" "$work_dir/fast.stderr" "$name")
@@ -282,7 +292,7 @@ report=$results_dir/cost_per_msg.md
   echo
   echo "Servers: asio = benchmarks/asio_echo_server.cpp, evnet = examples/echo_server.cpp," \
     "evnet+timeout = benchmarks/evnet_echo_server.cpp --timeout 30000 (socket.setTimeout on" \
-    "every socket)$( ((with_node)) && echo ", node = benchmarks/node_echo_server.js")."
+    "every socket)$( ((uring)) && echo ", evnet+uring = examples/echo_server.cpp on io_uring")$( ((with_node)) && echo ", node = benchmarks/node_echo_server.js")."
 } >"$report"
 cat "$report"
 
