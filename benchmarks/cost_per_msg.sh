@@ -8,8 +8,9 @@
 # Servers: asio (benchmarks/asio_echo_server.cpp), evnet (examples/echo_server.cpp),
 # evnet+timeout (benchmarks/evnet_echo_server.cpp --timeout 30000: an idle timeout armed on
 # every socket) and evnet+uring (examples/echo_server.cpp with EVNET_TRANSPORT=io_uring; not
-# with --no-uring, where the build or the kernel has no io_uring); --node adds node_echo_server.js (slow under valgrind: ~2 minutes more, and
-# its JIT makes the count less repeatable).
+# with --no-uring, where the build or the kernel has no io_uring); --node adds
+# node_echo_server.js (slow under valgrind: ~2 minutes more, and its JIT makes the count less
+# repeatable).
 #
 # Scenarios: echo c=50 and pipeline c=50 d=16 (--echo-only: echo alone), 64-byte messages, and
 # connect c=50 (open, one 64-byte echo, close: the figures are per connection).
@@ -128,7 +129,8 @@ measure() {
   case $tool in
     callgrind)
       # shellcheck disable=SC2086  # the command is a program and maybe a script: split it
-      env EVNET_TRANSPORT="${server_transport[$name]:-epoll}" valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
+      env EVNET_TRANSPORT="${server_transport[$name]:-epoll}" \
+        valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
         ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$stdout" 2>"$stderr" &
       ;;
     strace)
@@ -293,7 +295,8 @@ report=$results_dir/cost_per_msg.md
   echo
   echo "Servers: asio = benchmarks/asio_echo_server.cpp, evnet = examples/echo_server.cpp," \
     "evnet+timeout = benchmarks/evnet_echo_server.cpp --timeout 30000 (socket.setTimeout on" \
-    "every socket)$( ((uring)) && echo ", evnet+uring = examples/echo_server.cpp on io_uring")$( ((with_node)) && echo ", node = benchmarks/node_echo_server.js")."
+    "every socket)$( ((uring)) && echo ", evnet+uring = examples/echo_server.cpp on io_uring")$(
+      ((with_node)) && echo ", node = benchmarks/node_echo_server.js")."
 } >"$report"
 cat "$report"
 

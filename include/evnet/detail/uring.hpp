@@ -38,14 +38,15 @@ struct UringOp {
 // the ring is entered once per loop turn, to submit what the turn prepared and to reap what
 // completed. Reads are multishot receives into a ring of provided buffers that every socket of
 // the loop shares (an idle socket holds none); a server has one accept armed. Set up with
-// SINGLE_ISSUER and COOP_TASKRUN (Linux 6.0): completions are worked in on the loop's thread,
-// without an interrupt, when it next leaves the kernel (asio's epoll_wait, a send, entering the
-// ring); a loop asleep in epoll_wait is woken for them. Not DEFER_TASKRUN, which works them in
-// only when the thread enters the ring: with it, the eventfd told of a multishot receive's
-// data 13-30 ms late on Linux 6.18.44 (one request per 16 ms at echo c=1; a loop that waits in
-// io_uring_enter, as benchmarks/uring_echo_server does, is not affected). The ring starts
-// disabled and is enabled by the first turn that enters it: the thread that runs the loop
-// becomes its only submitter, even when the sockets were made on another thread before run().
+// SINGLE_ISSUER and COOP_TASKRUN (Linux 6.0): completions are worked in on the loop's thread
+// when it next leaves the kernel (asio's epoll_wait, a send, entering the ring), not by an
+// interrupt from another CPU; a loop asleep in epoll_wait is woken for them (EINTR). Not
+// DEFER_TASKRUN, which works them in only when the thread enters the ring: with it, the eventfd
+// told of a multishot receive's data 13-30 ms late on Linux 6.18.44 (one request per 16 ms at echo
+// c=1; a loop that waits in io_uring_enter, as benchmarks/uring_echo_server does, is not affected).
+// The ring starts disabled and is enabled by the first turn that enters it: the thread that runs
+// the loop becomes its only submitter, even when the sockets were made on another thread before
+// run().
 class Ring {
  public:
   static constexpr unsigned kEntries = 4096;
