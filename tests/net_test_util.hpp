@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -255,23 +256,11 @@ inline unsigned short closedPort() {
 /// `if (!available) return skipTest("why");`.
 inline void skipTest(std::string_view why) { MESSAGE("skipped: ", std::string(why)); }
 
-/// Runs body in a child process in which the given system calls fail with EPERM (a seccomp
-/// filter, as container runtimes install; a child, since a filter cannot be lifted). Returns the
-/// child's exit status: body's result, 100 if the filter could not be set, 101 if body threw.
-inline int inChildForbidding(std::initializer_list<int> calls, const std::function<int()>& body) {
+/// Runs body in a child process; returns its exit status: body's result, 101 if body threw.
+inline int inChild(const std::function<int()>& body) {
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    std::vector<sock_filter> filter{BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
-    for (const int call : calls) {
-      filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(call), 0, 1));
-      filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
-    }
-    filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-    const sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
-      ::_exit(100);
     try {
       ::_exit(body());
     } catch (...) {  // a failed REQUIRE too: the child must not go on running tests
@@ -282,6 +271,29 @@ inline int inChildForbidding(std::initializer_list<int> calls, const std::functi
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   return WEXITSTATUS(status);
+}
+
+/// Makes the given system calls fail with `error` for the calling thread and the threads it
+/// starts from now on (a seccomp filter, as container runtimes install). It cannot be lifted:
+/// call it in a child process (inChild). False if the filter could not be set.
+inline bool forbid(std::initializer_list<int> calls, int error = EPERM) {
+  std::vector<sock_filter> filter{BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
+  for (const int call : calls) {
+    filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(call), 0, 1));
+    filter.push_back(BPF_STMT(
+        BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)));
+  }
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  const sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+/// Runs body in a child process in which the given system calls fail with EPERM from the start.
+/// Returns the child's exit status: body's result, 100 if the filter could not be set, 101 if
+/// body threw.
+inline int inChildForbidding(std::initializer_list<int> calls, const std::function<int()>& body) {
+  return inChild([&] { return forbid(calls) ? body() : 100; });
 }
 
 /// Whether ::1 can be bound here (IPv6 tests skip otherwise).

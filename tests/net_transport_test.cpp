@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -274,5 +275,41 @@ TEST_CASE("on io_uring, sockets receive from the ring: no recv system call") {
   };
   CHECK(echoForbiddingRecv(evnet::Transport::ioUring) == 0);
   CHECK(echoForbiddingRecv(evnet::Transport::epoll) != 0);
+}
+
+TEST_CASE("on io_uring, accepted connections stay out of asio's reactor: no epoll_ctl") {
+  // Once the server listens, epoll_ctl fails for the loop's thread (and the client's, which
+  // needs none) with ENOSPC, as past the kernel's max_user_watches (asio takes EPERM to mean a
+  // descriptor that needs no waiting, and goes on). On io_uring, connections are accepted, served
+  // and closed all the same; on epoll (asio registers each accepted socket with epoll_ctl) they
+  // fail, which shows that the filter bites. The child's exit status: 0 all served, 1 not, 100 no
+  // filter.
+  const auto serveForbiddingEpollCtl = [](evnet::Transport transport) {
+    return inChild([transport] {
+      asio::io_context loop;
+      evnet::setTransport(loop, transport);
+      auto server = echoServer(loop);
+      int closed = 0;
+      server.on("connection", [&closed](evnet::net::Socket socket) {
+        socket.on("close", [&closed](bool) { ++closed; });
+      });
+      const unsigned short port = listenLocal(loop, server);
+      if (!forbid({__NR_epoll_ctl}, ENOSPC)) return 100;
+      constexpr int kConnections = 3;
+      std::atomic<bool> ok = true;
+      std::atomic<bool> done = false;
+      std::thread client([&] {
+        for (int i = 0; i < kConnections; ++i) ok = roundTrips(port, 10) && ok;
+        done = true;
+      });
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (closed < kConnections && !(done && !ok) && std::chrono::steady_clock::now() < end)
+        loop.run_one_for(std::chrono::milliseconds(50));
+      client.join();
+      return ok && closed == kConnections ? 0 : 1;
+    });
+  };
+  CHECK(serveForbiddingEpollCtl(evnet::Transport::ioUring) == 0);
+  CHECK(serveForbiddingEpollCtl(evnet::Transport::epoll) == 1);
 }
 #endif

@@ -500,6 +500,69 @@ TEST_CASE_FIXTURE(TlsEchoFixture, "megabytes cross with backpressure and arrive 
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
+TEST_CASE("a client paused before it connects does its handshake, and reads on resume()") {
+  // As Node's: pause() stops "data", not the handshake (it once stopped both, for good).
+  asio::io_context loop;
+  tls::Server server = tls::createServer(
+      serverOptions(), [](tls::Socket socket) { socket.end("hello"); }, loop);
+  tls::Socket client = tls::connect(clientOptions(listenLocal(loop, server)), {}, loop);
+  client.pause();
+  bool secure = false;
+  bool ended = false;
+  std::string received;
+  client.on("secureConnect", [&] { secure = true; });
+  client.on("data", [&](evnet::Buffer chunk) { received.append(chunk.data(), chunk.size()); });
+  client.on("end", [&] { ended = true; });
+  REQUIRE(runUntil(loop, [&] { return secure; }));
+  CHECK(received.empty());
+  client.resume();
+  REQUIRE(runUntil(loop, [&] { return ended; }));
+  CHECK(received == "hello");
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+// The server writes more than the kernel takes while the client is paused: its records wait for
+// room. On io_uring that is the first wait of an accepted connection through asio's reactor,
+// which registers its descriptor only then (SocketImpl::adopt).
+TEST_CASE("a server's reply to a paused client waits for room, then arrives whole") {
+  asio::io_context loop;
+  constexpr std::size_t kSize = 16 * 1024 * 1024;  // more than loopback's socket buffers take
+  const std::string data = pattern(kSize);
+  std::optional<tls::Socket> accepted;
+  bool written = false;
+  bool below = true;
+  unsigned drains = 0;
+  tls::Server server = tls::createServer(
+      serverOptions(),
+      [&](tls::Socket socket) {
+        accepted = socket;
+        socket.on("drain", [&drains, socket]() mutable {
+          ++drains;
+          socket.end();
+        });
+      },
+      loop);
+  server.on("secureConnection", [&](tls::Socket socket) {
+    below = socket.write(data);
+    written = true;
+  });
+  tls::Socket client = tls::connect(clientOptions(listenLocal(loop, server)), {}, loop);
+  PatternStream received;
+  bool ended = false;
+  client.on("data", [&](evnet::Buffer chunk) { received.add(chunk); });
+  client.on("end", [&] { ended = true; });
+  client.on("secureConnect", [&] { client.pause(); });  // before the server writes
+  REQUIRE(runUntil(loop, [&] { return written; }));
+  CHECK_FALSE(below);
+  CHECK(accepted->writableLength() > 0);  // what the kernel did not take
+  client.resume();
+  REQUIRE(runUntil(loop, [&] { return ended; }));
+  CHECK(received.size() == kSize);
+  CHECK(received.intact());
+  CHECK(drains == 1);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
 TEST_CASE("records split into 1-byte TCP writes are reassembled, both ways") {
   asio::io_context loop;
   tls::Server server = tls::createServer(

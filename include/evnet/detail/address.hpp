@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace evnet::detail {
@@ -65,6 +66,14 @@ inline AddressInfo toAddressInfo(const sockaddr* sa, std::size_t size) {
 }
 inline AddressInfo toAddressInfo(const Protocol::endpoint& endpoint) {
   return toAddressInfo(endpoint.data(), endpoint.size());
+}
+
+// The address a connected descriptor has on this side (getsockname), if the kernel tells it.
+inline std::optional<Protocol::endpoint> localEndpoint(int fd) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof address;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) return std::nullopt;
+  return Protocol::endpoint(&address, size, address.ss_family == AF_UNIX ? 0 : IPPROTO_TCP);
 }
 
 // A socket's address as the kernel gave it, turned into an AddressInfo only when first asked

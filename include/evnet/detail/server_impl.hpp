@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -250,9 +251,7 @@ class ServerImpl final : public Traits::Emitter,
     if (!mine) release();
   }
 
-  void ringAccepted(int fd, const Protocol::endpoint& peer) {
-    if (auto socket = adopt(fd, peer)) accepted(std::move(*socket), peer);
-  }
+  void ringAccepted(int fd, const Protocol::endpoint& peer) { accepted(BareDescriptor{fd}, peer); }
 #endif
 
   // An accept that failed for want of descriptors or memory: retried after a wait.
@@ -283,15 +282,23 @@ class ServerImpl final : public Traits::Emitter,
     });
   }
 
-  void accepted(StreamSocket socket, const Protocol::endpoint& peer) {
+  // A connection from asio's accept (a StreamSocket) or the ring's (a BareDescriptor).
+  template <class Accepted>
+  void accepted(Accepted socket, const Protocol::endpoint& peer) {
     if ((maxConnections != 0 && connectionCount_ >= maxConnections) ||
         (options_.blockList && net::detail::blocksPeer(*options_.blockList, peer.data()))) {
       // The dropped connection's own addresses, as Node reports them (a dual-stack listener's
       // IPv4 client has ::ffff:a.b.c.d as its local address, not "::").
-      std::error_code ignored;
-      const Protocol::endpoint local = socket.local_endpoint(ignored);
-      DropInfo drop{ignored ? address_ : toAddressInfo(local), toAddressInfo(peer)};
-      socket.close(ignored);
+      std::optional<Protocol::endpoint> local;
+      if constexpr (std::is_same_v<Accepted, BareDescriptor>) {
+        local = localEndpoint(socket.fd);
+        ::close(socket.fd);
+      } else {
+        local = localEndpoint(socket.native_handle());
+        std::error_code ignored;
+        socket.close(ignored);
+      }
+      const DropInfo drop{local ? toAddressInfo(*local) : address_, toAddressInfo(peer)};
       this->template emit<"drop">(drop);
       return;
     }

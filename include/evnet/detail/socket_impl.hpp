@@ -101,6 +101,11 @@ struct PlainLayer {
   using Emitter = BasicSocketEmitter<>;
 };
 
+// A connection the io_uring ring accepted: its descriptor alone, which asio has not seen.
+struct BareDescriptor {
+  int fd;
+};
+
 // Told when one of its connections has closed (a server counting its connections), and when a
 // secure one has finished its handshake or failed it.
 template <class Socket>
@@ -141,6 +146,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // getsockname(); null to ask the kernel.
   void adopt(std::shared_ptr<SocketImpl> self, StreamSocket socket, const Protocol::endpoint& peer,
              Owner* owner, const Protocol::endpoint* local = nullptr);
+  // One the io_uring ring accepted. The ring does its reads and writes, so it is not registered
+  // with asio's reactor, where it would cost two epoll_ctl: one at assign(), one at close()
+  // (asio cannot know that an assigned descriptor is not a dup()). It is handed to asio only if
+  // the socket waits through the reactor (a TLS socket waiting for room to write).
+  void adopt(std::shared_ptr<SocketImpl> self, BareDescriptor descriptor,
+             const Protocol::endpoint& peer, Owner* owner,
+             const Protocol::endpoint* local = nullptr);
 
   void connect(std::shared_ptr<SocketImpl> self, std::string host, unsigned short port);
   void connectPath(std::shared_ptr<SocketImpl> self, const std::string& path);
@@ -252,7 +264,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void readNow(std::size_t carried = 0) {
     const std::span<char> buffer = loop_.readBuffer();
     if (carried != 0) std::memcpy(buffer.data(), slot_.data(), carried);
-    const int fd = socket_->native_handle();
+    const int fd = this->fd();
     for (;;) {
       if (readPaused() || readableEnded_ || destroyed_) return;
       const ssize_t n = ::recv(fd, buffer.data() + carried, buffer.size() - carried, 0);
@@ -508,7 +520,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
 
  private:
   void sendPlain() {
-    const int fd = socket_->native_handle();
+    const int fd = this->fd();
     while (!queue_.empty()) {
       // One buffer goes with send(): the kernel's sendmsg first copies in the message header and
       // the iovec array, which costs more than the send of a short message itself.
@@ -624,7 +636,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // explicit instantiation of a plain socket (<evnet/impl/src.hpp>) leaves it out.
   template <class = void>
   bool sendSecure() {
-    const int fd = socket_->native_handle();
+    const int fd = this->fd();
     for (;;) {
       for (std::span<const char> out = layer_.output(); !out.empty(); out = layer_.output()) {
         const ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
@@ -695,7 +707,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   std::string_view readyState() const noexcept {
     if (connecting_) return "opening";
     if (unconnected_ && !destroyed_) return "open";  // as Node says of a new net.Socket()
-    if (destroyed_ || !socket_) return "closed";
+    if (destroyed_ || !isOpen()) return "closed";
     if (readableEnded_ && writableEnded_) return "closed";
     if (readableEnded_) return "writeOnly";
     if (writableEnded_) return "readOnly";
@@ -729,12 +741,15 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void detachOwner() noexcept { owner_ = nullptr; }
 
  private:
+  void adopted(std::shared_ptr<SocketImpl> self, const Protocol::endpoint& peer, Owner* owner,
+               const Protocol::endpoint* local);
   void opened() {
-    std::error_code ec;
-    socket_->non_blocking(true, ec);
+    if (socket_) {  // a bare descriptor was accepted non-blocking
+      std::error_code ignored;
+      socket_->non_blocking(true, ignored);
+    }
     if (!local_.known()) {
-      const auto local = socket_->local_endpoint(ec);
-      if (!ec) local_.set(local);
+      if (const auto local = localEndpoint(fd())) local_.set(*local);
     }
     if (isTcp()) {
       if (options_.noDelay) setNoDelay(true);
@@ -869,7 +884,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if constexpr (Layer::secure) layer_.connect(*this);  // the handshake's first flight
       if (destroyed_) return;
       flush();  // writes made while connecting; also finishes if end() was called
-      if (!paused_) postRead();
+      if (!readPaused()) postRead();  // a secure socket reads its handshake regardless
     });
   }
 
@@ -920,6 +935,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   }
 
   void armWrite() {
+    if (const std::error_code ec = registerDescriptor()) return destroy(systemError(ec));
     writeArmed_ = true;
     ++pendingOps_;
     socket_->async_wait(StreamSocket::wait_write, [this, gen = generation_](std::error_code ec) {
@@ -948,7 +964,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       if (!layer_.established() || !layer_.shutdown(*this) || writeArmed_ || !sendSecure()) return;
     }
     finished_ = true;
-    if (socket_ && socket_->is_open() && !readableEnded_) ::shutdown(fd(), SHUT_WR);
+    if (isOpen() && !readableEnded_) ::shutdown(fd(), SHUT_WR);
     emitOrDestroy<"finish">();
     if (readableEnded_ && !destroyed_) destroy();
   }
@@ -972,6 +988,21 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       std::error_code ignored;
       socket_->close(ignored);  // pending waits complete with operation_aborted
     }
+    if (bareFd_ >= 0) ::close(std::exchange(bareFd_, -1));
+  }
+
+  // Hands a bare descriptor (see adopt()) to asio, for its first wait through the reactor.
+  std::error_code registerDescriptor() {
+    if (bareFd_ < 0) return {};
+    std::error_code ec;
+    socket_.emplace(executor_);
+    socket_->assign(Protocol(family_, family_ == AF_UNIX ? 0 : IPPROTO_TCP), bareFd_, ec);
+    if (ec) {
+      socket_.reset();
+      return ec;
+    }
+    bareFd_ = -1;
+    return {};
   }
 
   // "error" (when err and someone listens: an unhandled socket error does not throw, unlike
@@ -1052,15 +1083,14 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (idle_.list != nullptr) return loop_.touch(idle_);
     if (timeoutMs_ != 0 && !destroyed_) loop_.enroll(idle_, timeoutMs_);
   }
-  int fd() const noexcept { return socket_ ? socket_->native_handle() : -1; }
+  int fd() const noexcept { return socket_ ? socket_->native_handle() : bareFd_; }
+  bool isOpen() const noexcept { return fd() >= 0; }
   // Reading stops while paused, but a secure socket reads its handshake regardless.
   bool readPaused() const noexcept {
     if constexpr (Layer::secure) return paused_ && layer_.established();
     return paused_;
   }
-  bool isTcp() const noexcept {
-    return (family_ == AF_INET || family_ == AF_INET6) && socket_ && socket_->is_open();
-  }
+  bool isTcp() const noexcept { return (family_ == AF_INET || family_ == AF_INET6) && isOpen(); }
 
   // The loop's own executor, not asio::any_io_executor: no type erasure on the hot paths (work
   // counting, posts), and 48 bytes less per connection.
@@ -1075,6 +1105,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   SocketOptions options_;
   std::shared_ptr<SocketImpl> self_;
   mutable std::optional<StreamSocket> socket_;  // mutable: asio's native_handle()
+  int bareFd_ = -1;                             // instead of socket_: see adopt()
   // A client's connect: its resolver, the addresses to try (Happy Eyeballs) and the attempt
   // timer, the stop token's callback. Kept after connecting for attemptedAddresses(); accepted
   // sockets have none.
@@ -1204,7 +1235,8 @@ EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::io_context::executor_type& 
 
 template <class Layer>
 EVNET_DECL SocketImpl<Layer>::~SocketImpl() {
-  if (!loopAlive()) return;  // a handle outlived the loop: nothing of the loop is left
+  if (bareFd_ >= 0) ::close(bareFd_);  // as StreamSocket's destructor would
+  if (!loopAlive()) return;            // a handle outlived the loop: nothing of the loop is left
   loop_.unenroll(idle_);
   loop_.remove(*this);
 }
@@ -1213,9 +1245,24 @@ template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::adopt(std::shared_ptr<SocketImpl> self, StreamSocket socket,
                                          const Protocol::endpoint& peer, Owner* owner,
                                          const Protocol::endpoint* local) {
+  socket_.emplace(std::move(socket));
+  adopted(std::move(self), peer, owner, local);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::adopt(std::shared_ptr<SocketImpl> self,
+                                         BareDescriptor descriptor, const Protocol::endpoint& peer,
+                                         Owner* owner, const Protocol::endpoint* local) {
+  bareFd_ = descriptor.fd;
+  adopted(std::move(self), peer, owner, local);
+}
+
+template <class Layer>
+EVNET_DECL void SocketImpl<Layer>::adopted(std::shared_ptr<SocketImpl> self,
+                                           const Protocol::endpoint& peer, Owner* owner,
+                                           const Protocol::endpoint* local) {
   self_ = std::move(self);
   owner_ = owner;
-  socket_.emplace(std::move(socket));
   family_ = peer.data()->sa_family;
   remote_.set(peer);
   if (local != nullptr) local_.set(*local);
@@ -1478,9 +1525,9 @@ EVNET_DECL void SocketImpl<Layer>::destroySoon() {
 
 template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::resetAndDestroy() {
-  if (socket_ && socket_->is_open()) {
+  if (isOpen()) {
     const linger option{1, 0};
-    ::setsockopt(socket_->native_handle(), SOL_SOCKET, SO_LINGER, &option, sizeof option);
+    ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &option, sizeof option);
   }
   destroy();
 }
