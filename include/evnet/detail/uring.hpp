@@ -321,18 +321,27 @@ class Ring {
   // (asio's read: a wait would re-register the descriptor with epoll each time, and with the
   // counter left set, wake the loop at once, again and again). The read does not keep the loop
   // running (the operations in the ring do, each counted by its owner), so it is taken off
-  // asio's work count.
+  // asio's work count — unless asio's first, speculative read found the counter set: on a loop
+  // made for one thread (evnet's default loop is), asio then queues the completion in this
+  // thread's private queue, counted only when the running handler ends, and taking it off the
+  // count now could bring the count to zero in this handler (an accept completing next, taken
+  // off before it is armed again): asio would stop the loop with a server still listening. The
+  // completion then runs in this turn of the loop anyway.
   void wait() {
     waiting_ = true;
+    wakeCount_ = 0;  // an eventfd read never gives 0
     wake_.async_read_some(asio::buffer(&wakeCount_, sizeof wakeCount_),
                           [this](std::error_code ec, std::size_t) {
-                            executor_.on_work_started();
+                            if (!std::exchange(readAtOnce_, false)) executor_.on_work_started();
                             waiting_ = false;
                             if (ec || shutdown_) return;
                             woken_ = true;
                             turn();
                           });
-    executor_.on_work_finished();
+    if (wakeCount_ != 0)
+      readAtOnce_ = true;
+    else
+      executor_.on_work_finished();
   }
 
   asio::io_context::executor_type executor_;  // not type-erased: posted to once per turn
@@ -347,6 +356,7 @@ class Ring {
   pthread_t owner_{};
   bool enabled_ = false;
   bool waiting_ = false;
+  bool readAtOnce_ = false;  // wait()'s read completed at once: still on asio's count
   bool turnPosted_ = false;
   bool woken_ = false;  // this turn began when the eventfd woke the loop
   bool shutdown_ = false;
