@@ -9,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
 
 #include <chrono>
 #include <string>
@@ -165,4 +167,56 @@ TEST_CASE("evnet::run() returns with an unreferenced server listening on the def
   server.close();
   evnet::run();
   CHECK(!server.listening());
+}
+
+// On a loop made for one thread (evnet's default loop is one), asio runs a read or an accept
+// that completed at once after the handler that started it, and counts it as the loop's work
+// only then. An unreferenced socket or server used to take its operation off the count right
+// after starting it: when that operation had completed at once, the count fell to zero inside
+// the handler, and run() returned with work still queued.
+TEST_CASE(
+    "a one-thread loop: an unreferenced socket whose data is already in still lets the loop run "
+    "what its listener posted (test-net-socket-unref.js)") {
+  asio::io_context loop(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
+  net::Server server = net::createServer({}, loop);
+  bool posted = false;
+  server.on("connection", [&](net::Socket socket) {
+    server.unref();
+    socket.unref();
+    socket.on("data", [](evnet::Buffer) {});
+    asio::post(loop, [&] { posted = true; });  // Node: setImmediate
+  });
+  const unsigned short port = listenLocal(loop, server);
+  asio::io_context clientLoop;
+  asio::ip::tcp::socket client(clientLoop);
+  client.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(client, asio::buffer(std::string_view("hello")));  // in before the accept
+  CHECK(runsOut(loop));
+  CHECK(posted);
+  client.close();
+  server.close();
+  CHECK(runsOut(loop));
+}
+
+TEST_CASE(
+    "a one-thread loop: a server unreferenced in its \"connection\" listener still accepts the "
+    "connection already waiting (test-net-server-unref.js)") {
+  asio::io_context loop(ASIO_CONCURRENCY_HINT_UNSAFE_IO);
+  net::Server server = net::createServer({}, loop);
+  int connections = 0;
+  server.on("connection", [&](net::Socket socket) {
+    ++connections;
+    server.unref();
+    socket.destroy();
+  });
+  const unsigned short port = listenLocal(loop, server);
+  asio::io_context clientLoop;
+  asio::ip::tcp::socket first(clientLoop);
+  asio::ip::tcp::socket second(clientLoop);
+  first.connect({asio::ip::make_address("127.0.0.1"), port});
+  second.connect({asio::ip::make_address("127.0.0.1"), port});  // both wait in the backlog
+  CHECK(runsOut(loop));
+  CHECK(connections == 2);  // a referenced socket each, as Node's accept loop takes both
+  server.close();
+  CHECK(runsOut(loop));
 }

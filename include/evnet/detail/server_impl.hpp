@@ -344,8 +344,25 @@ class ServerImpl final : public Traits::Emitter,
     if (closing_) emitCloseIfDrained();
   }
 
+  // Takes the pending accept off the loop's count in a handler of its own: on a loop made for
+  // one thread, an accept that asio completed at once is counted only once the handler that
+  // started it ends, and taking it off before could bring the count to zero with that
+  // handler's posts still queued (run() would return early).
   void hide() noexcept {
-    if (!std::exchange(hidden_, true)) hideWork(executor_);
+    if (hidden_ || hidePosted_) return;
+    try {
+      asio::post(executor_, [this] {
+        --pendingOps_;
+        hidePosted_ = false;
+        if (unref_ && acceptor_ && !std::exchange(hidden_, true)) hideWork(executor_);
+        release();
+      });
+      hidePosted_ = true;
+      ++pendingOps_;
+    } catch (const std::bad_alloc&) {
+      hidden_ = true;
+      hideWork(executor_);
+    }
   }
   void show() noexcept {
     if (std::exchange(hidden_, false)) showWork(executor_);
@@ -452,8 +469,9 @@ class ServerImpl final : public Traits::Emitter,
   unsigned pendingOps_ = 0;
   bool closing_ = false;
   bool closePosted_ = false;
-  bool unref_ = false;   // unref() was called
-  bool hidden_ = false;  // the pending accept is hidden from the loop's work count
+  bool unref_ = false;       // unref() was called
+  bool hidden_ = false;      // the pending accept is hidden from the loop's work count
+  bool hidePosted_ = false;  // hide() waits for its handler
 };
 
 template <class Traits>

@@ -198,7 +198,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         asio::buffer(readSpace().data(), readSpace().size()),
         ReadHandler{this, generation_, PoolAllocator<void>(loop_.operationPool())});
     if (unref_) [[unlikely]]
-      hideRead();
+      hideReadSoon();
   }
 
   // The read's completion handler. Its memory comes from the loop's pool through its own
@@ -681,7 +681,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // count, as Node's connect and write requests do.
   void unref() noexcept {
     unref_ = true;
-    if (readArmed_) hideRead();
+    if (readArmed_) hideReadSoon();
   }
   void ref() noexcept {
     unref_ = false;
@@ -1051,6 +1051,26 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (std::exchange(readHidden_, true)) return;
     hideWork(executor_);
   }
+  // hideRead() in a handler of its own: on a loop made for one thread, a read that asio
+  // completed at once is counted only once the handler that started it ends, and taking it off
+  // before could bring the count to zero with that handler's posts still queued (run() would
+  // return early). The ring's receives are counted at once.
+  void hideReadSoon() noexcept {
+    if (readHidden_ || hidePosted_) return;
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr) return hideRead();
+#endif
+    try {
+      asio::post(executor_, [this, gen = generation_] {
+        hidePosted_ = false;
+        if (current(gen) && unref_ && readArmed_) hideRead();
+      });
+      hidePosted_ = true;
+      ++pendingOps_;
+    } catch (const std::bad_alloc&) {
+      hideRead();
+    }
+  }
   void showRead() noexcept {
     readHidden_ = false;
     showWork(executor_);
@@ -1197,6 +1217,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool corkHolds_ = false;       // writeArmed_ stands for cork(), not for a wait
   bool unref_ = false;           // unref() was called: the socket does not keep the loop running
   bool readHidden_ = false;      // the armed read is hidden from the loop's work count
+  bool hidePosted_ = false;      // hideReadSoon() waits for its handler
   bool readCancelling_ = false;  // io_uring: the armed receive is being cancelled
   bool sending_ = false;         // io_uring: a send is in flight
   bool readThrottled_ = false;   // io_uring: its receive was cancelled for the turn's budget
