@@ -4,10 +4,14 @@
 #define EVNET_TESTS_COUNTING_NEW_HPP
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
 inline std::atomic<long> allocations{0};
+// Allocations of at least largeFrom bytes are counted in largeAllocations too.
+inline std::atomic<std::size_t> largeFrom{SIZE_MAX};
+inline std::atomic<long> largeAllocations{0};
 // operator delete counts the times it frees `watched` in `watchedFrees`.
 inline std::atomic<const void*> watched{nullptr};
 inline std::atomic<int> watchedFrees{0};
@@ -22,6 +26,8 @@ inline std::atomic<int> watchedFrees{0};
 // takes them for a mismatch (-Wmismatched-new-delete, in Release builds).
 [[gnu::noinline]] void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
+  if (size >= largeFrom.load(std::memory_order_relaxed))
+    largeAllocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }

@@ -4,10 +4,19 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/connect.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 
+#include <algorithm>
+#include <array>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "counting_new.hpp"
 
@@ -73,6 +82,67 @@ TEST_CASE("a write queue allocates once for a first few small writes, and not on
 }
 
 constexpr bool kSanitized = evnet::detail::kAddressSanitized;
+
+TEST_CASE("accepted connections take their socket from the loop thread's block cache once warm") {
+  asio::io_context loop(1);
+  namespace net = evnet::net;
+  auto server = net::createServer(
+      [](net::Socket socket) {
+        socket.on("data", [socket](evnet::Buffer chunk) mutable { socket.end(chunk); });
+      },
+      loop);
+  server.listen(0, "127.0.0.1");
+  const unsigned short port = server.address().port;
+  // A connection's socket, with allocate_shared's count in front, is at least this large.
+  largeFrom = sizeof(evnet::detail::PlainSocketImpl);
+  constexpr int kWarmup = 8;   // at once: as many blocks in the cache once they are gone
+  constexpr int kSettle = 10;  // one after another, while the first ones go
+  constexpr int kMeasured = 100;
+  long large = -1;
+  int echoed = 0;
+  // Plain asio clients: accept, one echo, the server's end.
+  std::thread client([&] {
+    asio::io_context io;
+    const asio::ip::tcp::endpoint address{asio::ip::make_address("127.0.0.1"), port};
+    const auto connect = [&](asio::ip::tcp::socket& socket) {
+      std::error_code ec;
+      socket.connect(address, ec);
+      return !ec;
+    };
+    const auto echo = [&](asio::ip::tcp::socket& socket) {
+      std::error_code ec;
+      asio::write(socket, asio::buffer(std::string_view("ping")), ec);
+      std::array<char, 8> reply{};  // nothing of the client's own is counted
+      const std::size_t got = asio::read(socket, asio::buffer(reply), ec);  // to its end
+      if (ec != asio::error::eof || std::string_view(reply.data(), got) != "ping") return false;
+      ++echoed;
+      return true;
+    };
+    std::vector<asio::ip::tcp::socket> warm;
+    for (int n = 0; n < kWarmup; ++n) warm.emplace_back(io);
+    const bool warmed = std::all_of(warm.begin(), warm.end(), connect) &&
+                        std::all_of(warm.begin(), warm.end(), echo);
+    warm.clear();  // closed: the server's ends go too, in the next few turns of its loop
+    long before = 0;
+    for (int n = 0; warmed && n < kSettle + kMeasured; ++n) {  // one after another
+      if (n == kSettle) before = largeAllocations.load();
+      asio::ip::tcp::socket socket(io);
+      if (!connect(socket) || !echo(socket)) break;
+    }
+    // Each accept allocated its socket before the client read its echo: all are counted.
+    large = largeAllocations.load() - before;
+    asio::post(loop, [&] { server.close(); });
+  });
+  loop.run_for(std::chrono::seconds(30));
+  client.join();
+  largeFrom = SIZE_MAX;
+  REQUIRE(echoed == kWarmup + kSettle + kMeasured);
+  // Under AddressSanitizer the cache keeps nothing: then each connection allocates its socket.
+  if (kSanitized)
+    CHECK(large >= kMeasured);
+  else
+    CHECK(large == 0);
+}
 
 TEST_CASE(
     "a block cache gives its thread's freed blocks back, keeps at most Count, frees at exit") {
