@@ -148,8 +148,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
              Owner* owner, const Protocol::endpoint* local = nullptr);
   // One the io_uring ring accepted. The ring does its reads and writes, so it is not registered
   // with asio's reactor, where it would cost two epoll_ctl: one at assign(), one at close()
-  // (asio cannot know that an assigned descriptor is not a dup()). It is handed to asio only if
-  // the socket waits through the reactor (a TLS socket waiting for room to write).
+  // (asio cannot know that an assigned descriptor is not a dup()).
   void adopt(std::shared_ptr<SocketImpl> self, BareDescriptor descriptor,
              const Protocol::endpoint& peer, Owner* owner,
              const Protocol::endpoint* local = nullptr);
@@ -420,6 +419,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // read): the end waits too (postRead), as in Node, where 'end' follows the data (Node emits an
   // end with nothing before it while paused: see the README on pause()).
   void endBehindHeld() {
+    if (readableEnded_) return;  // a TLS close_notify ended it: the FIN behind it says no more
     if (readPaused() || !unheard_.empty()) {  // a handshake reads on, and must see the end
       endHeld_ = true;
       return;
@@ -561,12 +561,19 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // idle connection holds none (it cost an echo server's idle connections 1.1 KiB each), and a
   // send allocates nothing once the loop is warm.
   static constexpr int kRingGather = 32;
+  // A TLS socket's send takes the layer's records along (see sendSecure).
+  struct Records {
+    std::string bytes;
+    std::size_t sent = 0;
+  };
+  struct NoRecords {};
   struct RingSend : UringOp {
     SocketImpl* socket = nullptr;
     msghdr message{};
     std::array<iovec, kRingGather> iov;   // filled by gather() for each send, not before
     std::unique_ptr<WriteQueue> retired;  // destroy() while in flight: the bytes it sends
     std::unique_ptr<RingSend> older;      // the socket's other retired sends
+    [[no_unique_address]] std::conditional_t<Layer::secure, Records, NoRecords> records;
 
     static void* operator new(std::size_t) { return BlockCache<sizeof(RingSend)>::allocate(); }
     static void operator delete(void* block) noexcept {
@@ -574,7 +581,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     }
   };
 
-  void ringSend() {
+  RingSend& ringSendState() {
     if (!ringSend_) {
       ringSend_.reset(new RingSend);  // not make_unique: its value-initialization zeroes iov
       ringSend_->socket = this;
@@ -585,14 +592,57 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         socket.ringSent(res);
       };
     }
-    RingSend& send = *ringSend_;
+    return *ringSend_;
+  }
+
+  void ringSend() {
+    RingSend& send = ringSendState();
     send.message.msg_iov = send.iov.data();
     send.message.msg_iovlen = static_cast<std::size_t>(queue_.gather(send.iov.data(), kRingGather));
+    armRingSend(send);
+  }
+  void armRingSend(RingSend& send) {
     ring_->armSend(fd(), send, ringTag(), send.message);
     writeArmed_ = true;
     sending_ = true;
     ++pendingOps_;
     showWork(executor_);
+  }
+
+  // Sends the layer's records through the ring, made first from the queue if there are none;
+  // the send owns them until the kernel took them all. False: the socket waits for it.
+  template <class = void>
+  bool ringSendSecure() {
+    if (layer_.output().empty() && !encryptQueued()) {
+      bytesSent_ += layer_.takeSentPlaintext();
+      return !destroyed_;
+    }
+    RingSend& send = ringSendState();
+    send.records.bytes = layer_.takeOutput(send.records.sent);
+    armRecords(send);
+    return false;
+  }
+  template <class = void>
+  void armRecords(RingSend& send) {
+    Records& records = send.records;
+    send.iov[0] = {records.bytes.data() + records.sent, records.bytes.size() - records.sent};
+    send.message.msg_iov = send.iov.data();
+    send.message.msg_iovlen = 1;
+    armRingSend(send);
+  }
+  // The kernel took n bytes of the records: true once it took them all.
+  template <class = void>
+  bool recordsSent(std::size_t n) {
+    Records& records = ringSend_->records;
+    records.sent += n;
+    if (records.sent < records.bytes.size()) {
+      armRecords(*ringSend_);
+      return false;
+    }
+    Layer::recycle(records.bytes);
+    records.sent = 0;
+    bytesSent_ += layer_.takeSentPlaintext();
+    return true;
   }
 
   void ringSent(int res) {
@@ -602,6 +652,13 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     sending_ = false;
     writeArmed_ = false;
     if (res < 0) return destroy(std::error_code(-res, std::system_category()));
+    if constexpr (Layer::secure) {
+      touch();
+      if (!recordsSent(static_cast<std::size_t>(res))) return;  // the rest is on its way
+      flush();
+      if (!sending_) ringSend_.reset();
+      return;
+    }
     const auto n = static_cast<std::size_t>(res);
     queue_.consume(n);
     writableLength_ -= n;
@@ -634,8 +691,18 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   // them (so that at most one batch waits encrypted); false if the socket failed or waits to be
   // writable. The plaintext counts as written once its records are out. A template, so that an
   // explicit instantiation of a plain socket (<evnet/impl/src.hpp>) leaves it out.
+  //
+  // With io_uring, the records go out as the plain queue does (see flush): a send operation at
+  // the turn's end takes them along, unless many bytes are queued or the write is a lone one;
+  // one that the kernel cannot take at once goes to the ring, which waits for room.
   template <class = void>
-  bool sendSecure() {
+  bool sendSecure(bool now = false) {
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr && !now && writableLength_ < kRingDirect && !ring_->sendDirectly())
+      return ringSendSecure();
+#else
+    (void)now;
+#endif
     const int fd = this->fd();
     for (;;) {
       for (std::span<const char> out = layer_.output(); !out.empty(); out = layer_.output()) {
@@ -644,6 +711,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
           layer_.sent(static_cast<std::size_t>(n));
           touch();
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+#if EVNET_HAS_IO_URING
+          if (ring_ != nullptr) return ringSendSecure();
+#endif
           armWrite();
           return false;
         } else if (errno != EINTR) {
@@ -652,13 +722,21 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         }
       }
       bytesSent_ += layer_.takeSentPlaintext();
-      if (queue_.empty() || !layer_.established()) return true;
-      std::array<iovec, 64> iov;
-      const std::size_t taken = layer_.encrypt(*this, iov.data(), queue_.gather(iov.data(), 64));
-      if (destroyed_) return false;
-      queue_.consume(taken);
-      writableLength_ -= taken;
+      if (!encryptQueued()) return !destroyed_;
     }
+  }
+
+  // Encrypts a batch of the queue into the layer's records; false if there was nothing to
+  // encrypt yet (or the socket failed).
+  template <class = void>
+  bool encryptQueued() {
+    if (queue_.empty() || !layer_.established()) return false;
+    std::array<iovec, 64> iov;
+    const std::size_t taken = layer_.encrypt(*this, iov.data(), queue_.gather(iov.data(), 64));
+    if (destroyed_) return false;
+    queue_.consume(taken);
+    writableLength_ -= taken;
+    return true;
   }
 
  public:
@@ -934,8 +1012,9 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     });
   }
 
+  // Waits for room to write through asio's reactor: on epoll only (the ring waits on io_uring,
+  // where an accepted socket has no asio socket).
   void armWrite() {
-    if (const std::error_code ec = registerDescriptor()) return destroy(systemError(ec));
     writeArmed_ = true;
     ++pendingOps_;
     socket_->async_wait(StreamSocket::wait_write, [this, gen = generation_](std::error_code ec) {
@@ -989,20 +1068,6 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
       socket_->close(ignored);  // pending waits complete with operation_aborted
     }
     if (bareFd_ >= 0) ::close(std::exchange(bareFd_, -1));
-  }
-
-  // Hands a bare descriptor (see adopt()) to asio, for its first wait through the reactor.
-  std::error_code registerDescriptor() {
-    if (bareFd_ < 0) return {};
-    std::error_code ec;
-    socket_.emplace(executor_);
-    socket_->assign(Protocol(family_, family_ == AF_UNIX ? 0 : IPPROTO_TCP), bareFd_, ec);
-    if (ec) {
-      socket_.reset();
-      return ec;
-    }
-    bareFd_ = -1;
-    return {};
   }
 
   // "error" (when err and someone listens: an unhandled socket error does not throw, unlike
@@ -1229,8 +1294,8 @@ EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::io_context::executor_type& 
                                          LoopService& loop, const SocketOptions& options)
     : executor_(executor), loop_(loop), options_(options) {
 #if EVNET_HAS_IO_URING
-  // A TLS socket receives from the ring too; its records go out with send() (sendSecure), and
-  // it waits for room to write as on epoll.
+  // A TLS socket receives from the ring too, and its records go out as plain bytes do (see
+  // sendSecure).
   ring_ = loop.ring();
   recvOp_.socket = this;
 #endif
@@ -1491,7 +1556,7 @@ template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::flush(bool now) {
   if (destroyed_ || connecting_ || writeArmed_) return;
   if constexpr (Layer::secure) {
-    const bool sent = sendSecure();
+    const bool sent = sendSecure(now);
     completeWrites({});
     if (!sent) return;
   } else {

@@ -227,6 +227,14 @@ class TlsLayer {
     sent_ = 0;
     releaseOutput();
   }
+  // The records made so far, for a send that takes them along (io_uring), with the bytes of
+  // them already sent in `sent`: output_ starts afresh, and what OpenSSL writes meanwhile (the
+  // answer to a key update) goes after them. Their memory comes back with recycle().
+  std::string takeOutput(std::size_t& sent) noexcept {
+    sent = std::exchange(sent_, 0);
+    return std::exchange(output_, std::string());
+  }
+  static void recycle(std::string& records) noexcept { release(records); }
   // Plaintext whose records have all gone out since the last call.
   std::size_t takeSentPlaintext() noexcept {
     return output_.empty() ? std::exchange(encrypted_, 0) : 0;
@@ -334,14 +342,16 @@ class TlsLayer {
     thread_local std::string spare;
     return spare;
   }
-  // Empties output_ and lets its memory go: to the spare if larger, else back to the heap.
-  void releaseOutput() noexcept {
-    output_.clear();
+  // Empties a buffer of records and lets its memory go: to the spare if larger, else back to
+  // the heap.
+  static void release(std::string& records) noexcept {
+    records.clear();
     std::string& spare = spareOutput();
-    if (output_.capacity() > spare.capacity() && output_.capacity() <= kKeepSpare)
-      spare.swap(output_);
-    std::string().swap(output_);
+    if (records.capacity() > spare.capacity() && records.capacity() <= kKeepSpare)
+      spare.swap(records);
+    std::string().swap(records);
   }
+  void releaseOutput() noexcept { release(output_); }
 
   template <class Socket>
   bool create(Socket& socket, SSL_CTX* context) {
