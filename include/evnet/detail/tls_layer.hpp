@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -96,7 +97,7 @@ inline std::string x509ErrorName(long result) {
 // output_, which the socket sends; both through a BIO of evnet's own, so no record is copied
 // into a memory BIO and nothing is kept between reads. An idle connection holds no record
 // buffer: SSL_MODE_RELEASE_BUFFERS frees OpenSSL's own, and output_ holds memory only while
-// the kernel has not taken its records (drained, it goes back to the thread's spare, which the
+// the kernel has not taken its records (drained, it goes back to the thread's spares, which the
 // next connection to make records takes: no allocation per message either).
 class TlsLayer {
  public:
@@ -322,7 +323,9 @@ class TlsLayer {
  private:
   static constexpr std::size_t kBatch = 64 * 1024;          // plaintext encrypted per send
   static constexpr std::size_t kJoinBelow = 4 * 1024;       // writes shorter than this are joined
-  static constexpr std::size_t kKeepSpare = 96 * 1024;      // a thread's spare output, at most
+  static constexpr std::size_t kKeepSpare = 96 * 1024;      // a spare output buffer, at most
+  static constexpr std::size_t kSpareBytes = 256 * 1024;    // a thread's spare buffers, at most
+  static constexpr std::size_t kSpareCount = 64;            // a thread's spare buffers, at most
   static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
   static constexpr std::size_t kReadBatch = 64 * 1024;      // plaintext handed on at once
 
@@ -337,19 +340,38 @@ class TlsLayer {
     thread_local const std::unique_ptr<char[]> buffer(new char[kPlaintextSize]);
     return {buffer.get(), kPlaintextSize};
   }
-  // The memory of drained output buffers, for the next one on this thread.
-  static std::string& spareOutput() noexcept {
-    thread_local std::string spare;
+  // The memory of drained output buffers, for the next ones on this thread: as many as there
+  // are records on their way at once (on io_uring, each send holds its own until the kernel
+  // took them: one per connection with a send in flight), within kSpareCount and kSpareBytes.
+  struct SpareOutputs {
+    std::array<std::string, kSpareCount> kept;
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+  };
+  static SpareOutputs& spareOutputs() noexcept {
+    thread_local SpareOutputs spare;
     return spare;
   }
-  // Empties a buffer of records and lets its memory go: to the spare if larger, else back to
-  // the heap.
+  // Empties a buffer of records and lets its memory go: to the spares while they have room,
+  // else back to the heap.
   static void release(std::string& records) noexcept {
     records.clear();
-    std::string& spare = spareOutput();
-    if (records.capacity() > spare.capacity() && records.capacity() <= kKeepSpare)
-      spare.swap(records);
+    SpareOutputs& spare = spareOutputs();
+    const std::size_t size = records.capacity();
+    if (size <= kKeepSpare && spare.count < kSpareCount && spare.bytes + size <= kSpareBytes) {
+      spare.kept[spare.count++].swap(records);
+      spare.bytes += size;
+    }
     std::string().swap(records);
+  }
+  // Gives an empty output buffer the memory of the last spare, if it has more.
+  static void takeSpare(std::string& output) noexcept {
+    SpareOutputs& spare = spareOutputs();
+    if (spare.count == 0 || spare.kept[spare.count - 1].capacity() <= output.capacity()) return;
+    std::string& kept = spare.kept[--spare.count];
+    spare.bytes -= kept.capacity();
+    output.swap(kept);
+    std::string().swap(kept);
   }
   void releaseOutput() noexcept { release(output_); }
 
@@ -612,7 +634,7 @@ class TlsLayer {
     auto* layer = static_cast<TlsLayer*>(BIO_get_data(bio));
     BIO_clear_retry_flags(bio);
     std::string& output = layer->output_;
-    if (output.empty() && output.capacity() < spareOutput().capacity()) output.swap(spareOutput());
+    if (output.empty()) takeSpare(output);
     output.append(data, size);
     *written = size;
     return 1;
