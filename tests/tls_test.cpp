@@ -256,6 +256,31 @@ TEST_CASE("rejectUnauthorized false connects, with authorized false and the reas
   CHECK(selfSigned.authorizationError == "DEPTH_ZERO_SELF_SIGNED_CERT");
 }
 
+TEST_CASE("contexts without ca share the system's store, which learns no ca of another") {
+  const tls::SecureContext first = tls::createSecureContext();
+  const tls::SecureContext second = tls::createSecureContext({.minVersion = "TLSv1.3"});
+  const tls::SecureContext withCa = tls::createSecureContext({.ca = TestPki::get().caPem});
+  X509_STORE* system = SSL_CTX_get_cert_store(first.nativeHandle());
+  CHECK(system != nullptr);
+  CHECK(SSL_CTX_get_cert_store(second.nativeHandle()) == system);
+  CHECK(SSL_CTX_get_cert_store(withCa.nativeHandle()) != system);
+  // A client with the system's store still rejects the test CA's server, which a context with
+  // that CA, made just before, trusts.
+  asio::io_context loop;
+  tls::Server server = tls::createServer(
+      serverOptions(), [](tls::Socket socket) { socket.pipe(socket); }, loop);
+  tls::ConnectOptions options = clientOptions(listenLocal(loop, server));
+  options.ca.clear();
+  std::error_code error;
+  bool closed = false;
+  tls::Socket client = tls::connect(options, {}, loop);
+  client.on("error", [&](std::error_code ec) { error = ec; });
+  client.on("close", [&](bool) { closed = true; });
+  REQUIRE(runUntil(loop, [&] { return closed; }));
+  CHECK(error == std::error_code(X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, tls::x509Category()));
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
 TEST_CASE("the name is checked against IP addresses as well as DNS names") {
   const Rejection byIp = connectTo(TestPki::get().server, true, "");  // host 127.0.0.1
   CHECK(byIp.secureConnect);

@@ -23,8 +23,8 @@ struct ServerOptions : SocketOptions {
 /// Options of server.listen(options) (Node: the options object of server.listen).
 struct ListenOptions {
   unsigned short port = 0;   // 0: an ephemeral port
-  std::string host;          // empty: "::", IPv4 and IPv6 (IPv6 only with ipv6Only)
-  std::string path;          // a Unix domain socket; host and port are then not used
+  std::string host{};        // empty: "::", IPv4 and IPv6 (IPv6 only with ipv6Only)
+  std::string path{};        // a Unix domain socket; host and port are then not used
   int backlog = 511;         // the kernel's queue of connections not accepted yet
   bool ipv6Only = false;     // on "::" (or no host): IPv6 only, no IPv4 (IPV6_V6ONLY)
   bool readableAll = false;  // a Unix socket: readable by every user (chmod a+r)

@@ -69,14 +69,14 @@ inline const std::error_category& x509Category() noexcept {
 /// Options of a SecureContext (Node: the options of tls.createSecureContext). Keys and
 /// certificates are PEM text, not file names.
 struct SecureContextOptions {
-  std::string key;         // private key
-  std::string cert;        // certificate chain, the leaf first
-  std::string ca;          // certificates to trust; empty: the system's store
-  std::string passphrase;  // of an encrypted key
+  std::string key{};         // private key
+  std::string cert{};        // certificate chain, the leaf first
+  std::string ca{};          // certificates to trust; empty: the system's store, read once
+  std::string passphrase{};  // of an encrypted key
   // OpenSSL cipher names separated by ':'; names starting with "TLS_" are TLS 1.3 suites (as
   // Node splits them). A list of TLS 1.2 ciphers only allows no more than TLS 1.2, one of TLS
   // 1.3 suites only no less than TLS 1.3, as in Node. Empty: OpenSSL's defaults.
-  std::string ciphers;
+  std::string ciphers{};
   std::string minVersion = "TLSv1.2";  // "TLSv1", "TLSv1.1", "TLSv1.2" or "TLSv1.3"
   std::string maxVersion = "TLSv1.3";  // the newest version offered
 };
@@ -123,6 +123,27 @@ inline void setCiphers(SSL_CTX* ctx, std::string_view ciphers) {
   if (tls12.empty() && min < TLS1_3_VERSION && max > TLS1_2_VERSION)
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 }
+
+// The system's store (OpenSSL's default paths), read on first use and shared by every context
+// made without `ca`, as Node shares its root store: reading the bundle in /etc/ssl/certs takes
+// some 25 ms, which a tls::connect without a secureContext paid for each connection. Freed at
+// exit; contexts hold references of their own.
+inline X509_STORE* systemStore() {
+  struct Store {
+    X509_STORE* store = X509_STORE_new();
+    Store() {
+      if (store == nullptr || X509_STORE_set_default_paths(store) != 1) {
+        X509_STORE_free(store);
+        throw std::system_error(lastSslError(), "evnet: the system's certificate store");
+      }
+    }
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    ~Store() { X509_STORE_free(store); }
+  };
+  static const Store system;  // a throw leaves it to be tried again by the next call
+  return system.store;
+}
 }  // namespace detail
 
 /// Keys, certificates and protocol settings shared by many connections, on any number of
@@ -132,7 +153,9 @@ class SecureContext {
   /// A handle to no context; only assignment and comparison are valid on it.
   SecureContext() = default;
 
-  /// The OpenSSL context, for settings evnet has no option for.
+  /// The OpenSSL context, for settings evnet has no option for. A context made without `ca`
+  /// shares the system's certificate store with every other such context (Node: the root
+  /// store): what is added to it is trusted by all of them.
   SSL_CTX* nativeHandle() const noexcept {
     return state_ ? state_->context.native_handle() : nullptr;
   }
@@ -192,7 +215,7 @@ inline SecureContext createSecureContext(const SecureContextOptions& options = {
   if (!options.ca.empty())
     context->add_certificate_authority(asio::buffer(options.ca));
   else
-    context->set_default_verify_paths();
+    SSL_CTX_set1_cert_store(ctx, detail::systemStore());
   if (!options.cert.empty()) {
     // The chain a server sends is built once, here: `cert`, then its issuers found in the store
     // (as Node adds them from `ca`), without the root. OpenSSL's default builds it again for
