@@ -3,6 +3,8 @@
 #ifndef EVNET_TESTS_COUNTING_NEW_HPP
 #define EVNET_TESTS_COUNTING_NEW_HPP
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -12,6 +14,9 @@ inline std::atomic<long> allocations{0};
 // Allocations of at least largeFrom bytes are counted in largeAllocations too.
 inline std::atomic<std::size_t> largeFrom{SIZE_MAX};
 inline std::atomic<long> largeAllocations{0};
+// The bytes that operator new gave out and operator delete has not taken back (malloc's usable
+// sizes: the same for a block at both ends).
+inline std::atomic<long> liveBytes{0};
 // operator delete counts the times it frees `watched` in `watchedFrees`.
 inline std::atomic<const void*> watched{nullptr};
 inline std::atomic<int> watchedFrees{0};
@@ -19,6 +24,8 @@ inline std::atomic<int> watchedFrees{0};
 [[gnu::noinline]] inline void countedFree(void* p) noexcept {
   if (p != nullptr && p == watched.load(std::memory_order_relaxed))
     watchedFrees.fetch_add(1, std::memory_order_relaxed);
+  if (p != nullptr)
+    liveBytes.fetch_sub(static_cast<long>(::malloc_usable_size(p)), std::memory_order_relaxed);
   std::free(p);
 }
 
@@ -28,7 +35,10 @@ inline std::atomic<int> watchedFrees{0};
   allocations.fetch_add(1, std::memory_order_relaxed);
   if (size >= largeFrom.load(std::memory_order_relaxed))
     largeAllocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    liveBytes.fetch_add(static_cast<long>(::malloc_usable_size(p)), std::memory_order_relaxed);
+    return p;
+  }
   throw std::bad_alloc();
 }
 [[gnu::noinline]] void operator delete(void* p) noexcept { countedFree(p); }
@@ -42,8 +52,10 @@ inline std::atomic<int> watchedFrees{0};
 [[gnu::noinline]] void* operator new(std::size_t size, std::align_val_t align) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   const auto alignment = static_cast<std::size_t>(align);
-  if (void* p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment))
+  if (void* p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)) {
+    liveBytes.fetch_add(static_cast<long>(::malloc_usable_size(p)), std::memory_order_relaxed);
     return p;
+  }
   throw std::bad_alloc();
 }
 [[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { countedFree(p); }

@@ -83,6 +83,47 @@ TEST_CASE("a write queue allocates once for a first few small writes, and not on
 
 constexpr bool kSanitized = evnet::detail::kAddressSanitized;
 
+TEST_CASE("a write queue sends a burst of large writes from its thread's blocks once warm") {
+  if (kSanitized) return;  // the block caches keep nothing under AddressSanitizer
+  std::thread([] {
+    evnet::detail::WriteQueue queue;
+    const std::string chunk(16 * 1024, 'c');
+    const auto burst = [&] {  // four 16 KiB writes queued, then all sent
+      for (int i = 0; i < 4; ++i) queue.copy(chunk.data(), chunk.size());
+      iovec iov[8];
+      const int n = queue.gather(iov, 8);
+      for (int i = 0; i < n; ++i) queue.consume(iov[i].iov_len);
+      CHECK(queue.empty());
+    };
+    burst();
+    CHECK(allocationsDuring([&] {
+            for (int round = 0; round < 100; ++round) burst();
+          }) == 0);
+  }).join();
+}
+
+TEST_CASE("write queues that sent a burst of large writes keep no large block each") {
+  // A connection that once had 64 KiB queued and then went idle holds no more than one that
+  // never had: the large blocks go back to the thread's cache, which is bounded (Node's queue
+  // keeps nothing either).
+  constexpr int kQueues = 200;
+  long retained = 0;
+  std::thread([&] {
+    std::vector<evnet::detail::WriteQueue> queues(kQueues);
+    const std::string chunk(16 * 1024, 'c');
+    const long before = liveBytes.load();
+    for (evnet::detail::WriteQueue& queue : queues) {
+      for (int i = 0; i < 4; ++i) queue.copy(chunk.data(), chunk.size());
+      iovec iov[8];
+      const int n = queue.gather(iov, 8);
+      for (int i = 0; i < n; ++i) queue.consume(iov[i].iov_len);
+    }
+    retained = liveBytes.load() - before;
+  }).join();
+  MESSAGE("bytes retained by " << kQueues << " idle queues and their thread: " << retained);
+  CHECK(retained < kQueues * 4096L);
+}
+
 TEST_CASE("accepted connections take their socket from the loop thread's block cache once warm") {
   asio::io_context loop(1);
   namespace net = evnet::net;

@@ -2,6 +2,7 @@
 #ifndef EVNET_DETAIL_BLOCK_CACHE_HPP
 #define EVNET_DETAIL_BLOCK_CACHE_HPP
 
+#include <algorithm>
 #include <cstddef>
 #include <new>
 
@@ -61,6 +62,55 @@ class BlockCache {
     State& state;
     ~Drain() {
       while (state.count != 0) ::operator delete(state.blocks[--state.count]);
+      state.closed = true;
+    }
+  };
+
+  static State& local() noexcept {
+    thread_local State state{};
+    thread_local Drain drain{state};
+    return state;
+  }
+};
+
+// Blocks of Classes sizes kept per thread for reuse, as BlockCache keeps one size: class k's
+// blocks all have the same size, which the caller gives with each call; at most 64 blocks and
+// MaxBytes bytes of a class are kept (at least one block). For a write queue's blocks, which grow
+// by doubling: a connection that queued a burst gives them back to its thread when they are sent.
+template <std::size_t Classes, std::size_t MaxBytes = 64 * 1024>
+class SizedBlockCache {
+ public:
+  static void* allocate(std::size_t k, std::size_t size) {
+    if constexpr (!kAddressSanitized) {
+      State& state = local();
+      if (state.count[k] != 0) return state.blocks[k][--state.count[k]];
+    }
+    return ::operator new(size);
+  }
+
+  static void deallocate(std::size_t k, std::size_t size, void* block) noexcept {
+    if constexpr (!kAddressSanitized) {
+      State& state = local();
+      const std::size_t limit = size >= MaxBytes ? 1 : std::min<std::size_t>(64, MaxBytes / size);
+      if (state.count[k] < limit && !state.closed) {
+        state.blocks[k][state.count[k]++] = block;
+        return;
+      }
+    }
+    ::operator delete(block);
+  }
+
+ private:
+  struct State {  // trivially destructible: usable until the thread's very end
+    void* blocks[Classes][64];
+    unsigned char count[Classes];
+    bool closed;
+  };
+  struct Drain {
+    State& state;
+    ~Drain() {
+      for (std::size_t k = 0; k < Classes; ++k)
+        while (state.count[k] != 0) ::operator delete(state.blocks[k][--state.count[k]]);
       state.closed = true;
     }
   };

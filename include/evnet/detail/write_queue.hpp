@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -23,9 +24,11 @@ namespace evnet::detail {
 // writes coalesce into one block) and buffers moved in by the caller. A singly linked list of
 // blocks, each allocated once with its header, that never move: a queued byte is never copied
 // again, and keeps its address until sent (io_uring sends it from there while more is queued).
-// A full copy block is not grown but followed by a new one, twice as large up to 64 KiB. When
-// everything is sent, one copy block is kept for the next write: the steady state of a
-// connection does not allocate, and its first write allocates once.
+// A full copy block is not grown but followed by a new one, twice as large up to 64 KiB (a
+// larger write gets a block of its own size). When everything is sent, the smallest block (128
+// bytes) is kept for the next write, and larger ones go back to the thread's cache of blocks: the
+// steady state of a connection does not allocate, its first write allocates once, and a
+// connection that queued a burst and went idle holds no more than one that did not.
 class WriteQueue {
  public:
   using Owned = std::variant<std::string, std::vector<char>, std::vector<unsigned char>,
@@ -69,19 +72,30 @@ class WriteQueue {
   };
 
   static std::span<const char> viewOf(const Owned& bytes) noexcept;
-  static Block* makeCopyBlock(std::size_t capacity);
+  static Block* makeCopyBlock(std::size_t k, std::size_t size);
   static void destroy(Block* block) noexcept;
   void append(Block* block) noexcept {
     (tail_ != nullptr ? tail_->next : head_) = block;
     tail_ = block;
   }
-  // A sent block: kept for the next copy if it is a copy block and none is kept yet.
+  // A sent block: kept for the next copy if it is the smallest copy block and none is kept yet.
   void retire(Block* block) noexcept;
 
-  static constexpr std::size_t kChunk = 64 * 1024;  // the largest copy block grown to, or kept
-  // The smallest copy block, its header included: 128 bytes from malloc.
+  // Copy blocks come in kClasses sizes: class 0 holds kMinCopy bytes (128 from malloc, its
+  // header included), class k > 0 holds 128 << k (256 bytes to 64 KiB).
+  static constexpr std::size_t kClasses = 10;
   static constexpr std::size_t kMinCopy = 128 - sizeof(Block) - 8;
-  using SmallBlocks = BlockCache<sizeof(Block) + kMinCopy>;
+  static constexpr std::size_t capacityOf(std::size_t k) noexcept {
+    return k == 0 ? kMinCopy : std::size_t{128} << k;
+  }
+  // The class of a copy block's capacity; kClasses for a block of a write's own size.
+  static constexpr std::size_t classOf(std::size_t capacity) noexcept {
+    if (capacity == kMinCopy) return 0;
+    if (!std::has_single_bit(capacity) || capacity < 256 || capacity > capacityOf(kClasses - 1))
+      return kClasses;
+    return static_cast<std::size_t>(std::bit_width(capacity)) - 8;
+  }
+  using CopyBlocks = SizedBlockCache<kClasses>;
 
   Block* head_ = nullptr;  // null when empty
   Block* tail_ = nullptr;

@@ -12,12 +12,15 @@ EVNET_DECL void WriteQueue::copy(const char* data, std::size_t size) {
   if (size == 0) return;
   Block* tail = tail_;
   if (tail == nullptr || tail->capacity == 0 || tail->capacity - tail->size < size) {
-    const std::size_t grown =
-        tail == nullptr || tail->capacity == 0 ? kMinCopy : std::min(2 * tail->capacity, kChunk);
     if (spare_ != nullptr && spare_->capacity >= size) {
       tail = std::exchange(spare_, nullptr);
     } else {
-      tail = makeCopyBlock(std::max(size, grown));
+      // The class after the tail's (twice as large, up to 64 KiB), or the first that holds size.
+      std::size_t k = tail == nullptr || tail->capacity == 0
+                          ? 0
+                          : std::min(classOf(tail->capacity) + 1, kClasses - 1);
+      while (k < kClasses && capacityOf(k) < size) ++k;
+      tail = makeCopyBlock(k, size);
     }
     append(tail);
   }
@@ -76,9 +79,10 @@ EVNET_DECL void WriteQueue::clear() noexcept {
   destroy(std::exchange(spare_, nullptr));
 }
 
-EVNET_DECL WriteQueue::Block* WriteQueue::makeCopyBlock(std::size_t capacity) {
-  void* memory = capacity == kMinCopy ? SmallBlocks::allocate()  // each connection's first
-                                      : ::operator new(sizeof(Block) + capacity);
+EVNET_DECL WriteQueue::Block* WriteQueue::makeCopyBlock(std::size_t k, std::size_t size) {
+  const std::size_t capacity = k < kClasses ? capacityOf(k) : size;
+  void* memory = k < kClasses ? CopyBlocks::allocate(k, sizeof(Block) + capacity)
+                              : ::operator new(sizeof(Block) + capacity);
   auto* block = new (memory) Block;
   block->data = block->room();
   block->capacity = capacity;
@@ -89,15 +93,15 @@ EVNET_DECL void WriteQueue::destroy(Block* block) noexcept {
   if (block == nullptr) return;
   if (block->capacity == 0) {
     delete static_cast<OwnedBlock*>(block);
-  } else if (block->capacity == kMinCopy) {  // a Block is trivially destructible
-    SmallBlocks::deallocate(block);
+  } else if (const std::size_t k = classOf(block->capacity); k < kClasses) {
+    CopyBlocks::deallocate(k, sizeof(Block) + block->capacity, block);  // trivially destructible
   } else {
     ::operator delete(block);
   }
 }
 
 EVNET_DECL void WriteQueue::retire(Block* block) noexcept {
-  if (spare_ == nullptr && block->capacity != 0 && block->capacity <= kChunk) {
+  if (spare_ == nullptr && block->capacity == kMinCopy) {
     block->next = nullptr;
     block->size = 0;
     spare_ = block;
