@@ -30,8 +30,8 @@
 # (utime + stime) per MB echoed.
 #
 # Cost (unless --no-cost): user-space instructions per message, callgrind's Ir, asio against
-# evnet, echo c=50 and pipeline c=50 d=16, (long − short) / (difference in messages), as
-# cost_per_msg.sh counts them.
+# evnet (and uring, unless --no-uring), echo c=50, pipeline c=50 d=16, full and resumed
+# handshakes, (long − short) / (difference in messages), as cost_per_msg.sh counts them.
 #
 # Idle memory (unless --no-idle): benchmarks/idle_memory.sh --tls (10,000 TLS connections).
 #
@@ -346,9 +346,12 @@ if ((cost)); then
   # messages after one per connection.
   instructions() {
     local name=$1 scenario=$2 n=$3 out=$work_dir/callgrind.$1.$2.$3 pid port
+    local command=${server_cmd[$name]} transport=epoll
+    # valgrind runs the server itself, not env: the transport goes in the environment
+    [[ $name == uring ]] && command=${server_cmd[evnet]} transport=io_uring
     # shellcheck disable=SC2086
-    valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no \
-      ${server_cmd[$name]} --port 0 --host 127.0.0.1 >"$out.stdout" 2>"$out.stderr" &
+    EVNET_TRANSPORT=$transport valgrind --tool=callgrind --callgrind-out-file="$out" \
+      --dump-instr=no $command --port 0 --host 127.0.0.1 >"$out.stdout" 2>"$out.stderr" &
     pid=$!
     started "$pid"
     port=$(listening_port "$pid" "$out.stdout" "$out.stderr" "$name under callgrind" 600)
@@ -362,6 +365,7 @@ if ((cost)); then
   }
   declare -A instr
   cost_servers=(asio evnet)
+  ((uring)) && cost_servers+=(uring)
   cost_scenarios=(echo_c50 pipeline_c50 full_c50 resumed_c50)
   # messages (handshakes: connections) of the short and the long run
   declare -A counts=([echo_c50]="$short $long" [pipeline_c50]="$((short * 5)) $((long * 5))"
@@ -378,8 +382,8 @@ if ((cost)); then
   {
     echo "## TLS: user-space instructions per message and per handshake"
     echo
-    echo "callgrind's Ir of the whole server process (evnet or asio, libssl and libcrypto, libc)" \
-      "per echoed 64-byte message over TLS 1.3, and per connection (handshake, one echo," \
+    echo "callgrind's Ir of the whole server process (evnet, on epoll or as uring on io_uring," \
+      "or asio; libssl, libcrypto, libc) per echoed 64-byte message over TLS 1.3, and per connection (handshake, one echo," \
       "close): (long run − short run) / (difference in messages): $short and $long messages" \
       "(pipeline: five times as many; handshakes: a twentieth); $(date -u +%Y-%m-%d)," \
       "$(machine "$build_dir"), $(valgrind --version)."
