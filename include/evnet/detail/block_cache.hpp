@@ -23,29 +23,28 @@ inline constexpr bool kAddressSanitized = true;  // built with AddressSanitizer
 inline constexpr bool kAddressSanitized = false;
 #endif
 
-// Blocks of Size bytes kept per thread for reuse, at most Count of them. Every accepted
-// connection allocates its socket and its first write's block, and frees both when it closes
-// (on io_uring, a connection's send state too, for each burst of sends);
-// when tens of connections close at once, glibc's per-thread cache (7 blocks per size) is full
-// and the rest goes the long way through free() and malloc(). A thread's blocks are freed when
-// it exits; blocks freed after that go to operator delete. Under AddressSanitizer nothing is
-// kept, so that a use after free is still caught.
-template <std::size_t Size, std::size_t Count = 64>
-class BlockCache {
+// The freed blocks one thread keeps for a cache: Lists lists, each of blocks of one size and at
+// most PerList long; Owner, the cache, makes them its own. A thread's blocks are freed when it
+// exits; blocks freed after that go to operator delete. Under AddressSanitizer nothing is kept,
+// so that a use after free is still caught.
+template <class Owner, std::size_t Lists, std::size_t PerList>
+class ThreadBlocks {
  public:
-  static void* allocate() {
+  // A kept block of list k, else a new one of size bytes.
+  static void* allocate(std::size_t k, std::size_t size) {
     if constexpr (!kAddressSanitized) {
       State& state = local();
-      if (state.count != 0) return state.blocks[--state.count];
+      if (state.count[k] != 0) return state.blocks[k][--state.count[k]];
     }
-    return ::operator new(Size);
+    return ::operator new(size);
   }
 
-  static void deallocate(void* block) noexcept {
+  // Keeps block in list k if that holds fewer than limit (at most PerList), else frees it.
+  static void deallocate(std::size_t k, std::size_t limit, void* block) noexcept {
     if constexpr (!kAddressSanitized) {
       State& state = local();
-      if (state.count < Count && !state.closed) {
-        state.blocks[state.count++] = block;
+      if (state.count[k] < std::min(limit, PerList) && !state.closed) {
+        state.blocks[k][state.count[k]++] = block;
         return;
       }
     }
@@ -54,14 +53,15 @@ class BlockCache {
 
  private:
   struct State {  // trivially destructible: usable until the thread's very end
-    void* blocks[Count];
-    std::size_t count;
+    void* blocks[Lists][PerList];
+    std::size_t count[Lists];
     bool closed;
   };
   struct Drain {
     State& state;
     ~Drain() {
-      while (state.count != 0) ::operator delete(state.blocks[--state.count]);
+      for (std::size_t k = 0; k < Lists; ++k)
+        while (state.count[k] != 0) ::operator delete(state.blocks[k][--state.count[k]]);
       state.closed = true;
     }
   };
@@ -73,53 +73,35 @@ class BlockCache {
   }
 };
 
-// Blocks of Classes sizes kept per thread for reuse, as BlockCache keeps one size: class k's
-// blocks all have the same size, which the caller gives with each call; at most 64 blocks and
-// MaxBytes bytes of a class are kept (at least one block). For a write queue's blocks, which grow
-// by doubling: a connection that queued a burst gives them back to its thread when they are sent.
+// Blocks of Size bytes kept per thread for reuse, at most Count of them. Every accepted
+// connection allocates its socket and its first write's block, and frees both when it closes
+// (on io_uring, a connection's send state too, for each burst of sends);
+// when tens of connections close at once, glibc's per-thread cache (7 blocks per size) is full
+// and the rest goes the long way through free() and malloc().
+template <std::size_t Size, std::size_t Count = 64>
+class BlockCache {
+ public:
+  static void* allocate() { return Blocks::allocate(0, Size); }
+  static void deallocate(void* block) noexcept { Blocks::deallocate(0, Count, block); }
+
+ private:
+  using Blocks = ThreadBlocks<BlockCache, 1, Count>;
+};
+
+// Blocks of Classes sizes kept per thread for reuse: class k's blocks all have the same size,
+// which the caller gives with each call; at most 64 blocks and MaxBytes bytes of a class are
+// kept (at least one block). For a write queue's blocks, which grow by doubling: a connection
+// that queued a burst gives them back to its thread when they are sent.
 template <std::size_t Classes, std::size_t MaxBytes = 64 * 1024>
 class SizedBlockCache {
  public:
-  static void* allocate(std::size_t k, std::size_t size) {
-    if constexpr (!kAddressSanitized) {
-      State& state = local();
-      if (state.count[k] != 0) return state.blocks[k][--state.count[k]];
-    }
-    return ::operator new(size);
-  }
-
+  static void* allocate(std::size_t k, std::size_t size) { return Blocks::allocate(k, size); }
   static void deallocate(std::size_t k, std::size_t size, void* block) noexcept {
-    if constexpr (!kAddressSanitized) {
-      State& state = local();
-      const std::size_t limit = size >= MaxBytes ? 1 : std::min<std::size_t>(64, MaxBytes / size);
-      if (state.count[k] < limit && !state.closed) {
-        state.blocks[k][state.count[k]++] = block;
-        return;
-      }
-    }
-    ::operator delete(block);
+    Blocks::deallocate(k, size >= MaxBytes ? 1 : MaxBytes / size, block);
   }
 
  private:
-  struct State {  // trivially destructible: usable until the thread's very end
-    void* blocks[Classes][64];
-    unsigned char count[Classes];
-    bool closed;
-  };
-  struct Drain {
-    State& state;
-    ~Drain() {
-      for (std::size_t k = 0; k < Classes; ++k)
-        while (state.count[k] != 0) ::operator delete(state.blocks[k][--state.count[k]]);
-      state.closed = true;
-    }
-  };
-
-  static State& local() noexcept {
-    thread_local State state{};
-    thread_local Drain drain{state};
-    return state;
-  }
+  using Blocks = ThreadBlocks<SizedBlockCache, Classes, 64>;
 };
 
 // An allocator whose single objects come from a BlockCache (arrays, and over-aligned types, from
