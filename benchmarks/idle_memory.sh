@@ -156,8 +156,8 @@ base=$(per_conn "${before[asio]}" "${after[asio]}")
   if ((tls)); then
     echo "Servers: asio = benchmarks/asio_tls_echo_server.cpp (asio::ssl::stream: a 16 KiB" \
       "buffer per session and asio's own 17 KiB input and output buffers), evnet =" \
-      "examples/tls_echo_server.cpp (SSL_MODE_RELEASE_BUFFERS: OpenSSL frees a connection's" \
-      "record buffers once it is idle), node = benchmarks/node_tls_echo_server.js."
+      "examples/tls_echo_server.cpp (OpenSSL's record buffers are freed 100 ms after a" \
+      "connection's last record), node = benchmarks/node_tls_echo_server.js."
   else
     echo "Servers: asio = benchmarks/asio_echo_server.cpp (a 16 KiB buffer per session)," \
       "evnet = benchmarks/evnet_echo_server.cpp on epoll, evnet+timeout = the same with" \

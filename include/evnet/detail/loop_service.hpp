@@ -161,13 +161,14 @@ struct Deferred {
 };
 
 struct IdleList {
-  IdleList(const asio::io_context::executor_type& executor, std::int64_t ms)
-      : ms(ms), timer(executor) {}
+  IdleList(const asio::io_context::executor_type& executor, std::int64_t ms, bool referenced)
+      : ms(ms), timer(executor), referenced(referenced) {}
   std::int64_t ms;
   IdleEntry* head = nullptr;
   IdleEntry* tail = nullptr;
   asio::steady_timer timer;
   bool armed = false;
+  bool referenced;  // false: its timer alone does not keep the loop running (hideWork)
 };
 
 // Per-loop state shared by every evnet socket of an io_context: the read buffer that sockets
@@ -239,7 +240,9 @@ class LoopService final : public asio::execution_context::service {
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
   }
 
-  void enroll(IdleEntry& entry, std::int64_t ms);
+  // Joins the list of entries timed out after ms of inactivity. An unreferenced list's timer
+  // does not keep the loop running (for housekeeping, not for what a user asked for).
+  void enroll(IdleEntry& entry, std::int64_t ms, bool referenced = true);
 
   // Activity: the entry goes to the tail of its list. The hot path of every read and write.
   void touch(IdleEntry& entry) noexcept {
@@ -297,7 +300,7 @@ class LoopService final : public asio::execution_context::service {
   asio::io_context::executor_type executor_;
   std::unordered_multimap<const void*, std::shared_ptr<Pipe>> pipes_;
   std::unique_ptr<char[]> readBuffer_;
-  std::map<std::int64_t, std::unique_ptr<IdleList>> idleLists_;
+  std::map<std::pair<std::int64_t, bool>, std::unique_ptr<IdleList>> idleLists_;
   LoopMember* members_ = nullptr;
   Deferred* deferredHead_ = nullptr;
   Deferred* deferredTail_ = nullptr;

@@ -6,10 +6,12 @@
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/error.hpp>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -144,6 +146,20 @@ inline X509_STORE* systemStore() {
   static const Store system;  // a throw leaves it to be tried again by the next call
   return system.store;
 }
+
+// Whether SSL_free_buffers() may be called on a connection between records: it may free a
+// record that is still being read before OpenSSL 3.0.14, 3.1.6, 3.2.2 and 3.3.1
+// (CVE-2024-4741). Where it may not, OpenSSL frees the buffers itself after every record
+// (SSL_MODE_RELEASE_BUFFERS).
+inline bool canFreeBuffers() noexcept {
+  const unsigned long version = OpenSSL_version_num();  // 0xMNN00PP0
+  const unsigned long major = version >> 28;
+  const unsigned long minor = (version >> 20) & 0xff;
+  const unsigned long patch = (version >> 4) & 0xff;
+  if (major != 3) return major > 3;
+  constexpr unsigned long fixedIn[] = {14, 6, 2, 1};  // the patch release of 3.0, 3.1, 3.2, 3.3
+  return minor >= std::size(fixedIn) || patch >= fixedIn[minor];
+}
 }  // namespace detail
 
 /// Keys, certificates and protocol settings shared by many connections, on any number of
@@ -190,7 +206,9 @@ inline SecureContext createSecureContext(const SecureContextOptions& options = {
   asio::ssl::context* context = &result.state_->context;
   SSL_CTX* ctx = context->native_handle();
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // idle connections hold no record buffers
+  // Idle connections hold no record buffers: a connection gives them back 100 ms after its
+  // last record (detail::TlsLayer), or, with an older OpenSSL, after every record.
+  if (!detail::canFreeBuffers()) SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   // Node's: a client's new sessions (tickets) reach the "session" event, and nothing is cached
   // in the context (a server resumes by session tickets, which are on).
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_SERVER |

@@ -18,10 +18,10 @@ EVNET_DECL void LoopService::requestTransport(Transport transport) {
   requested_ = transport;
 }
 
-EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms) {
+EVNET_DECL void LoopService::enroll(IdleEntry& entry, std::int64_t ms, bool referenced) {
   unenroll(entry);
-  auto& slot = idleLists_[ms];
-  if (!slot) slot = std::make_unique<IdleList>(executor_, ms);
+  auto& slot = idleLists_[{ms, referenced}];
+  if (!slot) slot = std::make_unique<IdleList>(executor_, ms, referenced);
   IdleList& list = *slot;
   entry.list = &list;
   entry.lastActive = nowMs();
@@ -108,10 +108,12 @@ EVNET_DECL void LoopService::arm(IdleList& list, std::int64_t delayMs) {
   list.armed = true;
   list.timer.expires_after(std::chrono::milliseconds(delayMs));
   list.timer.async_wait([this, &list](std::error_code ec) {
+    if (!list.referenced) showWork(executor_);  // before the handler ends: see hideWork
     list.armed = false;
     if (!ec) return expire(list);
     rearm(list, nowMs());  // cancelled when the list emptied; entries may have come since
   });
+  if (!list.referenced) hideWork(executor_);
 }
 
 EVNET_DECL void LoopService::expire(IdleList& list) {
