@@ -334,7 +334,7 @@ class TlsLayer {
   static constexpr std::size_t kSpareCount = 64;            // a thread's spare buffers, at most
   static constexpr std::size_t kPlaintextSize = 16 * 1024;  // a record's most
   static constexpr std::size_t kReadBatch = 64 * 1024;      // plaintext handed on at once
-  static constexpr std::int64_t kKeepBuffersMs = 100;      // OpenSSL's, after the last record
+  static constexpr std::int64_t kKeepBuffersMs = 100;       // OpenSSL's, after the last record
 
   // A record is read or written now. OpenSSL's record buffers (34 KB) stay while records come
   // and go, and are freed once 100 ms have passed without one: a busy connection does not
