@@ -178,9 +178,9 @@ measure() {
 # run by more than a short run's whole count. Prints "-" where perf or the tracepoint is
 # unavailable.
 full_speed_syscalls() {
-  local name=$1 scenario=$2 pid port='' count perf_pid
+  local name=$1 scenario=$2 pid port='' count
   local n=$((long * ${scenario_scale[$2]} / 10))
-  if ! perf stat -e raw_syscalls:sys_enter -x, -o /dev/null true 2>/dev/null; then
+  if ! perf_usable; then
     echo "-"
     return
   fi
@@ -190,30 +190,16 @@ full_speed_syscalls() {
   pid=$!
   started "$pid"
   port=$(listening_port "$pid" "$work_dir/fast.stdout" "$work_dir/fast.stderr" "$name")
-  perf stat -e raw_syscalls:sys_enter -x, -o "$work_dir/perf.$n" -p "$pid" &
-  perf_pid=$!
-  sleep 0.2 # perf attaches
+  perf_attach "$pid" "$work_dir/perf.$n"
   # shellcheck disable=SC2086
   "$loadgen" --host 127.0.0.1 --port "$port" ${scenario_args[$scenario]} --warmup 0 \
     --messages "$n" --timeout 120 >/dev/null 2>"$work_dir/loadgen.err" ||
     { cat "$work_dir/loadgen.err" >&2; exit 1; }
-  kill -INT "$perf_pid"
-  wait "$perf_pid" || true
-  count=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$work_dir/perf.$n")
+  count=$(perf_count "$work_dir/perf.$n")
   kill -TERM "$pid"
   wait "$pid" || true
-  per_msg 0 "${count:-0}" "$n"
+  per_unit 0 "${count:-0}" "$n"
 }
-
-# instructions FILE: callgrind's total Ir.
-instructions() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
-# syscalls FILE: the total number of calls in an strace -c summary.
-syscalls() { awk '$NF == "total" { print $4 }' "$1"; }
-# per_call FILE: "name calls" for every system call in an strace -c summary.
-per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
-
-# per_msg SHORT_TOTAL LONG_TOTAL MESSAGES: the difference per message.
-per_msg() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Runs
@@ -231,21 +217,15 @@ for scenario in "${scenarios[@]}"; do
     echo "  ${scenario_label[$scenario]}: $name ..." >&2
     measure callgrind "$name" "$scenario" "$cg_short"
     measure callgrind "$name" "$scenario" "$cg_long"
-    instr[$name $scenario]=$(per_msg "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_short")" \
+    instr[$name $scenario]=$(per_unit "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_short")" \
       "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_long")" "$((cg_long - cg_short))")
     measure strace "$name" "$scenario" "$strace_short"
     measure strace "$name" "$scenario" "$strace_long"
-    sys[$name $scenario]=$(per_msg "$(syscalls "$work_dir/strace.$s.$scenario.$strace_short")" \
+    sys[$name $scenario]=$(per_unit "$(syscalls "$work_dir/strace.$s.$scenario.$strace_short")" \
       "$(syscalls "$work_dir/strace.$s.$scenario.$strace_long")" "$((strace_long - strace_short))")
     fast[$name $scenario]=$(full_speed_syscalls "$name" "$scenario")
-    # Per system call: (long - short) / messages, the ones that matter (>= 0.005 per message).
-    breakdown[$name $scenario]=$(
-      join -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
-        <(per_call "$work_dir/strace.$s.$scenario.$strace_short" | sort) \
-        <(per_call "$work_dir/strace.$s.$scenario.$strace_long" | sort) |
-        awk -v n="$((strace_long - strace_short))" '{ v = ($3 - $2) / n; if (v >= 0.005 || v <= -0.005)
-          printf "%s %.3f\n", $1, v }' | sort -k2,2gr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'
-    )
+    breakdown[$name $scenario]=$(syscall_breakdown "$work_dir/strace.$s.$scenario.$strace_short" \
+      "$work_dir/strace.$s.$scenario.$strace_long" "$((strace_long - strace_short))")
   done
 done
 elapsed=$((SECONDS - started))

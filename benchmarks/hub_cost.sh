@@ -96,109 +96,83 @@ fi
 servers=(redis hub)
 
 # ---------------------------------------------------------------------------------------------
-# One measured run
+# Runs of one server
 
-# measure TOOL NAME TEST N: runs server NAME under TOOL (callgrind|strace) while redis-benchmark
-# sends exactly N requests of TEST, stops it, and leaves the tool's output in
-# $work_dir/TOOL.NAME.TEST.N.
-measure() {
-  local tool=$1 name=$2 test=$3 n=$4
-  local out=$work_dir/$tool.$name.$test.$n dir=$work_dir/$tool.$name.$test.$n.dir
-  local wrapper pid port='' command=() prefix=()
+# launch NAME DIR [TOOL...]: starts server NAME (redis or hub) pinned, under TOOL's command if
+# given, its files in DIR and its output in DIR.stdout and DIR.stderr, and waits until it
+# answers; sets launched (the process started) and launched_port.
+launch() {
+  local name=$1 dir=$2 command=()
+  shift 2
   mkdir -p "$dir"
+  if [[ $name == redis ]]; then
+    launched_port=$(free_port)
+    command=(redis-server --port "$launched_port" --bind 127.0.0.1 --save '' "${redis_aof[@]}"
+      --dir "$dir" --logfile "$dir/log")
+  else
+    command=("$hub_bin" --port 0 --host 127.0.0.1 "${hub_aof[@]}" --dir "$dir")
+  fi
+  "${server_pin[@]}" "$@" "${command[@]}" >"$dir.stdout" 2>"$dir.stderr" &
+  launched=$!
+  started "$launched"
+  if [[ $name == hub ]]; then
+    launched_port=$(listening_port "$launched" "$dir.stdout" "$dir.stderr" "hub ${*:+under $1}" 600)
+    return
+  fi
+  for _ in $(seq 600); do
+    [[ $(redis-cli -p "$launched_port" ping 2>/dev/null) == PONG ]] && return
+    kill -0 "$launched" 2>/dev/null || break
+    sleep 0.1
+  done
+  die "redis-server did not start: $(cat "$dir/log" "$dir.stderr" 2>/dev/null)"
+}
+
+# load PORT TEST N: redis-benchmark's N requests of TEST, 50 clients; a failure stops the script.
+load() {
+  # shellcheck disable=SC2086  # test_args holds several words
+  "${client_pin[@]}" redis-benchmark -h 127.0.0.1 -p "$1" -c 50 -n "$3" -q ${test_args[$2]} \
+    >"$work_dir/benchmark.out" 2>&1 ||
+    { cat "$work_dir/benchmark.out" >&2; die "redis-benchmark $2 on port $1 failed"; }
+}
+
+# measure TOOL NAME TEST N: runs server NAME under TOOL (callgrind|strace) while N requests of
+# TEST come, stops it, and leaves the tool's output in $work_dir/TOOL.NAME.TEST.N.
+measure() {
+  local tool=$1 name=$2 test=$3 n=$4 out=$work_dir/$1.$2.$3.$4 pid prefix=()
   case $tool in
     callgrind) prefix=(valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no) ;;
     strace) prefix=(strace -f -c -o "$out" --) ;;
   esac
-  if [[ $name == redis ]]; then
-    port=$(free_port)
-    command=(redis-server --port "$port" --bind 127.0.0.1 --save '' "${redis_aof[@]}"
-      --dir "$dir" --logfile "$dir/log")
-  else
-    command=("$hub_bin" --port 0 --host 127.0.0.1 "${hub_aof[@]}" --dir "$dir")
-  fi
-  "${server_pin[@]}" "${prefix[@]}" "${command[@]}" >"$out.stdout" 2>"$out.stderr" &
-  wrapper=$!
-  started "$wrapper"
-  if [[ $name == hub ]]; then
-    port=$(listening_port "$wrapper" "$out.stdout" "$out.stderr" "hub under $tool" 600)
-  else
-    for _ in $(seq 600); do
-      [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break
-      kill -0 "$wrapper" 2>/dev/null || break
-      sleep 0.1
-    done
-    [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] ||
-      die "redis-server under $tool did not start: $(cat "$dir/log" "$out.stderr" 2>/dev/null)"
-  fi
+  launch "$name" "$out.dir" "${prefix[@]}"
   # valgrind runs the server in its own process; strace runs it as its child (taskset execs).
-  if [[ $tool == strace ]]; then
-    pid=$(cut -d' ' -f1 "/proc/$wrapper/task/$wrapper/children")
-  else
-    pid=$wrapper
-  fi
-  # shellcheck disable=SC2086  # test_args holds several words
-  "${client_pin[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -q \
-    ${test_args[$test]} >"$work_dir/benchmark.out" 2>&1 ||
-    { cat "$work_dir/benchmark.out" >&2; die "redis-benchmark against $name under $tool failed"; }
+  pid=$launched
+  [[ $tool == strace ]] && pid=$(cut -d' ' -f1 "/proc/$launched/task/$launched/children")
+  load "$launched_port" "$test" "$n"
   kill -TERM "$pid"
   for _ in $(seq 600); do
-    kill -0 "$wrapper" 2>/dev/null || break
+    kill -0 "$launched" 2>/dev/null || break
     sleep 0.1
   done
-  kill -0 "$wrapper" 2>/dev/null && die "$name under $tool did not exit on SIGTERM"
-  wait "$wrapper" || true
+  kill -0 "$launched" 2>/dev/null && die "$name under $tool did not exit on SIGTERM"
+  wait "$launched" || true
   [[ -s $out ]] || die "$tool wrote no output for $name"
 }
 
-# instructions FILE: callgrind's total Ir. syscalls FILE: the calls in an strace -c summary.
-instructions() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
-syscalls() { awk '$NF == "total" { print $4 }' "$1"; }
-# per_call FILE: "name calls" for every system call in an strace -c summary.
-per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
 # full_speed NAME TEST: system calls per request of server NAME at full speed over --long
 # requests of TEST (perf attaches once the server is up); "-" without perf.
 full_speed() {
-  local name=$1 test=$2 dir=$work_dir/fast.$1.$2 pid port='' perf_pid count command=()
-  if ! perf stat -e raw_syscalls:sys_enter -x, -o /dev/null true 2>/dev/null; then
+  local name=$1 test=$2 dir=$work_dir/fast.$1.$2 count
+  if ! perf_usable; then
     echo "-"
     return
   fi
-  mkdir -p "$dir"
-  if [[ $name == redis ]]; then
-    port=$(free_port)
-    command=(redis-server --port "$port" --bind 127.0.0.1 --save '' "${redis_aof[@]}"
-      --dir "$dir" --logfile "$dir/log")
-  else
-    command=("$hub_bin" --port 0 --host 127.0.0.1 "${hub_aof[@]}" --dir "$dir")
-  fi
-  "${server_pin[@]}" "${command[@]}" >"$dir.stdout" 2>"$dir.stderr" &
-  pid=$!
-  started "$pid"
-  if [[ $name == hub ]]; then
-    port=$(listening_port "$pid" "$dir.stdout" "$dir.stderr" hub)
-  else
-    for _ in $(seq 100); do
-      [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break
-      sleep 0.1
-    done
-  fi
-  perf stat -e raw_syscalls:sys_enter -x, -o "$dir.perf" -p "$pid" &
-  perf_pid=$!
-  sleep 0.5 # perf attaches
-  # shellcheck disable=SC2086  # test_args holds several words
-  "${client_pin[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$long" -q \
-    ${test_args[$test]} >"$work_dir/benchmark.out" 2>&1 ||
-    { cat "$work_dir/benchmark.out" >&2; die "redis-benchmark against $name failed"; }
-  kill -INT "$perf_pid"
-  wait "$perf_pid" || true
-  count=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$dir.perf")
-  stop_pid "$pid"
-  per_request 0 "${count:-0}" "$long"
+  launch "$name" "$dir"
+  perf_attach "$launched" "$dir.perf"
+  load "$launched_port" "$test" "$long"
+  count=$(perf_count "$dir.perf")
+  stop_pid "$launched"
+  per_unit 0 "${count:-0}" "$long"
 }
-
-# per_request SHORT_TOTAL LONG_TOTAL REQUESTS: the difference per request.
-per_request() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
 
 # ---------------------------------------------------------------------------------------------
 # Runs
@@ -212,22 +186,16 @@ for test in "${tests[@]}"; do
     echo "  ${test_label[$test]}: $name ..." >&2
     measure callgrind "$name" "$test" "$short"
     measure callgrind "$name" "$test" "$long"
-    instr[$name $test]=$(per_request "$(instructions "$work_dir/callgrind.$name.$test.$short")" \
+    instr[$name $test]=$(per_unit "$(instructions "$work_dir/callgrind.$name.$test.$short")" \
       "$(instructions "$work_dir/callgrind.$name.$test.$long")" "$((long - short))")
     measure strace "$name" "$test" "$strace_short"
     measure strace "$name" "$test" "$strace_long"
-    sys[$name $test]=$(per_request "$(syscalls "$work_dir/strace.$name.$test.$strace_short")" \
+    sys[$name $test]=$(per_unit "$(syscalls "$work_dir/strace.$name.$test.$strace_short")" \
       "$(syscalls "$work_dir/strace.$name.$test.$strace_long")" \
       "$((strace_long - strace_short))")
     fast[$name $test]=$(full_speed "$name" "$test")
-    # Per system call, the ones that matter (>= 0.005 per request).
-    breakdown[$name $test]=$(
-      join -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
-        <(per_call "$work_dir/strace.$name.$test.$strace_short" | sort) \
-        <(per_call "$work_dir/strace.$name.$test.$strace_long" | sort) |
-        awk -v n="$((strace_long - strace_short))" '{ v = ($3 - $2) / n; if (v >= 0.005 || v <= -0.005)
-          printf "%s %.3f\n", $1, v }' | sort -k2,2gr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'
-    )
+    breakdown[$name $test]=$(syscall_breakdown "$work_dir/strace.$name.$test.$strace_short" \
+      "$work_dir/strace.$name.$test.$strace_long" "$((strace_long - strace_short))")
   done
 done
 elapsed=$((SECONDS - began))

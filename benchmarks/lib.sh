@@ -271,3 +271,41 @@ per_message() {
 }
 # cpu_per_million "server scenario": server CPU seconds per million messages, median.
 cpu_per_million() { per_message server_cpu_s 1e6 "$1"; }
+
+# --- counting (cost_per_msg.sh, hub_cost.sh, run_tls.sh) -----------------------------------
+# A server's cost per unit of work is (long run - short run) / (difference in units), from
+# valgrind --tool=callgrind and strace -c -f outputs, or counted at full speed with perf.
+
+# instructions FILE: callgrind's total Ir.
+instructions() { sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$1"; }
+# syscalls FILE: the total number of calls in an strace -c summary.
+syscalls() { awk '$NF == "total" { print $4 }' "$1"; }
+# per_call FILE: "name calls" for every system call in an strace -c summary.
+per_call() { awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF, $4 }' "$1"; }
+# per_unit SHORT_TOTAL LONG_TOTAL UNITS: the difference per unit.
+per_unit() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.3f", (b - a) / n }'; }
+
+# syscall_breakdown SHORT_FILE LONG_FILE UNITS: "name n, name n, ..." per unit, by strace -c,
+# the calls that matter (>= 0.005 per unit), most first.
+syscall_breakdown() {
+  join -a 1 -a 2 -e 0 -o 0,1.2,2.2 <(per_call "$1" | sort) <(per_call "$2" | sort) |
+    awk -v n="$3" '{ v = ($3 - $2) / n; if (v >= 0.005 || v <= -0.005) printf "%s %.3f\n", $1, v }' |
+    sort -k2,2gr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'
+}
+
+# System calls at full speed, counted by the kernel's raw_syscalls tracepoint (perf stat),
+# which does not slow the process down as strace does. perf_usable: whether perf and the
+# tracepoint are there. perf_attach PID FILE: starts counting the calls of process PID into
+# FILE (sets perf_pid). perf_count FILE: stops it and prints the count.
+perf_usable() { perf stat -e raw_syscalls:sys_enter -x, -o /dev/null true 2>/dev/null; }
+perf_attach() {
+  perf stat -e raw_syscalls:sys_enter -x, -o "$2" -p "$1" &
+  perf_pid=$!
+  sleep 0.3 # perf attaches
+}
+perf_count() {
+  kill -INT "$perf_pid"
+  # Not `wait`: a $(perf_count ...) runs in a subshell, of which perf is no child.
+  while kill -0 "$perf_pid" 2>/dev/null; do sleep 0.05; done
+  awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$1"
+}

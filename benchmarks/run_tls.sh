@@ -361,7 +361,7 @@ if ((cost)); then
       { cat "$work_dir/loadgen.err" >&2; die "loadgen against $name under callgrind failed"; }
     kill -TERM "$pid"
     wait "$pid" || true
-    sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out"
+    instructions "$out"
   }
   declare -A instr
   cost_servers=(asio evnet)
