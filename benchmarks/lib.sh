@@ -9,6 +9,8 @@
 # share (see common_option). The scripts keep their own options and their own tables.
 # The functions over a script's rounds (per_round, median_of, round_ratio..., per_message) read
 # its associative array `results`: "server scenario" -> loadgen's RESULT lines, one per round.
+# The counting helpers at the end (instructions, syscalls, per_unit, syscall_breakdown,
+# perf_attach/perf_count) serve the scripts that count a server's cost per unit of work.
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root" || exit 1
