@@ -8,6 +8,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -239,6 +240,63 @@ TEST_CASE("a sleeping loop answers a lone client's requests at once") {
   const auto median = times.begin() + 50;
   std::nth_element(times.begin(), median, times.end());
   CHECK(*median < std::chrono::milliseconds(5));
+}
+
+// After a message, a socket reads again once the loop's other ready completions have run: its
+// peer's next message is often in by then. That deferral costs the loop a poll of asio's
+// reactor, wasted when the peer answers later (a client across a network, or a slower process):
+// such a peer is waited for at once after three misses, and a peer that answers at once again
+// is read from the deferral again (one is tried every 32 messages). The peer here is a plain
+// socket that sends its next message from the server's "data" listener (at once) or 1 ms
+// after it (late, after the loop's turn).
+TEST_CASE("a socket defers its read for a peer that answers at once, not for a late one") {
+  asio::io_context loop;
+  auto& service = evnet::detail::LoopService::of(loop.get_executor());
+  if (evnet::transport(loop) == evnet::Transport::ioUring) {
+    MESSAGE("io_uring: a multishot receive stays armed, nothing is deferred");
+    return;
+  }
+  int peer = -1;
+  int received = 0;
+  int limit = 0;
+  bool late = true;
+  asio::steady_timer pause(loop);
+  const auto sendNext = [&] {
+    if (received < limit) CHECK(::send(peer, "message", 7, MSG_NOSIGNAL) == 7);
+  };
+  auto server = evnet::net::createServer(
+      [&](evnet::net::Socket socket) {
+        socket.on("data", [&](evnet::Buffer chunk) {
+          CHECK(std::string_view(chunk.data(), chunk.size()) == "message");
+          ++received;
+          if (!late) return sendNext();
+          pause.expires_after(std::chrono::milliseconds(1));
+          pause.async_wait([&](std::error_code ec) {
+            if (!ec) sendNext();
+          });
+        });
+      },
+      loop);
+  const unsigned short port = listenLocal(loop, server);
+  peer = connectLoopback(port);
+  REQUIRE(peer >= 0);
+
+  limit = 40;
+  sendNext();
+  REQUIRE(runUntil(loop, [&] { return received == limit; }));
+  const std::uint64_t lateRuns = service.laterRuns();
+  CHECK(lateRuns <= 6);  // three misses, a try at the 32nd message and its miss; was 40
+
+  late = false;
+  limit += 200;
+  sendNext();
+  REQUIRE(runUntil(loop, [&] { return received == limit; }));
+  CHECK(service.laterRuns() - lateRuns >= 150);  // all after the try (~27 messages in); was 200
+
+  bool closed = false;
+  server.close([&](std::error_code) { closed = true; });
+  ::close(peer);
+  REQUIRE(runUntil(loop, [&] { return closed; }));
 }
 
 // A client that connects again and again: each accept completes while the connection before it

@@ -257,6 +257,10 @@ class LoopService final : public asio::execution_context::service {
   // the entries deferred meanwhile. A socket re-arms its read this way after replying: by then
   // its peer has often answered, and the read completes at once instead of failing with EAGAIN.
   void later(Deferred& entry);
+  // Whether entries wait for later()'s handler: one more costs the loop nothing.
+  bool laterPending() const noexcept { return deferredHead_ != nullptr; }
+  // How many times that handler ran: asio polled its reactor before each (tests count them).
+  std::uint64_t laterRuns() const noexcept { return laterRuns_; }
 
   // Leaves the list; the list's timer stops with its last entry, so that a loop with no
   // timed socket left can finish (run() returns).
@@ -304,6 +308,7 @@ class LoopService final : public asio::execution_context::service {
   LoopMember* members_ = nullptr;
   Deferred* deferredHead_ = nullptr;
   Deferred* deferredTail_ = nullptr;
+  std::uint64_t laterRuns_ = 0;
   Transport requested_ = Transport::automatic;
   bool transportChosen_ = false;
 #if EVNET_HAS_IO_URING

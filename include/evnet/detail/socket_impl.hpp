@@ -248,13 +248,51 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     return slot_;
   }
 
-  // armRead() once the loop has run the other completions that are ready now. After a message
-  // was answered, the peer's next one is often in by then, and asio's first, speculative read
-  // finds it; re-armed at once, that read fails with EAGAIN: a system call per message more.
+  // Waits for the peer's next message once this one was handled: by default once the loop has
+  // run the other completions that are ready now (readDeferred). The peer's next message is
+  // often in by then, where a read armed at once would fail with EAGAIN, a system call per
+  // message more. But a peer that did not answer within the turn kSlowAfter times in a row is
+  // waited for at once: deferring would cost the loop a poll (asio polls its reactor before it
+  // runs posted handlers), and the read would fail all the same. Such a socket still joins a
+  // deferral that another socket started, whose poll is paid, and tries one every kProbeEvery
+  // messages: a peer that became fast is seen again.
   void armReadLater() {
     if (rearm_.queued) return;
+    if (misses_ >= kSlowAfter && !loop_.laterPending() && ++sinceProbe_ < kProbeEvery)
+      return armRead();
+    sinceProbe_ = 0;
     ++pendingOps_;
     loop_.later(rearm_);
+  }
+
+  // The deferred read: the socket's own non-blocking read, not asio's speculative one, which
+  // does not tell whether it found data. When it finds none, asio's read waits (and tries once
+  // more first): the price of knowing, paid once per change of pace.
+  void readDeferred() {
+    if (readArmed_ || readPaused() || readableEnded_ || destroyed_ || connecting_) return;
+#if EVNET_HAS_IO_URING
+    if (ring_ != nullptr) return waitForRead();
+#endif
+    const std::span<char> space = readSpace();
+    for (;;) {
+      const ssize_t n = ::recv(fd(), space.data(), space.size(), 0);
+      if (n > 0) {
+        misses_ = 0;
+        return onRead({}, static_cast<std::size_t>(n));
+      }
+      if (n == 0) return endBehindHeld();
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return destroy(lastError());
+      if (misses_ < kSlowAfter) ++misses_;
+      return waitForRead();
+    }
+  }
+  void waitForRead() {
+    try {
+      armRead();
+    } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
+      destroy(std::make_error_code(std::errc::not_enough_memory));
+    }
   }
 
   // Reads what the kernel has into the loop's buffer, after `carried` bytes from the slot, and
@@ -1244,6 +1282,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
   static constexpr std::size_t kLargeReadSize = 16 * 1024;
   static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
+  static constexpr std::uint8_t kSlowAfter = 3;        // see armReadLater
+  static constexpr std::uint8_t kProbeEvery = 32;
   std::size_t writableLength_ = 0;
   std::uint64_t totalQueued_ = 0;  // bytes given to write(): bytesWritten()
   std::uint64_t bytesRead_ = 0;
@@ -1258,9 +1298,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   unsigned timeoutMs_ = 0;
   unsigned pendingOps_ = 0;
   unsigned shortReads_ = 0;
-  std::uint32_t readTurn_ = 0;  // io_uring: the ring's turn of turnBytes_
-  unsigned corked_ = 0;         // cork() calls not undone by uncork()
-  unsigned generation_ = 0;     // counts connect()s: completions of older ones are ignored
+  std::uint8_t misses_ = 0;      // deferred reads in a row that found nothing
+  std::uint8_t sinceProbe_ = 0;  // reads armed at once since the last deferred one
+  std::uint32_t readTurn_ = 0;   // io_uring: the ring's turn of turnBytes_
+  unsigned corked_ = 0;          // cork() calls not undone by uncork()
+  unsigned generation_ = 0;      // counts connect()s: completions of older ones are ignored
   int family_ = AF_UNSPEC;
 
   bool connecting_ = false;
@@ -1307,11 +1349,7 @@ EVNET_DECL SocketImpl<Layer>::SocketImpl(const asio::io_context::executor_type& 
     if (socket->closeQueued_) [[unlikely]]
       return socket->emitQueuedClose();
     if (socket->destroyed_) return socket->release();
-    try {
-      socket->armRead();
-    } catch (const std::bad_alloc&) {  // no memory for asio's operation: this socket fails
-      socket->destroy(std::make_error_code(std::errc::not_enough_memory));
-    }
+    socket->readDeferred();
   };
   idle_.onTimeout = [](IdleEntry* entry) {
     static_cast<SocketImpl*>(entry->owner)->emitOrDestroy<"timeout">();

@@ -65,6 +65,7 @@ EVNET_DECL void LoopService::chooseTransport() {
 EVNET_DECL void LoopService::runDeferred() {
   Deferred* entry = std::exchange(deferredHead_, nullptr);
   deferredTail_ = nullptr;
+  ++laterRuns_;
   while (entry != nullptr) {
     Deferred* next = std::exchange(entry->next, nullptr);
     entry->queued = false;
