@@ -29,8 +29,8 @@
 # the tracepoint is unavailable), not differenced (its start-up is under 0.01 per request).
 #
 # Prints a markdown table and writes it to DIR/hub_cost.md (DIR: --results, default
-# benchmarks/results); --keep leaves the tools' outputs in DIR/hub_cost/. Takes ~6 minutes
-# (--lists ~15) on an idle 2-core machine.
+# benchmarks/results); --keep leaves the tools' outputs in DIR/hub_cost/. Takes ~2 minutes
+# (--lists ~3) on an idle 2-core machine.
 set -euo pipefail
 
 script=hub_cost.sh

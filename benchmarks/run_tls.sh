@@ -342,9 +342,9 @@ fi
 cost_table=$work_dir/cost_table.md
 if ((cost)); then
   command -v valgrind >/dev/null || die "valgrind is required (or pass --no-cost)"
-  # instructions NAME SCENARIO N: callgrind's Ir of server NAME while loadgen sends exactly N
-  # messages after one per connection.
-  instructions() {
+  # server_instructions NAME SCENARIO N: callgrind's Ir of server NAME while loadgen sends
+  # exactly N messages after one per connection (lib.sh's instructions reads the total).
+  server_instructions() {
     local name=$1 scenario=$2 n=$3 out=$work_dir/callgrind.$1.$2.$3 pid port
     local command=${server_cmd[$name]} transport=epoll
     # valgrind runs the server itself, not env: the transport goes in the environment
@@ -374,8 +374,8 @@ if ((cost)); then
     read -r a b <<<"${counts[$scenario]}"
     for name in "${cost_servers[@]}"; do
       echo "  callgrind: $name ${scenario_label[$scenario]} ($a, $b messages)" >&2
-      low=$(instructions "$name" "$scenario" "$a")
-      high=$(instructions "$name" "$scenario" "$b")
+      low=$(server_instructions "$name" "$scenario" "$a")
+      high=$(server_instructions "$name" "$scenario" "$b")
       instr[$name $scenario]=$(awk -v a="$low" -v b="$high" -v n=$((b - a)) 'BEGIN { printf "%.0f", (b - a) / n }')
     done
   done

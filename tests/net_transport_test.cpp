@@ -247,7 +247,7 @@ TEST_CASE("a sleeping loop answers a lone client's requests at once") {
 // reactor, wasted when the peer answers later (a client across a network, or a slower process):
 // such a peer is waited for at once after three misses, and a peer that answers at once again
 // is read from the deferral again (one is tried every 32 messages). The peer here is a plain
-// socket that sends its next message from the server's "data" listener (at once) or 1 ms
+// socket that sends its next message from the server's "data" listener (at once) or 2 ms
 // after it (late, after the loop's turn).
 TEST_CASE("a socket defers its read for a peer that answers at once, not for a late one") {
   asio::io_context loop;
@@ -270,7 +270,7 @@ TEST_CASE("a socket defers its read for a peer that answers at once, not for a l
           CHECK(std::string_view(chunk.data(), chunk.size()) == "message");
           ++received;
           if (!late) return sendNext();
-          pause.expires_after(std::chrono::milliseconds(1));
+          pause.expires_after(std::chrono::milliseconds(2));
           pause.async_wait([&](std::error_code ec) {
             if (!ec) sendNext();
           });
@@ -285,7 +285,9 @@ TEST_CASE("a socket defers its read for a peer that answers at once, not for a l
   sendNext();
   REQUIRE(runUntil(loop, [&] { return received == limit; }));
   const std::uint64_t lateRuns = service.laterRuns();
-  CHECK(lateRuns <= 6);  // three misses, a try at the 32nd message and its miss; was 40
+  // Three misses, then a try at the 32nd message: 4 (a loop stalled past 2 ms, as a loaded
+  // machine's may, makes a hit and three misses more); 40 with a deferral per message.
+  CHECK(lateRuns <= 10);
 
   late = false;
   limit += 200;
