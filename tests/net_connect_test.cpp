@@ -184,7 +184,7 @@ TEST_CASE("connect(options): a localAddress in use fails with EADDRINUSE, error 
 }
 
 TEST_CASE(
-    "connect(options): family 4 resolves to IPv4 only; timeout sets the idle timeout "
+    "connect(options): family 4 resolves to IPv4 only, timeout sets the idle timeout "
     "(test-net-connect-options-ipv6.js, test-net-socket-timeout.js)") {
   asio::io_context loop;
   net::Server server = net::createServer([](net::Socket) {}, loop);  // never writes
@@ -237,7 +237,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "Happy Eyeballs: an address that refuses, then the next one connects; lookup once per "
+    "Happy Eyeballs: an address that refuses, then the next one connects, lookup once per "
     "address (test-net-autoselectfamily.js)") {
   asio::io_context loop;
   net::Server server = echoServer(loop);

@@ -113,7 +113,7 @@ TEST_CASE(
 
 #if EVNET_HAS_STOP_TOKEN  // not with libc++ before 17
 TEST_CASE(
-    "listen({signal}): a stop request closes the server; a stopped one closes it at once "
+    "listen({signal}): a stop request closes the server, a stopped one closes it at once "
     "(test-net-server-listen-options-signal.js)") {
   asio::io_context loop;
   {

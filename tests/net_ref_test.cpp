@@ -31,7 +31,7 @@ bool runsOut(asio::io_context& loop, std::chrono::milliseconds within = std::chr
 }  // namespace
 
 TEST_CASE(
-    "an unreferenced listening server lets run() return; ref() makes it count again "
+    "an unreferenced listening server lets run() return, ref() makes it count again "
     "(test-net-server-unref.js, test-net-server-unref-persistent.js)") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
@@ -67,7 +67,7 @@ TEST_CASE("unref() before listen() applies once listening (test-net-server-unref
 }
 
 TEST_CASE(
-    "an unreferenced socket, open, lets run() return; a referenced one does not "
+    "an unreferenced socket, open, lets run() return, a referenced one does not "
     "(test-net-socket-unref.js, test-net-connect-options-fd... unref)") {
   asio::io_context loop;
   net::Server server = echoServer(loop);
@@ -132,7 +132,7 @@ TEST_CASE(
 
 TEST_CASE(
     "timers: an unreferenced interval runs while something referenced does, then run() "
-    "returns; hasRef (test-timers-unref.js)") {
+    "returns, hasRef (test-timers-unref.js)") {
   asio::io_context loop;
   int ticks = 0;
   evnet::Timeout interval = evnet::setInterval([&] { ++ticks; }, 10, loop);

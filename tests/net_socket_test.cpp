@@ -1200,7 +1200,7 @@ TEST_CASE("a socket connects again from its 'close' listener, keeping its listen
 
 TEST_CASE_FIXTURE(
     EchoServerFixture,
-    "connect() on an open socket throws; after 'close' (listeners dropped) it connects anew, "
+    "connect() on an open socket throws, after 'close' (listeners dropped) it connects anew, "
     "and a lookup cut short by destroy() does not reach the new connection") {
   auto client = net::connect(port, "localhost", {}, {}, loop);
   CHECK_THROWS_AS(client.connect(port, "127.0.0.1"), std::logic_error);  // still connecting

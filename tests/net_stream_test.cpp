@@ -62,7 +62,7 @@ TEST_CASE_FIXTURE(EchoServerFixture,
 }
 
 TEST_CASE(
-    "cork() holds writes until as many uncork() calls; end() uncorks "
+    "cork() holds writes until as many uncork() calls, end() uncorks "
     "(test-net-sync-cork.js, test-stream-writable-uncork.js)") {
   asio::io_context loop;
   Received received;
@@ -97,7 +97,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "unpipe(dest) stops forwarding to dest; with no pipe left the source pauses "
+    "unpipe(dest) stops forwarding to dest, with no pipe left the source pauses "
     "(test-stream-pipe-unpipe-streams.js)") {
   asio::io_context loop;
   Received atSink;
@@ -141,10 +141,10 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "co_await socket.read(): every chunk in order, then the end; the socket is paused "
+    "co_await socket.read(): every chunk in order, then the end, the socket is paused "
     "between reads, so the peer feels backpressure (test-stream-readable-async-iterators.js)") {
   asio::io_context loop;
-  constexpr std::size_t kSize = 8 * 1024 * 1024;
+  constexpr std::size_t kSize = 16 * 1024 * 1024;
   net::Socket sender;
   net::Server server = net::createServer(
       [&](net::Socket socket) {
@@ -185,7 +185,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "co_await socket.read() gives the socket's error; after the end it gives the end at "
+    "co_await socket.read() gives the socket's error, after the end it gives the end at "
     "once") {
   asio::io_context loop;
   net::Server server =

@@ -231,8 +231,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     if (readPaused()) return received(space.data(), n);  // read before pause() took effect
     if (n < space.size()) {
       received(space.data(), n);
-      shortReads_ = n < slot_.size() ? shortReads_ + 1 : 0;
-      if (shortReads_ == kShortReadsToShrink) large_.reset();
+      if (n >= slot_.size())
+        shortReads_ = 0;
+      else if (shortReads_ < kShortReadsToShrink && ++shortReads_ == kShortReadsToShrink)
+        large_.reset();
       return armReadLater();
     }
     shortReads_ = 0;
@@ -1281,8 +1283,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   std::array<char, 256> slot_;     // where a waiting read lands; a short message stays here
   std::unique_ptr<char[]> large_;  // instead of slot_ while messages fill it
   static constexpr std::size_t kLargeReadSize = 16 * 1024;
-  static constexpr unsigned kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
-  static constexpr std::uint8_t kSlowAfter = 3;        // see armReadLater
+  static constexpr std::uint8_t kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
+  static constexpr std::uint8_t kSlowAfter = 3;            // see armReadLater
   static constexpr std::uint8_t kProbeEvery = 32;
   std::size_t writableLength_ = 0;
   std::uint64_t totalQueued_ = 0;  // bytes given to write(): bytesWritten()
@@ -1297,7 +1299,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   std::uint32_t turnBytes_ = 0;  // io_uring: received in readTurn_
   unsigned timeoutMs_ = 0;
   unsigned pendingOps_ = 0;
-  unsigned shortReads_ = 0;
+  std::uint8_t shortReads_ = 0;  // up to kShortReadsToShrink
   std::uint8_t misses_ = 0;      // deferred reads in a row that found nothing
   std::uint8_t sinceProbe_ = 0;  // reads armed at once since the last deferred one
   std::uint32_t readTurn_ = 0;   // io_uring: the ring's turn of turnBytes_
