@@ -25,6 +25,8 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -299,6 +301,67 @@ TEST_CASE("a socket defers its read for a peer that answers at once, not for a l
   server.close([&](std::error_code) { closed = true; });
   ::close(peer);
   REQUIRE(runUntil(loop, [&] { return closed; }));
+}
+
+// Writes made outside a "data" listener go out at the end of their turn. A socket that gets
+// them turn after turn (a subscriber of a busy channel) holds them while each turn brings more,
+// 16 turns at most, and sends them together (SocketImpl::scheduleFlush).
+TEST_CASE(
+    "a socket written to turn after turn holds the writes while more come, 16 turns at most") {
+  asio::io_context loop;
+  const bool ring = evnet::transport(loop) == evnet::Transport::ioUring;
+  std::optional<evnet::net::Socket> accepted;
+  auto server =
+      evnet::net::createServer([&](evnet::net::Socket socket) { accepted = socket; }, loop);
+  const unsigned short port = listenLocal(loop, server);
+  auto client = evnet::net::connect(port, "127.0.0.1", {}, {}, loop);
+  Received received;
+  collect(client, received);
+  REQUIRE(runUntil(loop, [&] { return accepted.has_value(); }));
+  std::size_t written = 0;
+
+  // Turn k, a handler the one before deferred, notes what the socket holds, then writes perTurn
+  // messages of 10 bytes while k <= writingTurns.
+  const auto heldPerTurn = [&](int perTurn, int writingTurns, int allTurns) {
+    std::vector<std::size_t> held;
+    std::function<void()> turn = [&] {
+      held.push_back(accepted->writableLength());
+      const int k = static_cast<int>(held.size());
+      if (k == allTurns) return;
+      for (int i = 0; k <= writingTurns && i < perTurn; ++i) {
+        accepted->write("0123456789");
+        written += 10;
+      }
+      asio::defer(loop, turn);
+    };
+    asio::defer(loop, turn);
+    REQUIRE(runUntil(loop, [&] { return static_cast<int>(held.size()) == allTurns; }));
+    REQUIRE(runUntil(loop, [&] { return received.data.size() == written; }));
+    return held;
+  };
+
+  // One write a turn goes at the end of its turn (on io_uring, its send may still be in flight).
+  const auto lone = heldPerTurn(1, 10, 12);
+  CHECK(*std::max_element(lone.begin(), lone.end()) <= (ring ? 20U : 0U));
+
+  // Two a turn wait while more come, and go in the first turn that brings none.
+  const auto three = heldPerTurn(2, 3, 6);
+  CHECK(std::vector<std::size_t>(three.begin(), three.begin() + 4) ==
+        std::vector<std::size_t>{0, 20, 40, 60});
+  if (!ring) CHECK(three == std::vector<std::size_t>{0, 20, 40, 60, 0, 0});
+
+  // Writes that keep coming go after 16 turns held.
+  const auto many = heldPerTurn(2, 20, 24);
+  for (std::size_t k = 0; k <= 16; ++k) CHECK(many[k] == 20 * k);
+  if (!ring)
+    CHECK(std::vector<std::size_t>(many.begin() + 17, many.end()) ==
+          std::vector<std::size_t>{0, 20, 40, 60, 0, 0, 0});
+  CHECK(received.data.size() == written);
+  CHECK(received.data.find_first_not_of("0123456789") == std::string::npos);
+
+  client.destroy();
+  server.close();
+  CHECK(runToCompletion(loop));
 }
 
 // A client that connects again and again: each accept completes while the connection before it

@@ -76,6 +76,8 @@
 
 namespace {
 
+constexpr std::size_t kHighWaterMark = 64 * 1024;  // see main()
+
 using Channel = evnet::EventEmitter<
     evnet::Event<"message", void(std::string_view channel, std::string_view payload)>>;
 
@@ -943,6 +945,7 @@ int main(int argc, char** argv) {
           SSL_VERIFY_PEER | (authClients == "yes" ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), nullptr);
     // A handshake is held to --request-timeout, as a request is (Redis has no such limit).
     tlsOptions->handshakeTimeout = settings.requestTimeoutMs;
+    tlsOptions->highWaterMark = kHighWaterMark;
   } else if (!certFile.empty() || !keyFile.empty() || !caFile.empty()) {
     flags.usageError("the --tls-* options need --tls-port");
   }
@@ -981,8 +984,12 @@ int main(int argc, char** argv) {
   }
 
   Connections connections(hub, settings, aof ? &*aof : nullptr);
+  // A subscriber's pushes go out in pieces of up to 64 KiB (Node 22's default high-water mark;
+  // Node 20's is 16), near what redis-server writes to it per loop iteration under load.
+  evnet::net::ServerOptions serverOptions;
+  serverOptions.highWaterMark = kHighWaterMark;
   auto server = evnet::net::createServer(
-      [&](evnet::net::Socket socket) { connections.accept(std::move(socket)); });
+      serverOptions, [&](evnet::net::Socket socket) { connections.accept(std::move(socket)); });
   // A port that cannot be had stops the start.
   auto cannotListen = [](std::error_code ec) {
     std::fprintf(stderr, "hub: %s\n", ec.message().c_str());

@@ -120,9 +120,9 @@ class ConnectionOwner {
 };
 
 // One connection. Its data path reads top to bottom: wait for readability → read into the
-// loop's buffer → emit "data" → writes queue up → one gather write per turn → on EAGAIN wait for
-// writability. The object keeps itself alive (self_) until "close" is emitted and every asio
-// operation that refers to it has completed.
+// loop's buffer → emit "data" → writes queue up → one gather write per turn (or per few turns,
+// see scheduleFlush) → on EAGAIN wait for writability. The object keeps itself alive (self_)
+// until "close" is emitted and every asio operation that refers to it has completed.
 template <class Layer>
 class SocketImpl final : public Layer::Emitter, public LoopMember {
  public:
@@ -1040,13 +1040,24 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
     return below;
   }
 
-  // Writes made outside a "data" listener go out at the end of the current turn, together.
+  // Writes made outside a "data" listener go out at the end of the current turn, together. A
+  // socket that other sockets' listeners write to turn after turn (a subscriber of a busy
+  // channel) waits while each turn brings it more, up to kMaxFlushHolds turns or the high-water
+  // mark: one system call then carries the pushes of several turns, and its reader wakes once
+  // for them, as redis-server writes a client's output once per loop iteration.
   void scheduleFlush() {
     if (inDispatch_ || flushPosted_ || connecting_ || writeArmed_ || destroyed_) return;
     flushPosted_ = true;
+    postFlush(totalQueued_, 0);
+  }
+
+  void postFlush(std::uint64_t queuedBefore, unsigned holds) {
     ++pendingOps_;
-    asio::defer(executor_, [this, gen = generation_] {
+    asio::defer(executor_, [this, gen = generation_, queuedBefore, holds] {
       if (!current(gen)) return;
+      if (totalQueued_ != queuedBefore && holds < kMaxFlushHolds && !queue_.empty() &&
+          !writableEnded_ && !writeArmed_)
+        return postFlush(totalQueued_, holds + 1);
       flushPosted_ = false;
       flush();
     });
@@ -1286,6 +1297,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   static constexpr std::uint8_t kShortReadsToShrink = 16;  // reads that would fit slot_ in a row
   static constexpr std::uint8_t kSlowAfter = 3;            // see armReadLater
   static constexpr std::uint8_t kProbeEvery = 32;
+  static constexpr unsigned kMaxFlushHolds = 16;  // see scheduleFlush
   std::size_t writableLength_ = 0;
   std::uint64_t totalQueued_ = 0;  // bytes given to write(): bytesWritten()
   std::uint64_t bytesRead_ = 0;
