@@ -60,7 +60,7 @@ while (($#)); do
     --no-cost) cost=0 ;;
     --no-idle) idle=0 ;;
     --only)
-      (($# >= 2)) && [[ $2 =~ ^(echo|proxy|cost|idle)$ ]] || usage
+      if (($# < 2)) || [[ ! $2 =~ ^(echo|proxy|cost|idle)$ ]]; then usage; fi
       echo=0 proxy=0 cost=0 idle=0
       printf -v "$2" 1
       shift
@@ -237,6 +237,7 @@ if ((proxy)); then
     port=$(free_port)
     case ${name#proxy_} in
       evnet)
+        # shellcheck disable=SC2086  # credentials holds several words
         "${server_pin[@]}" "${bin[tls_proxy]}" $credentials --port "$port" --host 127.0.0.1 \
           --target-port "$backend" >"$work_dir/$name.out" 2>"$work_dir/$name.err" &
         ;;
