@@ -20,6 +20,7 @@
 # Clang gets -DASIO_HAS_CO_AWAIT=1, as evnet's CMake target gives it (asio 1.22 and Clang).
 # evnet's goal: at most 1.3x with both compilers, which compiled mode meets (README).
 script=${0##*/}
+# shellcheck source=benchmarks/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 runs=3

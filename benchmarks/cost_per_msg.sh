@@ -213,19 +213,9 @@ for scenario in "${scenarios[@]}"; do
   strace_short=$((short * scale / 50)) strace_long=$((long * scale / 50))
   counts[$scenario]="callgrind $cg_long − $cg_short, strace $strace_long − $strace_short"
   for name in "${servers[@]}"; do
-    s=${name//+/_}
     echo "  ${scenario_label[$scenario]}: $name ..." >&2
-    measure callgrind "$name" "$scenario" "$cg_short"
-    measure callgrind "$name" "$scenario" "$cg_long"
-    instr[$name $scenario]=$(per_unit "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_short")" \
-      "$(instructions "$work_dir/callgrind.$s.$scenario.$cg_long")" "$((cg_long - cg_short))")
-    measure strace "$name" "$scenario" "$strace_short"
-    measure strace "$name" "$scenario" "$strace_long"
-    sys[$name $scenario]=$(per_unit "$(syscalls "$work_dir/strace.$s.$scenario.$strace_short")" \
-      "$(syscalls "$work_dir/strace.$s.$scenario.$strace_long")" "$((strace_long - strace_short))")
+    count_difference "$name" "$scenario" "$cg_short" "$cg_long" "$strace_short" "$strace_long"
     fast[$name $scenario]=$(full_speed_syscalls "$name" "$scenario")
-    breakdown[$name $scenario]=$(syscall_breakdown "$work_dir/strace.$s.$scenario.$strace_short" \
-      "$work_dir/strace.$s.$scenario.$strace_long" "$((strace_long - strace_short))")
   done
 done
 elapsed=$((SECONDS - started))

@@ -184,18 +184,8 @@ strace_short=$((short / 5)) strace_long=$((long / 5))
 for test in "${tests[@]}"; do
   for name in "${servers[@]}"; do
     echo "  ${test_label[$test]}: $name ..." >&2
-    measure callgrind "$name" "$test" "$short"
-    measure callgrind "$name" "$test" "$long"
-    instr[$name $test]=$(per_unit "$(instructions "$work_dir/callgrind.$name.$test.$short")" \
-      "$(instructions "$work_dir/callgrind.$name.$test.$long")" "$((long - short))")
-    measure strace "$name" "$test" "$strace_short"
-    measure strace "$name" "$test" "$strace_long"
-    sys[$name $test]=$(per_unit "$(syscalls "$work_dir/strace.$name.$test.$strace_short")" \
-      "$(syscalls "$work_dir/strace.$name.$test.$strace_long")" \
-      "$((strace_long - strace_short))")
+    count_difference "$name" "$test" "$short" "$long" "$strace_short" "$strace_long"
     fast[$name $test]=$(full_speed "$name" "$test")
-    breakdown[$name $test]=$(syscall_breakdown "$work_dir/strace.$name.$test.$strace_short" \
-      "$work_dir/strace.$name.$test.$strace_long" "$((strace_long - strace_short))")
   done
 done
 elapsed=$((SECONDS - began))

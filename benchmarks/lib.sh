@@ -295,6 +295,26 @@ syscall_breakdown() {
     sort -k2,2gr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }'
 }
 
+# count_difference NAME KEY CALLGRIND_SHORT CALLGRIND_LONG STRACE_SHORT STRACE_LONG: runs the
+# caller's `measure TOOL NAME KEY N` (which leaves $work_dir/TOOL.NAME.KEY.N, a '+' in NAME as
+# '_') for a short and a long run under each tool, and sets the caller's instr, sys and
+# breakdown["NAME KEY"] to the differences per unit.
+# shellcheck disable=SC2034  # the arrays are the caller's (declare -A)
+count_difference() {
+  local name=$1 key=$2 cg_short=$3 cg_long=$4 st_short=$5 st_long=$6
+  local cg=$work_dir/callgrind.${1//+/_}.$2 st=$work_dir/strace.${1//+/_}.$2
+  measure callgrind "$name" "$key" "$cg_short"
+  measure callgrind "$name" "$key" "$cg_long"
+  instr["$name $key"]=$(per_unit "$(instructions "$cg.$cg_short")" \
+    "$(instructions "$cg.$cg_long")" "$((cg_long - cg_short))")
+  measure strace "$name" "$key" "$st_short"
+  measure strace "$name" "$key" "$st_long"
+  sys["$name $key"]=$(per_unit "$(syscalls "$st.$st_short")" "$(syscalls "$st.$st_long")" \
+    "$((st_long - st_short))")
+  breakdown["$name $key"]=$(syscall_breakdown "$st.$st_short" "$st.$st_long" \
+    "$((st_long - st_short))")
+}
+
 # System calls at full speed, counted by the kernel's raw_syscalls tracepoint (perf stat),
 # which does not slow the process down as strace does. perf_usable: whether perf and the
 # tracepoint are there. perf_attach PID FILE: starts counting the calls of process PID into
