@@ -12,6 +12,8 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <string>
 
@@ -166,6 +168,45 @@ TEST_CASE("evnet::run() returns with an unreferenced server listening on the def
   CHECK(server.listening());
   server.close();
   evnet::run();
+  CHECK(!server.listening());
+}
+
+// The thread's voluntary context switches: one each time it slept.
+long sleeps() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_nvcsw;
+}
+
+TEST_CASE(
+    "evnet::run(busyPoll) polls instead of sleeping, serves, and returns when nothing is left") {
+  const AlarmGuard alarm(std::chrono::seconds(5));
+  // A timer 5 ms away: run() sleeps until it fires, run(1 s) polls until then.
+  bool fired = false;
+  evnet::setTimeout([&] { fired = true; }, 5);
+  long before = sleeps();
+  evnet::run(std::chrono::seconds(1));
+  CHECK(fired);
+  CHECK(sleeps() == before);
+  fired = false;
+  evnet::setTimeout([&] { fired = true; }, 5);
+  before = sleeps();
+  evnet::run();
+  CHECK(fired);
+  CHECK(sleeps() > before);
+
+  // An echo and its client on the default loop; run(100 us) returns once both closed.
+  net::Server server = echoServer(evnet::defaultLoop());
+  server.listen(0, "127.0.0.1");
+  std::string received;
+  server.on("listening", [&] {
+    auto client = net::connect(server.address().port, "127.0.0.1");
+    client.on("connect", [client]() mutable { client.end("over a busy poll"); });
+    client.on("data", [&](evnet::Buffer chunk) { received.append(chunk); });
+    client.on("close", [&](bool) { server.close(); });
+  });
+  evnet::run(std::chrono::microseconds(100));
+  CHECK(received == "over a busy poll");
   CHECK(!server.listening());
 }
 

@@ -264,6 +264,13 @@ def main():
             failures += redis_cli_checks(port, rport if redis else None)
         finally:
             stop_server(hub)
+        # --busy-poll: the loop polls before it sleeps; the replies are the same, and SIGTERM
+        # still ends it with status 0.
+        hub, host, port = start_server([hub_bin, "--port", "0", "--busy-poll", "200"])
+        try:
+            failures += compare(port, SCENARIOS, expected)
+        finally:
+            stop_server(hub)
     finally:
         if redis_proc:
             redis_proc.kill()
