@@ -35,12 +35,9 @@ inline void run() {
 /// cores then answers without a wake-up, which each client's send would pay for, and spends
 /// the CPU of the polling; 0 is run(). The README has the measured trade.
 inline void run(std::chrono::microseconds busyPoll) {
+  if (busyPoll <= std::chrono::microseconds::zero()) return run();
   asio::io_context& loop = defaultLoop();
   loop.restart();
-  if (busyPoll <= std::chrono::microseconds::zero()) {
-    loop.run();
-    return;
-  }
   using Clock = std::chrono::steady_clock;
   auto lastWork = Clock::now();
   for (;;) {
