@@ -3,7 +3,7 @@
 #
 #   benchmarks/run_hub.sh [--quick] [--build-dir DIR] [--no-build] [--results DIR]
 #                         [--rounds N] [--seconds S] [--no-subscriber] [--no-control] [--hub BIN]
-#                         [--lists] [--appendonly]
+#                         [--lists] [--appendonly] [--hub-args "ARGS"]
 #
 # Configures DIR (default build/bench; Release, -DEVNET_BUILD_BENCHMARKS=ON, examples on, tests
 # off) and builds the target `hub`; --hub BIN measures another hub binary instead (a variant
@@ -41,6 +41,9 @@
 # when the machine is shared; the hub/redis ratio (req/s: the median of the ratios within single
 # rounds; CPU: the ratio of the medians), and the range of the hub/redis req/s ratio within single rounds (the two servers back to back), which shows the noise.
 #
+# --hub-args gives the hub more options, split at spaces (e.g. --hub-args "--busy-poll 10"); the
+# report names them.
+#
 # The hub runs on its loop's default transport (epoll); EVNET_TRANSPORT=io_uring in the
 # environment runs it on io_uring (results/hub_io_uring.md).
 #
@@ -54,11 +57,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 seconds=
 hub_bin=
+hub_args=()
 subscriber=1 control=1 lists=0 appendonly=0
 
 usage() {
   echo "usage: $0 $common_usage [--seconds S] [--no-subscriber] [--no-control] [--hub BIN]" \
-    "[--lists] [--appendonly]" >&2
+    "[--lists] [--appendonly] [--hub-args \"ARGS\"]" >&2
   exit 2
 }
 
@@ -66,6 +70,7 @@ while (($#)); do
   case $1 in
     --seconds) (($# >= 2)) || usage; seconds=$2; shift ;;
     --hub) (($# >= 2)) || usage; hub_bin=$2; shift ;;
+    --hub-args) (($# >= 2)) || usage; read -ra hub_args <<<"$2"; shift ;;
     --no-subscriber) subscriber=0 ;;
     --no-control) control=0 ;;
     --lists) lists=1 ;;
@@ -131,7 +136,7 @@ start_redis() {
 
 start_hub() {
   mkdir -p "$work_dir/hub"
-  start_server hub "$hub_bin" "${hub_aof[@]}" --dir "$work_dir/hub"
+  start_server hub "$hub_bin" "${hub_aof[@]}" "${hub_args[@]}" --dir "$work_dir/hub"
 }
 
 # start_subscriber NAME: one connection subscribed to "sub" on server NAME, reading and
@@ -300,7 +305,7 @@ report=$results_dir/hub.md
     "$(evnet_version include examples/hub); redis-server and redis-benchmark" \
     "${redis_version:-unknown} (redis-server: $persistence, one I/O thread); servers pinned" \
     "to ${server_pin[*]:-no CPU}, redis-benchmark to ${client_pin[*]:-no CPU}; load average" \
-    "$load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}."
+    "$load_before before, $load_after after; hub: ${hub_bin#"$repo_root"/}${hub_args[*]:+ ${hub_args[*]}}."
   if busy "$load_before"; then
     echo "The load average was $load_before at the start (other work, or a benchmark run just before):" \
       "requests/s are noisy; server CPU per request is the steadier figure."

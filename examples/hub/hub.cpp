@@ -34,10 +34,10 @@
 // not executed, until they drain. --max-subscriber-queue (default 32 MiB) counts a
 // subscriber's replies with its messages. --client-query-buffer-limit (client-query-buffer-limit,
 // default 1 GiB): a client whose received requests wait unexecuted past it, as a blocked
-// client's do, is closed. Beyond Redis, --busy-poll (default 0 = off): the loop polls that many
+// client's do, is closed. Beyond Redis, --busy-poll (default 5; 0 = off): the loop polls that many
 // microseconds for work before it sleeps (evnet::run(busyPoll)), which spares clients on other
-// cores the wake-up of a sleeping hub, for the hub's CPU. --appendonly and the flags after it:
-// hub/aof.hpp.
+// cores the wake-up of a sleeping hub, for the hub's CPU; an idle hub sleeps as before.
+// --appendonly and the flags after it: hub/aof.hpp.
 //
 // Channels are events: every channel and every pattern is an EventEmitter with one "message"
 // event, a subscription is a listener on it, and PUBLISH is an emit. So are lists that clients
@@ -896,7 +896,7 @@ int main(int argc, char** argv) {
       flags.number("request-timeout", settings.requestTimeoutMs, 4000000000));  // beyond Redis
   settings.maxReplyQueue = flags.number("max-reply-queue", settings.maxReplyQueue);
   settings.queryBufferLimit = flags.number("client-query-buffer-limit", settings.queryBufferLimit);
-  const std::chrono::microseconds busyPoll(flags.number("busy-poll", 0, 1000000));
+  const std::chrono::microseconds busyPoll(flags.number("busy-poll", 5, 1000000));
   const bool appendOnly = flags.choice("appendonly", {"yes", "no"}, "no") == "yes";
   hub::AofOptions aofOptions;
   const auto fsync = flags.choice("appendfsync", {"always", "everysec", "no"}, "everysec");
