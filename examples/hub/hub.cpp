@@ -135,7 +135,7 @@ struct Blocking {
 };
 
 // A client's state; its socket, plain TCP or TLS, is in Connection<Socket> (below). The hub
-// reaches the socket through the two virtual functions only, so one hub serves both kinds, and
+// reaches the socket through the three virtual functions only, so one hub serves both kinds, and
 // the code that reads and writes a connection is compiled for its socket type.
 struct Client : std::enable_shared_from_this<Client> {
   explicit Client(hub::RequestParser p) : parser(std::move(p)) {}
@@ -150,6 +150,9 @@ struct Client : std::enable_shared_from_this<Client> {
   virtual void deliver(std::string_view message, std::size_t limit) = 0;
   // Executes its pipelined requests and writes the replies, after a blocking command ended.
   virtual void resume() = 0;
+  // Whether replies can still reach it: false once its socket was destroyed (by the hub, or by
+  // an error), before its "close".
+  virtual bool connected() const = 0;
 
   hub::RequestParser parser;
   Subscriptions channels, patterns;
@@ -438,9 +441,12 @@ class Hub {
   }
 
   // A list was created at `key`, which this blocked client waits on: it takes its element
-  // unless a client before it emptied the list again.
+  // unless a client before it emptied the list again, or its socket is gone (destroyed, its
+  // "close" still to come): then it waits no more, and the element is left for the next.
   void serve(Client& c, const std::string& key) {
-    if (!c.blocking.active || !keys_.hasList(key)) return;
+    if (!c.blocking.active) return;
+    if (!c.connected()) return unblock(c);
+    if (!keys_.hasList(key)) return;
     if (c.blocking.move)
       keys_.move(c.out, key, c.blocking.destination, c.blocking.from, c.blocking.to);
     else
@@ -695,10 +701,12 @@ class Connections {
 
   // Closes a client at once (a limit or a timeout), which stops counting against --max-clients
   // now: its peer may see the reset and connect again before the "close" (in Node too, new
-  // connections are accepted in the poll phase, before the close callbacks).
+  // connections are accepted in the poll phase, before the close callbacks). A blocked client
+  // stops waiting now too: a push before its "close" would hand it an element it cannot send.
   template <class Socket>
   void cut(Connection<Socket>& c) {
     countOut(c);
+    hub_.unblock(c);
     c.socket.destroy();
   }
 
@@ -729,6 +737,7 @@ struct Connection final : Client {
   void resume() override {
     if (!closing && !gone) connections.process(*this);
   }
+  bool connected() const override { return !gone && !socket.destroyed(); }
 
   Socket socket;
   Connections& connections;
@@ -739,6 +748,7 @@ struct Replayer final : Client {
   Replayer() : Client(hub::RequestParser()) {}
   void deliver(std::string_view, std::size_t) override {}
   void resume() override {}
+  bool connected() const override { return true; }
 };
 
 template <class Socket>
@@ -777,7 +787,12 @@ void Connections::accept(Socket socket) {
   // its peer ends (the hub ends then too), or at "close": a peer that saw the end and connects
   // again at once can be accepted before this connection's "close", which comes after the I/O
   // already polled (as in Node).
-  socket.on("end", [this, client] { countOut(*client); });
+  // A blocked client whose peer ended waits no more, at once (Redis frees a client when its
+  // read finds the end; a "close" may be turns away). One that failed: Hub::serve.
+  socket.on("end", [this, client] {
+    countOut(*client);
+    hub_.unblock(*client);
+  });
   socket.on("close", [this, client](bool) {
     countOut(*client);
     hub_.unsubscribeAll(*client);
