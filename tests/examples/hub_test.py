@@ -275,7 +275,7 @@ def main():
         if redis_proc:
             redis_proc.kill()
             redis_proc.wait()
-    failures += limits_checks(hub_bin) + slow_subscriber_check(hub_bin)
+    failures += limits_checks(hub_bin) + slow_subscriber_check(hub_bin) + busy_poll_flag(hub_bin)
     if failures:
         raise SystemExit(f"{failures} check(s) failed")
     print("all hub checks passed")
@@ -319,6 +319,18 @@ def redis_cli_subscriber(cli):
     finally:
         sub.kill()
         sub.wait()
+
+def busy_poll_flag(hub_bin):
+    """--busy-poll takes 0 to 1000000 microseconds: anything else is the usage and status 2."""
+    failures = 0
+    for value in ("-1", "x", "1000001", ""):
+        proc = subprocess.run([hub_bin, "--port", "0", "--busy-poll", value], capture_output=True,
+                              timeout=10)
+        if proc.returncode != 2 or b"usage:" not in proc.stderr or proc.stdout:
+            failures += 1
+            print(f"FAIL --busy-poll {value!r}: {proc.returncode} {proc.stderr[:80]!r}")
+    print("ok   --busy-poll's bad values" if not failures else "FAIL --busy-poll")
+    return failures
 
 def limits_checks(hub_bin):
     hub, _, port = start_server([hub_bin, "--port", "0", "--max-bulk", "10", "--max-inline", "16",
