@@ -14,8 +14,13 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -61,18 +66,27 @@ TEST_CASE_FIXTURE(EchoServerFixture,
   CHECK(closeAndRunToCompletion(loop, server));
 }
 
-TEST_CASE(
-    "cork() holds writes until as many uncork() calls, end() uncorks "
-    "(test-net-sync-cork.js, test-stream-writable-uncork.js)") {
+// A server that collects what its connections send, and a client connected to it.
+struct CollectingServerFixture {
   asio::io_context loop;
   Received received;
   net::Server server =
-      net::createServer([&](net::Socket socket) { collect(socket, received); }, loop);
+      net::createServer([this](net::Socket socket) { collect(socket, received); }, loop);
   const unsigned short port = listenLocal(loop, server);
-  net::Socket client = net::connect(port, "127.0.0.1", {}, {}, loop);
-  bool connected = false;
-  client.on("connect", [&] { connected = true; });
-  REQUIRE(runUntil(loop, [&] { return connected; }));
+
+  net::Socket connectedClient(net::SocketOptions options = {}) {
+    net::Socket client = net::connect(port, "127.0.0.1", {}, options, loop);
+    auto connected = std::make_shared<bool>(false);
+    client.once("connect", [connected] { *connected = true; });
+    REQUIRE(runUntil(loop, [&] { return *connected; }));
+    return client;
+  }
+};
+
+TEST_CASE_FIXTURE(CollectingServerFixture,
+                  "cork() holds writes until as many uncork() calls, end() uncorks "
+                  "(test-net-sync-cork.js, test-stream-writable-uncork.js)") {
+  net::Socket client = connectedClient();
   client.cork();
   client.cork();
   CHECK(client.writableCorked() == 2);
@@ -93,6 +107,74 @@ TEST_CASE(
   REQUIRE(runUntil(loop, [&] { return received.ended; }));
   CHECK(received.data == "abcde");
   CHECK(client.writableCorked() == 0);
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+TEST_CASE_FIXTURE(
+    CollectingServerFixture,
+    "uncork() hands the held writes to the kernel at once, their callback and \"drain\" come "
+    "later, as in Node (writableLength is 0 after uncork(), the callback waits for the next "
+    "tick)") {
+  net::SocketOptions small;  // a high-water mark of 2: "ab" asks for "drain"
+  small.highWaterMark = 2;
+  net::Socket client = connectedClient(small);
+  bool called = false;
+  bool drained = false;
+  client.on("drain", [&] { drained = true; });
+  client.cork();
+  CHECK(!client.write("ab", [&](std::error_code ec) {
+    CHECK(!ec);
+    called = true;
+  }));
+  CHECK(client.writableLength() == 2);
+  client.uncork();
+  if (evnet::transport(loop) == evnet::Transport::epoll)
+    CHECK(client.writableLength() == 0);  // the ring sends at the end of the turn
+  CHECK(!called);
+  CHECK(!drained);
+  REQUIRE(runUntil(loop, [&] { return called && drained && received.data == "ab"; }));
+  client.end();
+  REQUIRE(runUntil(loop, [&] { return received.closed; }));
+  CHECK(closeAndRunToCompletion(loop, server));
+}
+
+// The descriptor of a connected socket, found by its local port (evnet does not expose it).
+int descriptorOf(const net::Socket& socket) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        address.ss_family != AF_INET)
+      continue;
+    const auto& in = reinterpret_cast<const sockaddr_in&>(address);
+    if (ntohs(in.sin_port) == socket.localPort()) return fd;
+  }
+  return -1;
+}
+
+TEST_CASE_FIXTURE(
+    CollectingServerFixture,
+    "a send that fails in uncork() calls back no one from inside it: the callback gets the "
+    "error, and \"error\" and \"close\" follow, from the loop") {
+  net::Socket client = connectedClient();
+  const int fd = descriptorOf(client);
+  REQUIRE(fd >= 0);
+  REQUIRE(::shutdown(fd, SHUT_WR) == 0);  // behind evnet's back: the next send fails, EPIPE
+  std::error_code called;
+  std::error_code emitted;
+  bool closed = false;
+  client.on("error", [&](std::error_code ec) { emitted = ec; });
+  client.on("close", [&](bool hadError) { closed = hadError; });
+  client.cork();
+  client.write("x", [&](std::error_code ec) { called = ec; });
+  client.uncork();
+  CHECK(!called);
+  CHECK(!emitted);
+  CHECK(!client.destroyed());
+  REQUIRE(runUntil(loop, [&] { return closed; }));
+  CHECK(called);
+  if (evnet::transport(loop) == evnet::Transport::epoll) CHECK(emitted == std::errc::broken_pipe);
+  CHECK(emitted);
   CHECK(closeAndRunToCompletion(loop, server));
 }
 

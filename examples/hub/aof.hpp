@@ -111,6 +111,8 @@ class AppendOnlyFile {
 
   /// Queues a write command; it reaches the file at the next flush().
   void append(const Command& cmd) { appendCommand(pending_, cmd); }
+  /// Whether commands wait for flush().
+  bool pending() const { return !pending_.empty() && fd_ >= 0; }
 
   /// Writes what is queued, and with appendfsync always waits for the disk: call it before
   /// replies are sent, so that nothing acknowledged is lost.

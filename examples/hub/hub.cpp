@@ -54,6 +54,7 @@
 #include <evnet/tls.hpp>
 #endif
 
+#include <asio/defer.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
@@ -153,6 +154,8 @@ struct Client : std::enable_shared_from_this<Client> {
   // Whether replies can still reach it: false once its socket was destroyed (by the hub, or by
   // an error), before its "close".
   virtual bool connected() const = 0;
+  // Lets its replies go, held until the append-only file was written (Connections::waitForFile).
+  virtual void uncork() = 0;
 
   hub::RequestParser parser;
   Subscriptions channels, patterns;
@@ -714,6 +717,22 @@ class Connections {
   template <class Socket>
   void flush(Connection<Socket>& c);
 
+  // --appendonly yes: replies wait, corked, for the changes to reach the file. One write (and
+  // with appendfsync always, one fsync) then serves every connection the loop handled in the
+  // meantime, as redis-server writes its file once per loop iteration, before any reply.
+  template <class Socket>
+  void waitForFile(Connection<Socket>& c) {
+    c.socket.cork();
+    waiting_.push_back(c.shared_from_this());
+    if (waiting_.size() == 1) asio::defer(evnet::defaultLoop(), [this] { writeFile(); });
+  }
+  void writeFile() {
+    aof_->flush();
+    released_.swap(waiting_);
+    for (const auto& c : released_) c->uncork();
+    released_.clear();
+  }
+
   // Once per client: it no longer counts against --max-clients.
   void countOut(Client& c) {
     if (std::exchange(c.counted, false)) --hub_.connectedClients;
@@ -721,7 +740,8 @@ class Connections {
 
   Hub& hub_;
   Settings settings_;
-  hub::AppendOnlyFile* aof_;  // --appendonly yes
+  hub::AppendOnlyFile* aof_;                                 // --appendonly yes
+  std::vector<std::shared_ptr<Client>> waiting_, released_;  // corked until writeFile()
 };
 
 template <class Socket>
@@ -738,6 +758,9 @@ struct Connection final : Client {
     if (!closing && !gone) connections.process(*this);
   }
   bool connected() const override { return !gone && !socket.destroyed(); }
+  void uncork() override {
+    if (!gone) socket.uncork();  // a gone client's socket is empty
+  }
 
   Socket socket;
   Connections& connections;
@@ -749,6 +772,7 @@ struct Replayer final : Client {
   void deliver(std::string_view, std::size_t) override {}
   void resume() override {}
   bool connected() const override { return true; }
+  void uncork() override {}
 };
 
 template <class Socket>
@@ -835,7 +859,12 @@ void Connections::process(Connection<Socket>& c) {
 // messages and is closed once they are out, or after --request-timeout if it does not take them.
 template <class Socket>
 void Connections::flush(Connection<Socket>& c) {
-  if (aof_ != nullptr) aof_->flush();  // the changes reach the file before their replies leave
+  if (aof_ != nullptr && aof_->pending()) {
+    if (c.closing)
+      aof_->flush();  // its end() below uncorks
+    else
+      waitForFile(c);
+  }
   if (!c.out.empty()) c.socket.write(std::string_view(c.out));  // copied: c.out is reused
   c.out.clear();
   if (c.out.capacity() > 64 * 1024) c.out = std::string();  // unless a large reply grew it

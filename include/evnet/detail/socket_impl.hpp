@@ -540,7 +540,11 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void cork() noexcept {
     if (corked_++ == 0 && !writeArmed_) corkHolds_ = writeArmed_ = true;
   }
-  // Node: writable.uncork; the held writes go out at the end of the turn.
+  // Node: writable.uncork. A plain socket on epoll hands the held writes to the kernel now, as
+  // Node does, unless a "data" listener runs (its writes go out at its end); a TLS socket and
+  // the ring send at the end of the turn, as they send every write made outside a listener.
+  // Callbacks, "drain", "finish" and a failed send's "error" come later, from a flush of their
+  // own, so that uncork() calls back no one (in Node they wait for the next tick).
   void uncork();
   unsigned corked() const noexcept { return corked_; }
 
@@ -559,7 +563,8 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   void flush(bool now = false);
 
  private:
-  void sendPlain() {
+  // A failure destroys the socket, or with `failLater` waits in sendFailed_ for flush().
+  void sendPlain(bool failLater = false) {
     const int fd = this->fd();
     while (!queue_.empty()) {
       // One buffer goes with send(): the kernel's sendmsg first copies in the message header and
@@ -587,6 +592,10 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
         armWrite();
         break;
       } else if (errno != EINTR) {
+        if (failLater) {
+          sendFailed_ = lastError();
+          return;
+        }
         return destroy(lastError());
       }
     }
@@ -1336,6 +1345,7 @@ class SocketImpl final : public Layer::Emitter, public LoopMember {
   bool closeQueued_ = false;     // "close" waits in rearm_
   bool unconnected_ = false;     // made by new Socket(options), not connected yet
   bool corkHolds_ = false;       // writeArmed_ stands for cork(), not for a wait
+  std::error_code sendFailed_;   // of a send in uncork(), for the next flush()
   bool unref_ = false;           // unref() was called: the socket does not keep the loop running
   bool readHidden_ = false;      // the armed read is hidden from the loop's work count
   bool hidePosted_ = false;      // hideReadSoon() waits for its handler
@@ -1513,6 +1523,7 @@ EVNET_DECL void SocketImpl<Layer>::reopen() {
   ++generation_;
   readArmed_ = readPosted_ = flushPosted_ = writeArmed_ = needDrain_ = corkHolds_ = false;
   corked_ = 0;
+  sendFailed_.clear();
   paused_ = readableEnded_ = writableEnded_ = finished_ = endHeld_ = false;
   destroyed_ = hadError_ = closeEmitted_ = false;
   bytesRead_ = bytesSent_ = totalQueued_ = 0;
@@ -1601,12 +1612,24 @@ template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::uncork() {
   if (corked_ == 0 || --corked_ != 0 || !corkHolds_) return;
   corkHolds_ = writeArmed_ = false;
-  if (!queue_.empty() || (writableEnded_ && !finished_)) scheduleFlush();
+  if constexpr (!Layer::secure) {
+#if EVNET_HAS_IO_URING
+    const bool ring = ring_ != nullptr;
+#else
+    const bool ring = false;
+#endif
+    if (!ring && !inDispatch_ && !flushPosted_ && !connecting_ && !destroyed_) sendPlain(true);
+  }
+  if (!queue_.empty() || (writableEnded_ && !finished_) || needDrain_ ||
+      (callbacks_ && !callbacks_->empty()))
+    scheduleFlush();
 }
 
 template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::flush(bool now) {
   if (destroyed_ || connecting_ || writeArmed_) return;
+  if (sendFailed_) [[unlikely]]
+    return destroy(std::exchange(sendFailed_, {}));
   if constexpr (Layer::secure) {
     const bool sent = sendSecure(now);
     completeWrites({});
