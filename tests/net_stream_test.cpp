@@ -133,8 +133,26 @@ TEST_CASE_FIXTURE(
   CHECK(!called);
   CHECK(!drained);
   REQUIRE(runUntil(loop, [&] { return called && drained && received.data == "ab"; }));
+  // end() uncorks too; the write's callback still comes before "finish" (Node's order).
+  std::string order;
+  client.on("finish", [&] { order += "finish "; });
+  client.cork();
+  client.write("c", [&](std::error_code) { order += "callback "; });
   client.end();
+  CHECK(order.empty());
   REQUIRE(runUntil(loop, [&] { return received.closed; }));
+  CHECK(order == "callback finish ");
+  CHECK(received.data == "abc");
+  // So with uncork() before end(): the write went out at uncork(), its callback did not.
+  net::Socket second = connectedClient();
+  order.clear();
+  second.on("finish", [&] { order += "finish "; });
+  second.cork();
+  second.write("d", [&](std::error_code) { order += "callback "; });
+  second.uncork();
+  second.end();
+  CHECK(order.empty());
+  REQUIRE(runUntil(loop, [&] { return order == "callback finish "; }));
   CHECK(closeAndRunToCompletion(loop, server));
 }
 

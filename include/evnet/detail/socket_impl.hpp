@@ -1599,12 +1599,12 @@ template <class Layer>
 EVNET_DECL void SocketImpl<Layer>::end(std::function<void()> callback) {
   if (callback) this->template once<"finish">(std::move(callback));
   if (writableEnded_ || destroyed_) return;
-  if (corked_ != 0) {  // Node: end() uncorks
-    corked_ = 1;
-    uncork();
+  if (corked_ != 0) {  // Node: end() uncorks; the queue goes at the end of the turn, its
+    corked_ = 0;       // callbacks before "finish"
+    if (std::exchange(corkHolds_, false)) writeArmed_ = false;
   }
   writableEnded_ = true;
-  if (!connecting_ && queue_.empty() && !writeArmed_) return finish();
+  if (!connecting_ && queue_.empty() && !writeArmed_ && !flushPosted_) return finish();
   scheduleFlush();
 }
 
