@@ -274,7 +274,8 @@ class SocketHandle : public EmitterHandle<Handle, Impl> {
     impl_->cork();
     return handle();
   }
-  /// Node: writable.uncork.
+  /// Releases what cork() held: a plain socket on epoll hands it to the kernel now, as Node
+  /// does; callbacks and "drain" come from the loop (Node: writable.uncork).
   Handle& uncork() {
     impl_->uncork();
     return handle();
