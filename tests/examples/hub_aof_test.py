@@ -41,6 +41,45 @@ def restart_keeps_data(hub_bin, data_dir):
         stop_server(hub)
     print("ok   restart keeps what was acknowledged")
 
+def read_until_closed(conn, timeout=20):
+    data, deadline = b"", time.monotonic() + timeout
+    conn.settimeout(timeout)
+    while time.monotonic() < deadline:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    raise SystemExit(f"FAIL the hub did not close in {timeout}s: {data[:200]!r}")
+
+def pipelined_and_quit(hub_bin):
+    """Replies wait for the file, written once for every connection of a loop pass: pipelined
+    writes and reads on many connections at once get their replies in order, a QUIT behind a
+    write gets both, and after a SIGKILL that follows the replies everything is there."""
+    data_dir = tempfile.mkdtemp(prefix="hub_aof_pipelined_")
+    try:
+        hub, _, port = start_hub(hub_bin, data_dir, "--appendfsync", "always")
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(20)]
+        for i, conn in enumerate(conns):
+            conn.sendall(resp("RPUSH", f"k{i}", "a") + resp("RPUSH", f"k{i}", "b") +
+                         resp("LLEN", f"k{i}") + resp("RPUSH", "all", str(i)) + b"QUIT\r\n")
+        for i, conn in enumerate(conns):
+            reply = read_until_closed(conn)
+            conn.close()
+            check(reply.startswith(b":1\r\n:2\r\n:2\r\n:") and reply.endswith(b"\r\n+OK\r\n"),
+                  f"connection {i}: {reply!r}")
+        hub.kill()  # SIGKILL: only what reached the file survives
+        hub.wait()
+        hub, _, port = start_hub(hub_bin, data_dir)
+        try:
+            for i in range(len(conns)):
+                check(query(port, "LRANGE", f"k{i}", "0", "-1") == bulk_array("a", "b"), f"k{i} after kill -9")
+            check(query(port, "LLEN", "all") == b":%d\r\n" % len(conns), "all after kill -9")
+        finally:
+            stop_server(hub)
+    finally:
+        shutil.rmtree(data_dir)
+    print("ok   pipelined writes and QUIT on 20 connections, then kill -9: every reply, every item")
+
 def redis_reads_it(data_dir, key="q", items=("b\r\n\x00c", "d")):
     checker, redis = shutil.which("redis-check-aof"), shutil.which("redis-server")
     if not checker or not redis:
@@ -219,6 +258,7 @@ def main():
     data_dir = tempfile.mkdtemp(prefix="hub_aof_")
     try:
         restart_keeps_data(hub_bin, data_dir)
+        pipelined_and_quit(hub_bin)
         redis_reads_it(data_dir)
         truncated_and_corrupt(hub_bin, data_dir)
         kill_during_load(hub_bin, data_dir, "always")
