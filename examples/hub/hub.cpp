@@ -136,7 +136,7 @@ struct Blocking {
 };
 
 // A client's state; its socket, plain TCP or TLS, is in Connection<Socket> (below). The hub
-// reaches the socket through the three virtual functions only, so one hub serves both kinds, and
+// reaches the socket through its virtual functions only, so one hub serves both kinds, and
 // the code that reads and writes a connection is compiled for its socket type.
 struct Client : std::enable_shared_from_this<Client> {
   explicit Client(hub::RequestParser p) : parser(std::move(p)) {}
