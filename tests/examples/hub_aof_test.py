@@ -7,9 +7,10 @@ Usage: hub_aof_test.py HUB"""
 import os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
-from hub_test import start_redis
+from hub_test import read, start_redis
 from hub_queue_test import bulk_array, check, query
 from hub_slowloris_test import resp
+from hub_lists_test import random_commands
 
 def start_hub(hub_bin, data_dir, *extra):
     return start_server([hub_bin, "--port", "0", "--appendonly", "yes", "--dir", data_dir, *extra])
@@ -254,6 +255,63 @@ def rewrite(hub_bin):
         shutil.rmtree(data_dir)
     print("ok   rewrites: automatic and BGREWRITEAOF, loaded by the hub and by redis-server")
 
+def keyspace(port):
+    """Every key with its type and value: the data, as a client sees it."""
+    names = query(port, "KEYS", "*").split(b"\r\n")[2::2]
+    out = {}
+    for name in names:
+        kind = query(port, "TYPE", name)
+        out[name] = (kind, query(port, "LRANGE" if kind == b"+list\r\n" else "GET", name,
+                                 *(["0", "-1"] if kind == b"+list\r\n" else [])))
+    return out
+
+def random_writes(hub_bin, rounds=20):
+    """Commands drawn at random (hub_lists_test's random_commands: pushes, pops with counts, LREM,
+    LMOVE, DEL, SET, errors among them), 200 in one pipeline, then kill -9 and a restart: the hub
+    holds exactly the data it held; again, for `rounds` rounds, the file rewritten in the
+    fourth and the twelfth. redis-server then loads the files (the rewritten base, and the changes after it) and
+    holds the same data."""
+    data_dir = tempfile.mkdtemp(prefix="hub_aof_random_")
+    keys = 0
+    try:
+        for n in range(rounds):
+            hub, _, port = start_hub(hub_bin, data_dir, "--appendfsync", "always")
+            try:
+                check(n == 0 or keyspace(port) == before,
+                      f"after kill -9 and a restart (round {n}), the same data")
+                with socket.create_connection(("127.0.0.1", port)) as conn:
+                    conn.sendall(random_commands(n, 200) + b"ECHO end-of-pipeline\r\n")
+                    data, deadline = b"", time.monotonic() + 20
+                    while not data.endswith(b"$15\r\nend-of-pipeline\r\n"):
+                        check(time.monotonic() < deadline, "the pipeline's replies in 20 s")
+                        data += read(conn, 1)
+                if n in (3, 11):
+                    query(port, "BGREWRITEAOF")
+                    wait_for_rewrites(port, 1)
+                before = keyspace(port)
+                keys += len(before)
+            finally:
+                hub.kill()
+                hub.wait()
+        hub, _, port = start_hub(hub_bin, data_dir)
+        try:
+            check(keyspace(port) == before, "after the last kill -9 and a restart, the same data")
+        finally:
+            stop_server(hub)
+        redis = shutil.which("redis-server")
+        if redis:
+            proc, rport = start_redis(redis, "--appendonly", "yes", "--aof-use-rdb-preamble", "no",
+                                      "--dir", data_dir)
+            try:
+                check(keyspace(rport) == before, "redis-server loads the same data")
+            finally:
+                proc.kill()
+                proc.wait()
+    finally:
+        shutil.rmtree(data_dir)
+    print(f"ok   random writes, {rounds} times kill -9 and a restart, two rewrites: the same data "
+          f"({keys} keys in all)" + (", and in redis-server" if redis else ""))
+
 def main():
     hub_bin = sys.argv[1]
     data_dir = tempfile.mkdtemp(prefix="hub_aof_")
@@ -267,6 +325,7 @@ def main():
     finally:
         shutil.rmtree(data_dir)
     rewrite(hub_bin)
+    random_writes(hub_bin)
     print("all append-only file checks passed")
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 go to a redis-server started here and to the hub, and the reply bytes must be identical (see
 hub_test.py for the runner). Needs redis-server: without it the test is skipped (exit 77).
 Usage: hub_lists_test.py HUB_BINARY"""
-import os, shutil, socket, struct, sys
+import os, random, shutil, socket, struct, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from example_util import start_server, stop_server
 from hub_test import Blocked, compare, plain, read, run, start_redis
@@ -93,6 +93,43 @@ SCENARIOS = {
     "subscribed_context": [(0, b"SUBSCRIBE c\r\nLPUSH l a\r\nBLPOP l 0\r\nGET k\r\nKEYS *\r\n"
                                b"DBSIZE\r\nLPUSH\r\nnosuch\r\nRESET\r\nLPUSH l a\r\n")],
 }
+
+def random_commands(seed, count):
+    """`count` commands drawn from the list and key commands with arguments good and bad, over
+    four keys, one of them a string: one pipeline whose replies, every one, must match. KEYS
+    patterns match one key at most (redis-server lists several in its hash table's order)."""
+    rng = random.Random(seed)
+    keys, values = ["a", "b", "c", "s"], ["x", "y", "1", "", "xx"]
+    numbers = ["0", "1", "-1", "2", "-2", "3", "10", "-10", "x", "1.5", "-0", "+1", "007", " 1",
+               "9223372036854775807", "-9223372036854775808", "9223372036854775808"]
+    sides = ["LEFT", "RIGHT", "left", "Right", "up"]
+    pick = rng.choice
+    def one():
+        k = pick(keys)
+        return pick([
+            lambda: ["LPUSH", k] + [pick(values) for _ in range(rng.randrange(1, 4))],
+            lambda: ["RPUSH", k] + [pick(values) for _ in range(rng.randrange(1, 4))],
+            lambda: [pick(["LPOP", "RPOP"]), k] + [pick(numbers)] * rng.randrange(2),
+            lambda: ["LLEN", k],
+            lambda: ["LRANGE", k, pick(numbers), pick(numbers)],
+            lambda: ["LINDEX", k, pick(numbers)],
+            lambda: ["LREM", k, pick(numbers), pick(values)],
+            lambda: ["LMOVE", k, pick(keys), pick(sides), pick(sides)],
+            lambda: ["DEL"] + rng.sample(keys, rng.randrange(1, 3)),
+            lambda: ["EXISTS"] + [pick(keys) for _ in range(rng.randrange(1, 3))],
+            lambda: ["TYPE", k],
+            lambda: ["KEYS", pick(["a", "s", "?x", "b*", "[c]", "\\a", "nomatch*"])],
+            lambda: ["DBSIZE"],
+            lambda: ["SET", "s", pick(values)] + [pick(["NX", "XX", "GET"])] * rng.randrange(2),
+            lambda: ["GET", k],
+        ])()
+    def blocking():  # returns at once when a key has elements, else after 10 ms
+        k = pick(keys)
+        return pick([[pick(["BLPOP", "BRPOP"]), k, pick(keys), "0.01"],
+                     ["BLMOVE", k, pick(keys), pick(sides[:2]), pick(sides[:2]), "0.01"]])
+    return b"".join(cmd(*(blocking() if rng.random() < 0.03 else one())) for _ in range(count))
+
+SCENARIOS["random_pipeline"] = [(0, random_commands(15, 2000))]
 
 # Scenarios whose replies wait for a timer: redis-server's replies are read with more patience,
 # and compared per connection whatever step they came in (a loaded machine may delay a timer
