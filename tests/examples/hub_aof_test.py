@@ -268,9 +268,9 @@ def keyspace(port):
 def random_writes(hub_bin, rounds=20):
     """Commands drawn at random (hub_lists_test's random_commands: pushes, pops with counts, LREM,
     LMOVE, DEL, SET, errors among them), 200 in one pipeline, then kill -9 and a restart: the hub
-    holds exactly the data it held; again, for `rounds` rounds, the file rewritten in the
-    fourth and the twelfth. redis-server then loads the files (the rewritten base, and the changes after it) and
-    holds the same data."""
+    holds exactly the data it held; again, for `rounds` rounds, the file rewritten in the fourth
+    and the twelfth. redis-server then loads the files (the rewritten base and the changes after
+    it) and holds the same data."""
     data_dir = tempfile.mkdtemp(prefix="hub_aof_random_")
     keys = 0
     try:
