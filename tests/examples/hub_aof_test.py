@@ -293,6 +293,7 @@ def random_writes(hub_bin, rounds=20):
             finally:
                 hub.kill()
                 hub.wait()
+        check(keys > 0, "the random commands left data to compare")
         hub, _, port = start_hub(hub_bin, data_dir)
         try:
             check(keyspace(port) == before, "after the last kill -9 and a restart, the same data")
